@@ -1,0 +1,205 @@
+/*
+ * corio — Python asyncio's task model in C.
+ *
+ * One public header. Every fallible function returns 0 (or a documented
+ * non-negative value) on success and a negative code on failure: -errno
+ * values (CORIO_EINVAL == -EINVAL, ...) plus the library's own CORIO_E*
+ * codes. corio_strerror() names any of them. errno is never the channel.
+ *
+ * Vocabulary (asyncio -> corio):
+ *   coroutine function      corio_fn: int fn(void *arg, void **result)
+ *   asyncio.run(main())     corio_run(main, arg, &result)
+ *   create_task(coro)       corio_create_task(fn, arg, name, &task)
+ *   await fut               corio_await(fut, &result)
+ *   asyncio.sleep(d)        corio_sleep(d)
+ *   raise / CancelledError  return a negative code / CORIO_ECANCELED
+ *   Task is a Future        corio_task is the same type as corio_future
+ */
+#ifndef CORIO_H
+#define CORIO_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CORIO_API __attribute__((visibility("default")))
+#define CORIO_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CORIO_API
+#define CORIO_PRINTF(f, a)
+#endif
+
+#define CORIO_VERSION_MAJOR 0
+#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_PATCH 0
+
+/* ---- error codes ------------------------------------------------------ */
+
+#define CORIO_EINVAL (-EINVAL)       /* NULL or nonsense argument */
+#define CORIO_ENOMEM (-ENOMEM)       /* allocation failed */
+#define CORIO_ECANCELED (-ECANCELED) /* asyncio.CancelledError */
+#define CORIO_ETIMEDOUT (-ETIMEDOUT) /* asyncio.TimeoutError */
+#define CORIO_EBUSY (-EBUSY)         /* e.g. closing a running loop */
+#define CORIO_EDEADLK (-EDEADLK)     /* awaiting yourself; a loop that can never finish */
+/* The library's own codes, outside the errno range. */
+#define CORIO_EINVALSTATE (-4001) /* asyncio.InvalidStateError: result of a pending future, ... */
+#define CORIO_ENOTINTASK (-4002)  /* a suspending call made outside a task */
+#define CORIO_ECLOSED (-4003)     /* the loop is closed */
+#define CORIO_ERUNNING (-4004)    /* the loop is already running */
+#define CORIO_ENOLOOP (-4005)     /* no running loop in this thread */
+#define CORIO_EWRONGLOOP (-4006)  /* the future belongs to another loop */
+#define CORIO_ENOTTASK (-4007)    /* a task-only call on a plain future */
+
+/* A readable name for any code this library returns (static storage). */
+CORIO_API const char *corio_strerror(int code);
+
+/* ---- opaque types ----------------------------------------------------- */
+
+typedef struct corio_loop corio_loop;
+/* A future; a task is a future that runs a function (as in asyncio). */
+typedef struct corio_future corio_future;
+typedef struct corio_future corio_task;
+typedef struct corio_handle corio_handle;
+typedef struct corio_error corio_error;
+
+/* A task body ("coroutine function"). Return 0 and set *result, or return a
+ * negative code to fail (attach a message with corio_raise first). Returning
+ * CORIO_ECANCELED ends the task as cancelled. */
+typedef int (*corio_fn)(void *arg, void **result);
+/* A plain callback for call_soon / call_later / done callbacks. */
+typedef void (*corio_cb)(void *arg);
+typedef void (*corio_done_cb)(corio_future *fut, void *arg);
+
+/* ---- errors (the exception stand-in) ---------------------------------- */
+
+/* Errors are immutable, reference-counted values: code, message, cause. */
+CORIO_API int corio_error_code(const corio_error *err);
+CORIO_API const char *corio_error_message(const corio_error *err);
+CORIO_API const corio_error *corio_error_cause(const corio_error *err);
+/* In a task: record an error (code < 0) with a message, to be attached to
+ * the task if it returns that code; the cause is the error the task last
+ * observed (from an await), as Python's implicit exception chaining.
+ * Returns code, so `return corio_raise(-EIO, "read %s", path);` works. */
+CORIO_API int corio_raise(int code, const char *fmt, ...) CORIO_PRINTF(2, 3);
+
+/* Reports of errors nobody handled. The default handler prints to stderr. */
+typedef void (*corio_exception_handler)(corio_loop *loop, const char *message,
+                                        corio_future *fut, const corio_error *err,
+                                        void *arg);
+CORIO_API int corio_loop_set_exception_handler(corio_loop *loop, corio_exception_handler fn,
+                                               void *arg);
+CORIO_API void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
+                                                    corio_future *fut,
+                                                    const corio_error *err, void *arg);
+
+/* ---- the loop ----------------------------------------------------------- */
+
+CORIO_API int corio_loop_new(corio_loop **out);
+/* Close: fails with CORIO_EBUSY while running. Tasks still pending are
+ * reported and destroyed. Releases the caller's reference; the memory goes
+ * when the last future of the loop is released. */
+CORIO_API int corio_loop_close(corio_loop *loop);
+/* Default stack size for tasks created afterwards (rounded up to pages). */
+CORIO_API int corio_loop_set_stack_size(corio_loop *loop, size_t bytes);
+/* Virtual time: the clock starts at 0 and jumps to the next timer whenever
+ * nothing is ready. Only while no timer is armed. */
+CORIO_API int corio_loop_set_virtual_time(corio_loop *loop, int on);
+/* Monotonic time in seconds (loop.time()). NAN-free: a NULL loop gives -1. */
+CORIO_API double corio_loop_time(const corio_loop *loop);
+CORIO_API int corio_loop_run_forever(corio_loop *loop);
+/* Runs until fut is done; returns what corio_future_result would. */
+CORIO_API int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut,
+                                            void **result);
+CORIO_API int corio_loop_stop(corio_loop *loop);
+CORIO_API int corio_loop_is_running(const corio_loop *loop);
+CORIO_API int corio_loop_is_closed(const corio_loop *loop);
+/* The loop running in this thread, or NULL (asyncio.get_running_loop). */
+CORIO_API corio_loop *corio_get_running_loop(void);
+
+/* Callbacks. `out` may be NULL; if given, the caller owns a reference it
+ * must release with corio_handle_release (cancel first if it wants). */
+CORIO_API int corio_call_soon(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out);
+CORIO_API int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
+                               corio_handle **out);
+CORIO_API int corio_call_at(corio_loop *loop, double when, corio_cb fn, void *arg,
+                            corio_handle **out);
+CORIO_API int corio_handle_cancel(corio_handle *h);
+CORIO_API int corio_handle_cancelled(const corio_handle *h);
+CORIO_API double corio_handle_when(const corio_handle *h); /* timers only; -1 otherwise */
+CORIO_API void corio_handle_release(corio_handle *h);
+
+/* ---- futures ------------------------------------------------------------ */
+
+CORIO_API int corio_future_new(corio_loop *loop, corio_future **out);
+CORIO_API corio_future *corio_future_ref(corio_future *fut);
+CORIO_API void corio_future_unref(corio_future *fut);
+CORIO_API corio_loop *corio_future_loop(const corio_future *fut);
+CORIO_API int corio_future_done(const corio_future *fut);
+CORIO_API int corio_future_cancelled(const corio_future *fut);
+CORIO_API int corio_future_set_result(corio_future *fut, void *result);
+/* Fail with code (< 0, not CORIO_ECANCELED) and a printf-style message. */
+CORIO_API int corio_future_set_error(corio_future *fut, int code, const char *fmt, ...)
+    CORIO_PRINTF(3, 4);
+/* Fail with an existing error (a new reference is taken). */
+CORIO_API int corio_future_set_exception(corio_future *fut, const corio_error *err);
+/* 1 if the cancel was requested, 0 if already done; negative on bad input. */
+CORIO_API int corio_future_cancel(corio_future *fut, const char *msg);
+/* 0 with *result, the error code, CORIO_ECANCELED, or CORIO_EINVALSTATE if
+ * pending. Marks an error as retrieved. result may be NULL. */
+CORIO_API int corio_future_result(corio_future *fut, void **result);
+/* asyncio's exception(): 0 with *err = the error (NULL after success; for
+ * a cancelled future an error with code CORIO_ECANCELED and the cancel
+ * message), or CORIO_EINVALSTATE if pending. Marks it retrieved. The
+ * pointer is valid while the future is. */
+CORIO_API int corio_future_exception(corio_future *fut, const corio_error **err);
+/* Done callbacks run on a later loop iteration, in registration order. */
+CORIO_API int corio_future_add_done_callback(corio_future *fut, corio_done_cb fn, void *arg);
+/* Removes every registration of (fn, arg); returns how many. */
+CORIO_API int corio_future_remove_done_callback(corio_future *fut, corio_done_cb fn, void *arg);
+
+/* ---- tasks -------------------------------------------------------------- */
+
+/* Schedule fn(arg) as a task of the running loop; it starts on a later
+ * iteration. name NULL gives "Task-N". `out` may be NULL (the loop keeps
+ * the task until it is done); if given, the caller owns a reference. */
+CORIO_API int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out);
+/* The same on a given loop (it need not run yet); stack_size 0 = default. */
+CORIO_API int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char *name,
+                                     size_t stack_size, corio_task **out);
+CORIO_API int corio_is_task(const corio_future *fut);
+CORIO_API int corio_task_cancel(corio_task *task, const char *msg);
+CORIO_API int corio_task_cancelling(const corio_task *task);
+CORIO_API int corio_task_uncancel(corio_task *task);
+CORIO_API const char *corio_task_get_name(const corio_task *task);
+CORIO_API int corio_task_set_name(corio_task *task, const char *name);
+/* The task running now, or NULL outside tasks. Borrowed pointer. */
+CORIO_API corio_task *corio_current_task(void);
+/* Fills up to cap live (not done) tasks of loop into buf (borrowed
+ * pointers) and returns how many there are, which may exceed cap. */
+CORIO_API int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap);
+
+/* ---- suspending calls (in a task only; each is a cancellation point) ---- */
+
+/* Wait for fut; as corio_future_result. A cancel of the awaiting task is
+ * forwarded to fut (as asyncio does). */
+CORIO_API int corio_await(corio_future *fut, void **result);
+/* asyncio.sleep(delay); delay <= 0 yields once to other ready tasks. */
+CORIO_API int corio_sleep(double delay);
+
+/* ---- asyncio.run -------------------------------------------------------- */
+
+/* Run fn(arg) as the main task of a fresh loop; then cancel what is left,
+ * wait for it, close the loop. Returns the main task's outcome. */
+CORIO_API int corio_run(corio_fn fn, void *arg, void **result);
+
+CORIO_API const char *corio_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_H */

@@ -1,0 +1,42 @@
+/* The epoll backend: how the loop waits when nothing is ready. The
+ * backend contract (internal.h) is four calls; io_uring will be one more
+ * file like this one. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+int corio__backend_init(corio_loop *loop) {
+    int fd = corio__epoll_create();
+    if (fd < 0) return fd;
+    loop->backend_fd = fd;
+    return 0;
+}
+
+int corio__backend_has_sources(const corio_loop *loop) {
+    (void)loop;
+    return 0; /* no I/O watchers exist yet */
+}
+
+int corio__backend_poll(corio_loop *loop, int64_t timeout_ns) {
+    /* Nothing registered and no wait wanted: spare the system call. */
+    if (timeout_ns == 0 && !corio__backend_has_sources(loop)) return 0;
+    struct epoll_event evs[64];
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / CORIO__NS_PER_S);
+        ts.tv_nsec = (long)(timeout_ns % CORIO__NS_PER_S);
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(loop->backend_fd, evs, 64, tsp, NULL);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    return 0;
+}
+
+void corio__backend_close(corio_loop *loop) {
+    if (loop->backend_fd >= 0) close(loop->backend_fd);
+    loop->backend_fd = -1;
+}

@@ -1,0 +1,82 @@
+/* Error codes and error values (the stand-in for exceptions). */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *corio_strerror(int code) {
+    switch (code) {
+    case 0: return "success";
+    case CORIO_ECANCELED: return "cancelled";
+    case CORIO_ETIMEDOUT: return "timed out";
+    case CORIO_EINVALSTATE: return "invalid state (the future is pending, or already done)";
+    case CORIO_ENOTINTASK: return "a suspending call was made outside a task";
+    case CORIO_ECLOSED: return "the event loop is closed";
+    case CORIO_ERUNNING: return "an event loop is already running in this thread";
+    case CORIO_ENOLOOP: return "no running event loop in this thread";
+    case CORIO_EWRONGLOOP: return "the future belongs to a different event loop";
+    case CORIO_ENOTTASK: return "the future is not a task";
+    default: break;
+    }
+    if (code < 0 && code > -4096) {
+        const char *s = strerrordesc_np(-code);
+        if (s) return s;
+    }
+    return "unknown error";
+}
+
+corio_error *corio__error_make(int code, corio_error *cause, const char *msg) {
+    corio_error *e = corio__calloc(1, sizeof *e);
+    if (!e) return NULL;
+    if (msg && !(e->message = corio__strdup(msg))) {
+        corio__free(e);
+        return NULL;
+    }
+    e->refs = 1;
+    e->code = code;
+    e->cause = cause ? corio__error_ref(cause) : NULL;
+    return e;
+}
+
+corio_error *corio__error_new(int code, corio_error *cause, const char *fmt, va_list ap) {
+    if (!fmt) return corio__error_make(code, cause, NULL);
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return corio__error_make(code, cause, NULL);
+    if ((size_t)n < sizeof small) return corio__error_make(code, cause, small);
+    char *big = corio__malloc((size_t)n + 1);
+    if (!big) return NULL;
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    corio_error *e = corio__error_make(code, cause, big);
+    corio__free(big);
+    return e;
+}
+
+corio_error *corio__error_ref(corio_error *e) {
+    e->refs++;
+    return e;
+}
+
+void corio__error_unref(corio_error *e) {
+    while (e && --e->refs == 0) {
+        corio_error *cause = e->cause;
+        corio__free(e->message);
+        corio__free(e);
+        e = cause;
+    }
+}
+
+int corio_error_code(const corio_error *err) { return err ? err->code : CORIO_EINVAL; }
+
+const char *corio_error_message(const corio_error *err) {
+    if (!err) return "(null error)";
+    return err->message ? err->message : corio_strerror(err->code);
+}
+
+const corio_error *corio_error_cause(const corio_error *err) { return err ? err->cause : NULL; }
+
+const char *corio_version(void) { return "0.1.0"; }

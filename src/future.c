@@ -1,0 +1,201 @@
+/* Futures: completion, results, done callbacks, references. Tasks build on
+ * them in task.c. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <string.h>
+
+/* A done callback: an event that sits in the future's list until the
+ * future completes, then in the ready queue until it runs. */
+typedef struct donecb {
+    corio__event ev;    /* owned by fut->callbacks, then by loop->ready */
+    corio_done_cb fn;
+    void *arg;
+    corio_future *fut;  /* borrowed while registered; a reference once scheduled */
+} donecb;
+
+static void donecb_run(corio__event *ev);
+
+void corio__future_init(corio_future *f, corio_loop *loop, int is_task) {
+    corio__list_init(&f->callbacks);
+    f->loop = loop;
+    f->refs = 1;
+    f->is_task = (uint8_t)is_task;
+    corio__loop_ref(loop);
+}
+
+int corio_future_new(corio_loop *loop, corio_future **out) {
+    if (!out) return CORIO_EINVAL;
+    *out = NULL;
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    corio_future *f = corio__calloc(1, sizeof *f);
+    if (!f) return CORIO_ENOMEM;
+    corio__future_init(f, loop, 0);
+    *out = f;
+    return 0;
+}
+
+corio_future *corio_future_ref(corio_future *fut) {
+    if (fut) fut->refs++;
+    return fut;
+}
+
+void corio_future_unref(corio_future *f) {
+    if (!f || --f->refs) return;
+    if (f->error && !f->retrieved && f->state == CORIO__DONE)
+        corio__report(f->loop,
+                      f->is_task ? "Task exception was never retrieved"
+                                 : "Future exception was never retrieved",
+                      f, f->error);
+    /* Callbacks of a future nobody can complete any more never run. */
+    corio__list *n;
+    while ((n = corio__list_pop_front(&f->callbacks))) {
+        corio__event *ev = corio__container_of(n, corio__event, link);
+        if (ev->run == donecb_run) corio__free(corio__container_of(ev, donecb, ev));
+    }
+    corio__error_unref(f->error);
+    corio_loop *loop = f->loop;
+    if (f->is_task) corio__task_free_fields(corio__as_task(f));
+    corio__free(f);
+    corio__loop_unref(loop);
+}
+
+corio_loop *corio_future_loop(const corio_future *fut) { return fut ? fut->loop : NULL; }
+int corio_future_done(const corio_future *fut) { return fut && fut->state != CORIO__PENDING; }
+int corio_future_cancelled(const corio_future *fut) { return fut && fut->state == CORIO__CANCELLED; }
+
+/* Set the final state and schedule every callback, in registration order
+ * (asyncio's call_soon per callback). */
+void corio__future_complete(corio_future *f, uint8_t state) {
+    f->state = state;
+    corio__list *n;
+    corio__list_foreach(n, &f->callbacks) {
+        corio__event *ev = corio__container_of(n, corio__event, link);
+        if (ev->run == donecb_run) corio_future_ref(f);
+    }
+    corio__list_splice_back(&f->loop->ready, &f->callbacks);
+}
+
+static int check_settable(corio_future *f) {
+    if (!f) return CORIO_EINVAL;
+    if (f->is_task) return CORIO_EINVAL; /* a task completes by returning */
+    if (f->loop->closed) return CORIO_ECLOSED;
+    if (f->state) return CORIO_EINVALSTATE;
+    return 0;
+}
+
+int corio_future_set_result(corio_future *f, void *result) {
+    int rc = check_settable(f);
+    if (rc < 0) return rc;
+    f->result = result;
+    corio__future_complete(f, CORIO__DONE);
+    return 0;
+}
+
+int corio_future_set_exception(corio_future *f, const corio_error *err) {
+    int rc = check_settable(f);
+    if (rc < 0) return rc;
+    if (!err || err->code >= 0 || err->code == CORIO_ECANCELED) return CORIO_EINVAL;
+    f->error = corio__error_ref((corio_error *)err);
+    corio__future_complete(f, CORIO__DONE);
+    return 0;
+}
+
+int corio_future_set_error(corio_future *f, int code, const char *fmt, ...) {
+    int rc = check_settable(f);
+    if (rc < 0) return rc;
+    if (code >= 0 || code == CORIO_ECANCELED) return CORIO_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    corio_error *e = corio__error_new(code, NULL, fmt, ap);
+    va_end(ap);
+    if (!e) return CORIO_ENOMEM;
+    f->error = e;
+    corio__future_complete(f, CORIO__DONE);
+    return 0;
+}
+
+/* The error a cancelled future carries: code ECANCELED and the message. */
+int corio__future_cancel_now(corio_future *f, const char *msg) {
+    corio_error *e = corio__error_make(CORIO_ECANCELED, NULL, msg);
+    if (!e) return CORIO_ENOMEM;
+    corio__error_unref(f->error);
+    f->error = e;
+    corio__future_complete(f, CORIO__CANCELLED);
+    return 1;
+}
+
+int corio_future_cancel(corio_future *f, const char *msg) {
+    if (!f) return CORIO_EINVAL;
+    if (f->state) return 0;
+    if (f->loop->closed) return CORIO_ECLOSED;
+    if (f->is_task) return corio_task_cancel(f, msg);
+    return corio__future_cancel_now(f, msg);
+}
+
+int corio_future_result(corio_future *f, void **result) {
+    if (!f) return CORIO_EINVAL;
+    if (!f->state) return CORIO_EINVALSTATE;
+    f->retrieved = 1;
+    if (f->state == CORIO__CANCELLED) return CORIO_ECANCELED;
+    if (f->error) return f->error->code;
+    if (result) *result = f->result;
+    return 0;
+}
+
+int corio_future_exception(corio_future *f, const corio_error **err) {
+    if (!f || !err) return CORIO_EINVAL;
+    *err = NULL;
+    if (!f->state) return CORIO_EINVALSTATE;
+    f->retrieved = 1;
+    *err = f->error;
+    return 0;
+}
+
+static void donecb_run(corio__event *ev) {
+    donecb *d = corio__container_of(ev, donecb, ev);
+    corio_future *f = d->fut;
+    if (!f->loop->closed) d->fn(f, d->arg);
+    corio__free(d);
+    corio_future_unref(f);
+}
+
+int corio_future_add_done_callback(corio_future *f, corio_done_cb fn, void *arg) {
+    if (!f || !fn) return CORIO_EINVAL;
+    if (f->loop->closed) return CORIO_ECLOSED;
+    donecb *d = corio__calloc(1, sizeof *d);
+    if (!d) return CORIO_ENOMEM;
+    corio__list_init(&d->ev.link);
+    d->ev.run = donecb_run;
+    d->fn = fn;
+    d->arg = arg;
+    d->fut = f;
+    if (f->state) { /* already done: schedule it now */
+        corio_future_ref(f);
+        corio__ready_push(f->loop, &d->ev);
+    } else {
+        corio__list_push_back(&f->callbacks, &d->ev.link);
+    }
+    return 0;
+}
+
+int corio_future_remove_done_callback(corio_future *f, corio_done_cb fn, void *arg) {
+    if (!f || !fn) return CORIO_EINVAL;
+    int removed = 0;
+    corio__list *n = f->callbacks.next;
+    while (n != &f->callbacks) {
+        corio__list *next = n->next;
+        corio__event *ev = corio__container_of(n, corio__event, link);
+        if (ev->run == donecb_run) {
+            donecb *d = corio__container_of(ev, donecb, ev);
+            if (d->fn == fn && d->arg == arg) {
+                corio__list_unlink(n);
+                corio__free(d);
+                removed++;
+            }
+        }
+        n = next;
+    }
+    return removed;
+}

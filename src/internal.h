@@ -1,0 +1,216 @@
+/* Internal structures shared by the core files. Every field says who owns
+ * it or who may change it. Nothing here is exported from the shared
+ * library (the version script exports corio_* only). */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include "corio.h"
+#include "heap.h"
+#include "list.h"
+#include "sys.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#if CORIO_HAVE_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if CORIO_HAVE_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#define CORIO__NS_PER_S 1000000000LL
+
+/* ---- the ready queue's unit ------------------------------------------- */
+
+/* Something to do on a loop iteration. Lives embedded in its owner (a
+ * task, a timer, a handle); it is linked into at most one list at a time:
+ * the loop's ready queue or a future's done-callback list. */
+typedef struct corio__event {
+    corio__list link;                      /* owned by whichever list holds it */
+    void (*run)(struct corio__event *ev);  /* set by the owner; called once per dequeue */
+} corio__event;
+
+/* A timer: an event the heap moves to the ready queue when due. */
+typedef struct corio__timer {
+    corio__heap_node node; /* position in loop->timers (index NONE when not armed) */
+    corio__event ev;       /* pushed to loop->ready when due */
+} corio__timer;
+
+/* ---- stacks ------------------------------------------------------------- */
+
+/* A task's stack: one slot of a region of a pool (stack.c). */
+typedef struct corio__stack {
+    char *lo;    /* lowest usable byte (just above the guard page) */
+    size_t size; /* usable bytes; the guard page sits below lo */
+    void *pool;  /* the corio__pool it returns to */
+} corio__stack;
+
+typedef struct corio__pools corio__pools; /* per-loop, opaque outside stack.c */
+
+int corio__pools_new(corio__pools **out);
+void corio__pools_free(corio__pools *p);
+/* Hand out a stack of at least `size` usable bytes (page multiple). */
+int corio__stack_get(corio__pools *p, size_t size, corio__stack *out);
+/* Give it back; its pages stay hot for the next task (up to a cap). */
+void corio__stack_put(corio__pools *p, corio__stack *st);
+size_t corio__page_size(void);
+/* Overflow reporting: install the SIGSEGV handler and this thread's
+ * alternate signal stack (refcounted per thread; undone by _release). */
+int corio__overflow_guard_acquire(void);
+void corio__overflow_guard_release(void);
+
+/* ---- context switching (switch_<arch>.S) ------------------------------- */
+
+/* Save callee-saved state on the current stack, store its sp in *save,
+ * continue on the stack whose saved sp is `load`. */
+void corio__switch(void **save, void *load);
+/* Prepare a fresh stack so that switching to the returned sp calls
+ * entry(arg) on it. entry must never return. */
+void *corio__ctx_make(void *top, void (*entry)(void *), void *arg);
+
+/* ---- futures and tasks ------------------------------------------------- */
+
+enum { CORIO__PENDING = 0, CORIO__DONE, CORIO__CANCELLED };
+
+struct corio_future {
+    corio__list callbacks;   /* events to schedule on completion, in order; owned here until spliced to loop->ready */
+    corio_loop *loop;        /* strong reference (loop->refs) held for the future's lifetime */
+    void *result;            /* set once by completion; never freed by corio (user value) */
+    corio_error *error;      /* owned reference; set on failure, and on cancel (code ECANCELED, message) */
+    uint32_t refs;           /* user references + one per scheduled callback + the loop's while a task is live */
+    uint8_t state;           /* CORIO__PENDING until completion, then DONE or CANCELLED; never changes again */
+    uint8_t is_task;         /* immutable: this is the head of a corio__task */
+    uint8_t retrieved;       /* someone read error/result: suppresses the "never retrieved" report */
+};
+
+typedef struct corio__task corio__task;
+/* What a suspended task waits on decides how a cancel reaches it: the one
+ * waiting primitive under sleep, await and everything built on them.
+ * Returns 1 if the awaited object will wake the task itself (the cancel
+ * was forwarded or delivered), 0 if it could not be delivered now. */
+typedef int (*corio__wait_cancel_fn)(corio__task *t);
+
+struct corio__task {
+    struct corio_future fut;   /* must be first: a task is a future */
+    corio__list link;          /* in loop->tasks while not done; owned by the loop */
+    corio__event step;         /* resumes the task: in loop->ready or in an awaited future's callbacks */
+    corio__timer sleep;        /* armed only inside corio_sleep */
+    corio_fn fn;               /* immutable body */
+    void *arg;                 /* immutable; the user's */
+    char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
+    uint64_t id;               /* immutable; for the default name */
+    void *sp;                  /* saved stack pointer while suspended; written by corio__switch */
+    corio__stack stack;        /* lo == NULL until first run and again after the body returned */
+    size_t stack_size;         /* requested usable stack size */
+    corio__wait_cancel_fn wait_cancel; /* set while suspended on something cancellable */
+    void *wait_obj;            /* what it waits on (a future for await); borrowed */
+    corio_error *exc;          /* owned: the error last raised or observed, for chaining */
+    char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
+    int wake_code;             /* what the pending suspension returns; written by the waker */
+    int num_cancels;           /* cancel() requests not withdrawn by uncancel() */
+    uint8_t must_cancel;       /* deliver CORIO_ECANCELED at the next resumption */
+    uint8_t started;           /* the body has been entered */
+    uint8_t finished;          /* the body has returned; the loop frees the stack after the switch back */
+#if CORIO_HAVE_ASAN
+    void *asan_fake;           /* ASan fake-stack handle across the switch */
+#endif
+#if CORIO_HAVE_TSAN
+    void *tsan_fiber;          /* TSan fiber of this task while it has a stack */
+#endif
+};
+
+static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
+
+/* ---- errors ------------------------------------------------------------- */
+
+struct corio_error {
+    uint32_t refs;      /* one per holder (future, task->exc, cause of another error) */
+    int code;           /* negative, immutable */
+    corio_error *cause; /* owned reference or NULL, immutable */
+    char *message;      /* owned, may be NULL (then strerror(code)) */
+};
+
+corio_error *corio__error_new(int code, corio_error *cause, const char *fmt, va_list ap);
+/* msg is copied; NULL means "use strerror(code)". */
+corio_error *corio__error_make(int code, corio_error *cause, const char *msg);
+corio_error *corio__error_ref(corio_error *e);
+void corio__error_unref(corio_error *e);
+
+/* ---- handles (public callbacks) ---------------------------------------- */
+
+struct corio_handle {
+    corio__timer timer;  /* ev is the ready-queue entry; node used by call_later/call_at */
+    corio_loop *loop;    /* strong reference (loop->refs) for the handle's lifetime */
+    corio_cb fn;         /* user callback, cleared on cancel */
+    void *arg;           /* user's */
+    uint32_t refs;       /* the loop's while scheduled + the user's if they asked for it */
+    uint8_t cancelled;
+};
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct corio_loop {
+    corio__list ready;            /* events to run, FIFO; entries owned by their embedders */
+    corio__heap timers;           /* armed timers; array owned, nodes owned by embedders */
+    corio__list tasks;            /* live (not done) tasks, in creation order */
+    corio__pools *pools;          /* owned stack pools */
+    corio_task *current;          /* the task running now, borrowed */
+    void *sp;                     /* the scheduler's saved sp while a task runs */
+    int64_t now;                  /* clock at the last update, ns */
+    int64_t vnow;                 /* virtual clock, ns (virtual mode) */
+    uint64_t timer_seq;           /* next timer sequence number */
+    uint64_t task_ids;            /* last Task-N number given */
+    size_t stack_size;            /* default usable stack bytes for new tasks */
+    uint32_t refs;                /* the user's until close + one per live future */
+    int ntasks;                   /* length of tasks */
+    int backend_fd;               /* epoll fd, owned (backend_epoll.c) */
+    uint8_t virtual_time;
+    uint8_t running;
+    uint8_t stopping;
+    uint8_t closed;
+    uint8_t guard_acquired;       /* holds a reference on the thread's overflow guard */
+    corio_exception_handler handler; /* never NULL */
+    void *handler_arg;
+#if CORIO_HAVE_ASAN
+    const void *asan_stack_bottom; /* the scheduler's stack, learnt at the first switch */
+    size_t asan_stack_size;
+#endif
+#if CORIO_HAVE_TSAN
+    void *tsan_fiber;             /* the scheduler's fiber */
+#endif
+};
+
+/* loop.c */
+void corio__loop_ref(corio_loop *loop);
+void corio__loop_unref(corio_loop *loop);
+void corio__ready_push(corio_loop *loop, corio__event *ev);
+int64_t corio__loop_now(corio_loop *loop);             /* fresh clock read, ns */
+int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when);
+void corio__timer_disarm(corio_loop *loop, corio__timer *t);
+void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
+int corio__run_once(corio_loop *loop);
+/* Loops of this thread. */
+extern _Thread_local corio_loop *corio__running_loop;
+/* The running task of this thread (also read by the SIGSEGV handler). */
+extern _Thread_local corio__task *volatile corio__current;
+
+/* task.c */
+void corio__future_init(corio_future *f, corio_loop *loop, int is_task);
+void corio__future_complete(corio_future *f, uint8_t state);
+/* Cancel a pending plain future (or finish a task as cancelled): 1, or ENOMEM. */
+int corio__future_cancel_now(corio_future *f, const char *msg);
+void corio__task_free_fields(corio__task *t);
+void corio__task_destroy_pending(corio__task *t); /* loop close */
+int corio__task_format_name(const corio__task *t, char *buf, size_t cap);
+int64_t corio__seconds_to_ns(double s);
+
+/* backend (one file per backend; epoll now) */
+int corio__backend_init(corio_loop *loop);
+/* Wait for I/O up to timeout_ns (-1: forever, 0: just look). */
+int corio__backend_poll(corio_loop *loop, int64_t timeout_ns);
+void corio__backend_close(corio_loop *loop);
+/* Does anything outside the ready queue and timers promise work? */
+int corio__backend_has_sources(const corio_loop *loop);
+
+#endif

@@ -1,0 +1,422 @@
+/* The event loop: ready queue, timers, clock, run/stop/close, callbacks. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_STACK_SIZE (64 * 1024)
+
+_Thread_local corio_loop *corio__running_loop;
+_Thread_local corio__task *volatile corio__current;
+
+/* ---- clock ---------------------------------------------------------------- */
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * CORIO__NS_PER_S + ts.tv_nsec;
+}
+
+int64_t corio__loop_now(corio_loop *loop) {
+    loop->now = loop->virtual_time ? loop->vnow : mono_ns();
+    return loop->now;
+}
+
+int64_t corio__seconds_to_ns(double s) {
+    const double lim = 4.6e18; /* ~146 years: far enough to mean "never" */
+    double ns = s * 1e9;
+    if (ns > lim) return (int64_t)lim;
+    if (ns < -lim) return -(int64_t)lim;
+    return (int64_t)ns;
+}
+
+double corio_loop_time(const corio_loop *loop) {
+    if (!loop) return -1;
+    return (double)corio__loop_now((corio_loop *)loop) / 1e9;
+}
+
+/* ---- lifetime ------------------------------------------------------------- */
+
+void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
+                                          corio_future *fut, const corio_error *err,
+                                          void *arg) {
+    (void)loop;
+    (void)arg;
+    char name[128] = "";
+    if (fut && fut->is_task) corio__task_format_name(corio__as_task(fut), name, sizeof name);
+    fprintf(stderr, "corio: %s", message ? message : "(no message)");
+    if (fut) {
+        if (fut->is_task)
+            fprintf(stderr, " (task '%s')", name);
+        else
+            fprintf(stderr, " (future %p)", (void *)fut);
+    }
+    for (const corio_error *e = err; e; e = e->cause)
+        fprintf(stderr, "%s%s [%s]", e == err ? ": " : "; caused by: ", corio_error_message(e),
+                corio_strerror(e->code));
+    fputc('\n', stderr);
+}
+
+int corio_loop_new(corio_loop **out) {
+    if (!out) return CORIO_EINVAL;
+    *out = NULL;
+    corio_loop *loop = corio__calloc(1, sizeof *loop);
+    if (!loop) return CORIO_ENOMEM;
+    corio__list_init(&loop->ready);
+    corio__list_init(&loop->tasks);
+    loop->refs = 1;
+    loop->backend_fd = -1;
+    loop->stack_size = DEFAULT_STACK_SIZE;
+    loop->handler = corio_loop_default_exception_handler;
+    int rc = corio__pools_new(&loop->pools);
+    if (rc == 0) rc = corio__backend_init(loop);
+    if (rc == 0) rc = corio__overflow_guard_acquire();
+    if (rc < 0) {
+        corio__backend_close(loop);
+        corio__pools_free(loop->pools);
+        corio__free(loop);
+        return rc;
+    }
+    loop->guard_acquired = 1;
+    corio__loop_now(loop);
+    *out = loop;
+    return 0;
+}
+
+void corio__loop_ref(corio_loop *loop) { loop->refs++; }
+
+void corio__loop_unref(corio_loop *loop) {
+    if (--loop->refs) return;
+    corio__free(loop);
+}
+
+static void run_ready(corio_loop *loop);
+
+int corio_loop_close(corio_loop *loop) {
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->running) return CORIO_EBUSY;
+    loop->closed = 1;
+    /* Tasks still pending are reported and destroyed (asyncio: "Task was
+     * destroyed but it is pending!"); each destroy unlinks its events. */
+    while (!corio__list_empty(&loop->tasks)) {
+        corio__task *t = corio__container_of(loop->tasks.next, corio__task, link);
+        corio__report(loop, "Task was destroyed but it is pending!", &t->fut, NULL);
+        corio__task_destroy_pending(t);
+    }
+    /* What is left in the heap and the ready queue belongs to handles and
+     * done callbacks: run them in closed mode, which only releases them. */
+    corio__heap_node *n;
+    while ((n = corio__heap_min(&loop->timers))) {
+        corio__timer *t = corio__container_of(n, corio__timer, node);
+        corio__heap_remove(&loop->timers, n);
+        corio__ready_push(loop, &t->ev);
+    }
+    while (!corio__list_empty(&loop->ready)) run_ready(loop);
+    corio__free(loop->timers.v);
+    loop->timers.v = NULL;
+    corio__pools_free(loop->pools);
+    loop->pools = NULL;
+    corio__backend_close(loop);
+    if (loop->guard_acquired) corio__overflow_guard_release();
+    loop->guard_acquired = 0;
+    corio__loop_unref(loop);
+    return 0;
+}
+
+int corio_loop_set_stack_size(corio_loop *loop, size_t bytes) {
+    if (!loop || bytes < 2 * corio__page_size() || bytes > ((size_t)1 << 40)) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    loop->stack_size = bytes;
+    return 0;
+}
+
+int corio_loop_set_virtual_time(corio_loop *loop, int on) {
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->running || loop->timers.n) return CORIO_EBUSY;
+    loop->virtual_time = on != 0;
+    loop->vnow = 0;
+    corio__loop_now(loop);
+    return 0;
+}
+
+int corio_loop_set_exception_handler(corio_loop *loop, corio_exception_handler fn, void *arg) {
+    if (!loop) return CORIO_EINVAL;
+    loop->handler = fn ? fn : corio_loop_default_exception_handler;
+    loop->handler_arg = fn ? arg : NULL;
+    return 0;
+}
+
+void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err) {
+    loop->handler(loop, msg, fut, err, loop->handler_arg);
+}
+
+int corio_loop_is_running(const corio_loop *loop) { return loop && loop->running; }
+int corio_loop_is_closed(const corio_loop *loop) { return loop && loop->closed; }
+corio_loop *corio_get_running_loop(void) { return corio__running_loop; }
+
+/* ---- ready queue and timers ---------------------------------------------- */
+
+void corio__ready_push(corio_loop *loop, corio__event *ev) {
+    corio__list_push_back(&loop->ready, &ev->link);
+}
+
+int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when) {
+    corio__heap *h = &loop->timers;
+    if (h->n == h->cap) {
+        uint32_t cap = h->cap ? h->cap * 2 : 64;
+        corio__heap_node **v = corio__realloc(h->v, cap * sizeof *v);
+        if (!v) return CORIO_ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    t->node.when = when;
+    t->node.seq = loop->timer_seq++;
+    corio__heap_insert(h, &t->node);
+    return 0;
+}
+
+/* Stop a timer whether it is still armed or already due in the ready queue. */
+void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
+    if (t->node.index != CORIO__HEAP_NONE)
+        corio__heap_remove(&loop->timers, &t->node);
+    else if (corio__list_linked(&t->ev.link))
+        corio__list_unlink(&t->ev.link);
+}
+
+/* ---- one iteration, in phases ------------------------------------------- */
+
+/* How long the poll phase may block: not at all if work is ready. */
+static int64_t poll_timeout(corio_loop *loop) {
+    if (!corio__list_empty(&loop->ready) || loop->stopping) return 0;
+    corio__heap_node *next = corio__heap_min(&loop->timers);
+    if (!next) return -1;
+    int64_t d = next->when - corio__loop_now(loop);
+    return d > 0 ? d : 0;
+}
+
+static int poll_io(corio_loop *loop) {
+    if (!loop->virtual_time) return corio__backend_poll(loop, poll_timeout(loop));
+    /* Virtual time never waits: idle time is skipped by moving the clock. */
+    int rc = corio__backend_poll(loop, 0);
+    if (rc == 0 && corio__list_empty(&loop->ready) && !loop->stopping && loop->timers.n) {
+        int64_t when = corio__heap_min(&loop->timers)->when;
+        if (when > loop->vnow) loop->vnow = when;
+    }
+    return rc;
+}
+
+/* Due timers join the ready queue after what is already there, earliest
+ * (then first armed) first. */
+static void fire_timers(corio_loop *loop) {
+    int64_t now = corio__loop_now(loop);
+    corio__heap_node *n;
+    while ((n = corio__heap_min(&loop->timers)) && n->when <= now) {
+        corio__heap_remove(&loop->timers, n);
+        corio__ready_push(loop, &corio__container_of(n, corio__timer, node)->ev);
+    }
+}
+
+/* Run what was ready when the phase began; what becomes ready meanwhile
+ * waits for the next iteration (asyncio's ntodo). */
+static void run_ready(corio_loop *loop) {
+    corio__list batch;
+    corio__list_init(&batch);
+    corio__list_splice_back(&batch, &loop->ready);
+    corio__list *n;
+    while ((n = corio__list_pop_front(&batch))) {
+        corio__event *ev = corio__container_of(n, corio__event, link);
+        ev->run(ev);
+    }
+}
+
+int corio__run_once(corio_loop *loop) {
+    int rc = poll_io(loop);
+    if (rc < 0) return rc;
+    fire_timers(loop);
+    run_ready(loop);
+    return 0;
+}
+
+/* Nothing ready, no timer, no I/O source: nothing can ever happen. */
+static int loop_idle(const corio_loop *loop) {
+    return corio__list_empty(&loop->ready) && loop->timers.n == 0 &&
+           !corio__backend_has_sources(loop);
+}
+
+/* ---- run / stop ---------------------------------------------------------- */
+
+static int run_enter(corio_loop *loop) {
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->running || corio__running_loop) return CORIO_ERUNNING;
+    loop->running = 1;
+    corio__running_loop = loop;
+#if CORIO_HAVE_TSAN
+    loop->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    return 0;
+}
+
+static void run_leave(corio_loop *loop) {
+    loop->running = 0;
+    loop->stopping = 0;
+    corio__running_loop = NULL;
+}
+
+/* until: stop with CORIO_EDEADLK when idle and fut is not done (nothing
+ * could ever complete it). A virtual-time loop can wait for nothing else. */
+static int run_loop(corio_loop *loop, corio_future *until) {
+    int rc = 0;
+    for (;;) {
+        rc = corio__run_once(loop);
+        if (rc < 0 || loop->stopping) break;
+        if ((until || loop->virtual_time) && loop_idle(loop) && !(until && until->state)) {
+            rc = CORIO_EDEADLK;
+            break;
+        }
+    }
+    return rc;
+}
+
+int corio_loop_run_forever(corio_loop *loop) {
+    int rc = run_enter(loop);
+    if (rc < 0) return rc;
+    rc = run_loop(loop, NULL);
+    run_leave(loop);
+    return rc;
+}
+
+typedef struct stopper {
+    corio__event ev;
+    corio_loop *loop;
+} stopper;
+
+static void stop_when_done(corio__event *ev) {
+    stopper *s = corio__container_of(ev, stopper, ev);
+    s->loop->stopping = 1;
+}
+
+int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut, void **result) {
+    if (!fut) return CORIO_EINVAL;
+    if (fut->loop != loop) return loop ? CORIO_EWRONGLOOP : CORIO_EINVAL;
+    int rc = run_enter(loop);
+    if (rc < 0) return rc;
+    if (!fut->state) {
+        /* A done callback on our own stack: unlinked below whatever happens. */
+        stopper s = {.loop = loop};
+        corio__list_init(&s.ev.link);
+        s.ev.run = stop_when_done;
+        corio__list_push_back(&fut->callbacks, &s.ev.link);
+        rc = run_loop(loop, fut);
+        if (corio__list_linked(&s.ev.link)) corio__list_unlink(&s.ev.link);
+    }
+    run_leave(loop);
+    if (!fut->state) return rc < 0 ? rc : CORIO_EINVALSTATE;
+    return corio_future_result(fut, result);
+}
+
+int corio_loop_stop(corio_loop *loop) {
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    loop->stopping = 1;
+    return 0;
+}
+
+/* ---- public callbacks ---------------------------------------------------- */
+
+static void handle_free(corio_handle *h) {
+    corio_loop *loop = h->loop;
+    corio__free(h);
+    corio__loop_unref(loop);
+}
+
+/* The handle leaves the loop's care: scheduled no more. */
+static void handle_unschedule(corio_handle *h) {
+    corio__timer_disarm(h->loop, &h->timer);
+    if (--h->refs == 0) handle_free(h);
+}
+
+static void handle_run(corio__event *ev) {
+    corio_handle *h = corio__container_of(ev, corio_handle, timer.ev);
+    if (!h->cancelled && !h->loop->closed) h->fn(h->arg);
+    h->cancelled = 1; /* ran: cancelling now does nothing */
+    if (--h->refs == 0) handle_free(h);
+}
+
+static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out,
+                      corio_handle **h) {
+    if (out) *out = NULL;
+    if (!loop || !fn) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    corio_handle *n = corio__calloc(1, sizeof *n);
+    if (!n) return CORIO_ENOMEM;
+    corio__list_init(&n->timer.ev.link);
+    n->timer.ev.run = handle_run;
+    n->timer.node.index = CORIO__HEAP_NONE;
+    n->loop = loop;
+    n->fn = fn;
+    n->arg = arg;
+    n->refs = out ? 2 : 1;
+    corio__loop_ref(loop);
+    *h = n;
+    return 0;
+}
+
+int corio_call_soon(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out) {
+    corio_handle *h;
+    int rc = handle_new(loop, fn, arg, out, &h);
+    if (rc < 0) return rc;
+    h->timer.node.when = -1;
+    corio__ready_push(loop, &h->timer.ev);
+    if (out) *out = h;
+    return 0;
+}
+
+static int call_at_ns(corio_loop *loop, int64_t when, corio_cb fn, void *arg,
+                      corio_handle **out) {
+    corio_handle *h;
+    int rc = handle_new(loop, fn, arg, out, &h);
+    if (rc < 0) return rc;
+    rc = corio__timer_arm(loop, &h->timer, when);
+    if (rc < 0) {
+        handle_free(h);
+        return rc;
+    }
+    if (out) *out = h;
+    return 0;
+}
+
+int corio_call_at(corio_loop *loop, double when, corio_cb fn, void *arg, corio_handle **out) {
+    if (isnan(when)) return CORIO_EINVAL;
+    return call_at_ns(loop, corio__seconds_to_ns(when), fn, arg, out);
+}
+
+int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
+                     corio_handle **out) {
+    if (isnan(delay) || !loop) return CORIO_EINVAL;
+    return call_at_ns(loop, corio__loop_now(loop) + corio__seconds_to_ns(delay), fn, arg, out);
+}
+
+int corio_handle_cancel(corio_handle *h) {
+    if (!h) return CORIO_EINVAL;
+    if (h->cancelled) return 0;
+    h->cancelled = 1;
+    handle_unschedule(h);
+    return 0;
+}
+
+int corio_handle_cancelled(const corio_handle *h) { return h && h->cancelled; }
+
+double corio_handle_when(const corio_handle *h) {
+    if (!h || h->timer.node.when < 0) return -1;
+    return (double)h->timer.node.when / 1e9;
+}
+
+void corio_handle_release(corio_handle *h) {
+    if (h && --h->refs == 0) handle_free(h);
+}

@@ -1,0 +1,303 @@
+/* Task stacks.
+ *
+ * Stacks are slots carved from large anonymous mappings ("regions"), each
+ * slot a guard page followed by the usable stack. One mapping holds many
+ * stacks, so the kernel's limit of 65 530 mappings never caps the number of
+ * tasks: the guard is installed with MADV_GUARD_INSTALL (Linux 6.13+),
+ * which does not split the mapping. Older kernels fall back to mprotect
+ * (two mappings per stack), and past the mapping limit to unguarded stacks
+ * with one warning.
+ *
+ * A slot is touched only when a task first runs on it; freed slots go on a
+ * LIFO list so the next task gets a stack whose pages are already resident
+ * (a fresh page costs microseconds to fault in; a hot one nanoseconds).
+ * Past `hot_max` free stacks, released ones give their pages back.
+ *
+ * Overflow: a thread running a loop gets an alternate signal stack and a
+ * SIGSEGV handler that recognises a fault in the running task's guard page
+ * and ends the process with a message naming the task. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define REGION_FIRST_SLOTS 64
+#define REGION_MAX_SLOTS 16384
+#define HOT_MAX 1024
+
+enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
+static int guard_mode = GUARD_MADVISE; /* process-wide; only ever degrades */
+
+typedef struct region {
+    struct region *next; /* owned chain of the pool's regions */
+    char *base;          /* owned mapping of len bytes */
+    size_t len;
+    size_t nslots;       /* slots in the mapping */
+    size_t used;         /* slots handed out at least once (prefix) */
+#ifdef CORIO_HAVE_VALGRIND
+    unsigned *vg_ids;    /* owned; valgrind stack ids per used slot (NULL off valgrind) */
+#endif
+} region;
+
+typedef struct pool {
+    struct pool *next; /* owned chain of the loop's pools (stacks point at their pool: never moved) */
+    size_t usable;  /* usable bytes per stack (page multiple) */
+    size_t stride;  /* usable + one guard page */
+    region *regions;
+    size_t total;   /* slots handed out at least once, over all regions */
+    char **free;    /* owned array of free slots' `lo`, capacity == total */
+    size_t nfree;
+} pool;
+
+struct corio__pools {
+    pool *first; /* owned list of pools, one per stack size in use */
+};
+
+size_t corio__page_size(void) {
+    static size_t page;
+    if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+int corio__pools_new(corio__pools **out) {
+    corio__pools *p = corio__calloc(1, sizeof *p);
+    if (!p) return CORIO_ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void corio__pools_free(corio__pools *p) {
+    if (!p) return;
+    pool *pl = p->first;
+    while (pl) {
+        region *r = pl->regions;
+        while (r) {
+            region *next = r->next;
+#ifdef CORIO_HAVE_VALGRIND
+            if (r->vg_ids)
+                for (size_t s = 0; s < r->used; s++) VALGRIND_STACK_DEREGISTER(r->vg_ids[s]);
+            corio__free(r->vg_ids);
+#endif
+            corio__munmap(r->base, r->len);
+            corio__free(r);
+            r = next;
+        }
+        pool *next = pl->next;
+        corio__free(pl->free);
+        corio__free(pl);
+        pl = next;
+    }
+    corio__free(p);
+}
+
+static pool *pool_for(corio__pools *p, size_t usable) {
+    for (pool *pl = p->first; pl; pl = pl->next)
+        if (pl->usable == usable) return pl;
+    pool *np = corio__calloc(1, sizeof *np);
+    if (!np) return NULL;
+    np->usable = usable;
+    np->stride = usable + corio__page_size();
+    np->next = p->first;
+    p->first = np;
+    return np;
+}
+
+static region *region_new(pool *pl) {
+    size_t n = pl->regions ? pl->regions->nslots * 2 : REGION_FIRST_SLOTS;
+    if (n > REGION_MAX_SLOTS) n = REGION_MAX_SLOTS;
+    region *r = corio__calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->nslots = n;
+    r->len = n * pl->stride;
+    r->base = corio__mmap(r->len);
+    if (!r->base) {
+        corio__free(r);
+        return NULL;
+    }
+    /* Huge pages would make one touched stack page cost 2 MiB. */
+    (void)corio__madvise(r->base, r->len, MADV_NOHUGEPAGE);
+#ifdef CORIO_HAVE_VALGRIND
+    if (RUNNING_ON_VALGRIND) {
+        r->vg_ids = corio__calloc(n, sizeof *r->vg_ids);
+        if (!r->vg_ids) {
+            corio__munmap(r->base, r->len);
+            corio__free(r);
+            return NULL;
+        }
+    }
+#endif
+    r->next = pl->regions;
+    pl->regions = r;
+    return r;
+}
+
+static void warn_unguarded(void) {
+    static int warned;
+    if (warned++) return;
+    fprintf(stderr, "corio: the kernel refused more guard pages (memory map limit); "
+                    "further task stacks have no overflow guard\n");
+}
+
+/* Make the page below lo fault on touch. */
+static int install_guard(char *guard) {
+    size_t page = corio__page_size();
+    if (guard_mode == GUARD_MADVISE) {
+        int rc = corio__madvise(guard, page, MADV_GUARD_INSTALL);
+        if (rc != -EINVAL) return rc;
+        guard_mode = GUARD_MPROTECT; /* kernel older than 6.13 */
+    }
+    if (guard_mode == GUARD_MPROTECT) {
+        int rc = corio__mprotect(guard, page, PROT_NONE);
+        if (rc != -ENOMEM) return rc;
+        guard_mode = GUARD_NONE;
+        warn_unguarded();
+    }
+    return 0;
+}
+
+/* Hand out a never-used slot, growing the free array first so that the
+ * later corio__stack_put can never fail. */
+static int fresh_slot(pool *pl, char **lo) {
+    region *r = pl->regions;
+    if (!r || r->used == r->nslots) {
+        r = region_new(pl);
+        if (!r) return CORIO_ENOMEM;
+    }
+    char **nf = corio__realloc(pl->free, (pl->total + 1) * sizeof *nf);
+    if (!nf) return CORIO_ENOMEM;
+    pl->free = nf;
+    char *guard = r->base + r->used * pl->stride;
+    int rc = install_guard(guard);
+    if (rc < 0) return rc;
+    *lo = guard + corio__page_size();
+#ifdef CORIO_HAVE_VALGRIND
+    if (r->vg_ids) r->vg_ids[r->used] = VALGRIND_STACK_REGISTER(*lo, *lo + pl->usable);
+#endif
+    r->used++;
+    pl->total++;
+    return 0;
+}
+
+int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
+    size_t page = corio__page_size();
+    size_t usable = (size + page - 1) / page * page;
+    pool *pl = pool_for(p, usable);
+    if (!pl) return CORIO_ENOMEM;
+    char *lo;
+    if (pl->nfree) {
+        lo = pl->free[--pl->nfree];
+    } else {
+        int rc = fresh_slot(pl, &lo);
+        if (rc < 0) return rc;
+    }
+    out->lo = lo;
+    out->size = usable;
+    out->pool = pl;
+    return 0;
+}
+
+void corio__stack_put(corio__pools *p, corio__stack *st) {
+    (void)p;
+    pool *pl = st->pool;
+    if (pl->nfree >= HOT_MAX) /* enough hot stacks: give this one's pages back */
+        (void)corio__madvise(st->lo, st->size, MADV_DONTNEED);
+    pl->free[pl->nfree++] = st->lo;
+    st->lo = NULL;
+}
+
+/* ---- overflow reporting ----------------------------------------------- */
+
+static struct sigaction old_segv;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static _Thread_local int guard_refs;
+static _Thread_local void *altstack;
+#define ALTSTACK_SIZE (64 * 1024)
+
+static void put_str(const char *s) {
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void put_num(size_t v) {
+    char buf[24];
+    int i = (int)sizeof buf;
+    buf[--i] = 0;
+    do buf[--i] = (char)('0' + v % 10); while ((v /= 10) && i > 0);
+    put_str(buf + i);
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    corio__task *t = corio__current;
+    char *addr = si->si_addr;
+    size_t page = corio__page_size();
+    if (t && t->stack.lo && addr >= t->stack.lo - page && addr < t->stack.lo) {
+        char name[128];
+        corio__task_format_name(t, name, sizeof name);
+        put_str("corio: task '");
+        put_str(name);
+        put_str("' overflowed its stack (");
+        put_num(t->stack.size);
+        put_str(" bytes); give it a larger stack_size\n");
+        signal(SIGSEGV, SIG_DFL); /* returning re-faults and ends the process */
+        return;
+    }
+    /* Not ours: hand the fault to whoever had SIGSEGV before us. */
+    if ((old_segv.sa_flags & SA_SIGINFO) && old_segv.sa_sigaction) {
+        old_segv.sa_sigaction(sig, si, uc);
+    } else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
+        old_segv.sa_handler(sig);
+    } else {
+        signal(SIGSEGV, SIG_DFL);
+    }
+}
+
+static void install_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+int corio__overflow_guard_acquire(void) {
+    if (guard_refs++ > 0) return 0;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
+        void *p = corio__mmap(ALTSTACK_SIZE);
+        if (!p) {
+            guard_refs--;
+            return CORIO_ENOMEM;
+        }
+        stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+        if (sigaltstack(&ss, NULL) == 0) {
+            altstack = p;
+        } else {
+            corio__munmap(p, ALTSTACK_SIZE);
+        }
+    }
+    pthread_once(&handler_once, install_handler);
+    return 0;
+}
+
+void corio__overflow_guard_release(void) {
+    if (--guard_refs > 0 || !altstack) return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    corio__munmap(altstack, ALTSTACK_SIZE);
+    altstack = NULL;
+}

@@ -1,0 +1,85 @@
+/* Context switch for AArch64 (AAPCS64). A suspended context is its stack
+ * pointer; above it a 176-byte frame: x19..x28, x29 (fp), x30 (lr),
+ * d8..d15 and FPCR. Everything else is caller-saved. */
+    .text
+
+/* void corio__switch(void **save, void *load) */
+    .globl corio__switch
+    .hidden corio__switch
+    .type corio__switch, %function
+    .p2align 4
+corio__switch:
+    .cfi_startproc
+    sub sp, sp, #176
+    stp x19, x20, [sp, #0]
+    stp x21, x22, [sp, #16]
+    stp x23, x24, [sp, #32]
+    stp x25, x26, [sp, #48]
+    stp x27, x28, [sp, #64]
+    stp x29, x30, [sp, #80]
+    stp d8, d9, [sp, #96]
+    stp d10, d11, [sp, #112]
+    stp d12, d13, [sp, #128]
+    stp d14, d15, [sp, #144]
+    mrs x9, fpcr
+    str x9, [sp, #160]
+    mov x9, sp
+    str x9, [x0]
+    mov sp, x1
+    ldp x19, x20, [sp, #0]
+    ldp x21, x22, [sp, #16]
+    ldp x23, x24, [sp, #32]
+    ldp x25, x26, [sp, #48]
+    ldp x27, x28, [sp, #64]
+    ldp x29, x30, [sp, #80]
+    ldp d8, d9, [sp, #96]
+    ldp d10, d11, [sp, #112]
+    ldp d12, d13, [sp, #128]
+    ldp d14, d15, [sp, #144]
+    ldr x9, [sp, #160]
+    msr fpcr, x9
+    add sp, sp, #176
+    ret
+    .cfi_endproc
+    .size corio__switch, .-corio__switch
+
+/* First resumption of a fresh context: x19 = arg, x20 = entry. */
+    .type corio__trampoline, %function
+    .p2align 4
+corio__trampoline:
+    .cfi_startproc
+    .cfi_undefined x30
+    mov x0, x19
+    blr x20
+    brk #0
+    .cfi_endproc
+    .size corio__trampoline, .-corio__trampoline
+
+/* void *corio__ctx_make(void *top, void (*entry)(void *), void *arg) */
+    .globl corio__ctx_make
+    .hidden corio__ctx_make
+    .type corio__ctx_make, %function
+    .p2align 4
+corio__ctx_make:
+    .cfi_startproc
+    and x9, x0, #~15
+    sub x9, x9, #176
+    stp x2, x1, [x9, #0]
+    stp xzr, xzr, [x9, #16]
+    stp xzr, xzr, [x9, #32]
+    stp xzr, xzr, [x9, #48]
+    stp xzr, xzr, [x9, #64]
+    adr x10, corio__trampoline
+    stp xzr, x10, [x9, #80]
+    stp xzr, xzr, [x9, #96]
+    stp xzr, xzr, [x9, #112]
+    stp xzr, xzr, [x9, #128]
+    stp xzr, xzr, [x9, #144]
+    mrs x10, fpcr
+    str x10, [x9, #160]
+    mov x0, x9
+    ret
+    .cfi_endproc
+    .size corio__ctx_make, .-corio__ctx_make
+
+    .section .note.GNU-stack, "", %progbits

@@ -1,0 +1,77 @@
+/* Context switch for x86-64 (System V). A suspended context is its stack
+ * pointer; below it, in this order: MXCSR and x87 control word (8 bytes),
+ * r15, r14, r13, r12, rbx, rbp, and the return address. Everything else is
+ * caller-saved, so the C caller of corio__switch has already spilled it. */
+    .text
+
+/* void corio__switch(void **save, void *load) */
+    .globl corio__switch
+    .hidden corio__switch
+    .type corio__switch, @function
+    .p2align 4
+corio__switch:
+    .cfi_startproc
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .cfi_endproc
+    .size corio__switch, .-corio__switch
+
+/* First resumption of a fresh context lands here: r12 = arg, r13 = entry.
+ * rsp is 16-byte aligned, as a call site requires. entry never returns. */
+    .type corio__trampoline, @function
+    .p2align 4
+corio__trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq %r12, %rdi
+    callq *%r13
+    ud2
+    .cfi_endproc
+    .size corio__trampoline, .-corio__trampoline
+
+/* void *corio__ctx_make(void *top, void (*entry)(void *), void *arg)
+ * Builds the frame corio__switch pops, with the trampoline as return
+ * address and the caller's MXCSR/x87 control words. Returns the sp. */
+    .globl corio__ctx_make
+    .hidden corio__ctx_make
+    .type corio__ctx_make, @function
+    .p2align 4
+corio__ctx_make:
+    .cfi_startproc
+    movq %rdi, %rax
+    andq $-16, %rax
+    subq $64, %rax
+    leaq corio__trampoline(%rip), %rcx
+    movq %rcx, 56(%rax)
+    movq $0, 48(%rax)
+    movq $0, 40(%rax)
+    movq %rdx, 32(%rax)
+    movq %rsi, 24(%rax)
+    movq $0, 16(%rax)
+    movq $0, 8(%rax)
+    stmxcsr (%rax)
+    fnstcw 4(%rax)
+    ret
+    .cfi_endproc
+    .size corio__ctx_make, .-corio__ctx_make
+
+    .section .note.GNU-stack, "", @progbits

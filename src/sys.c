@@ -1,0 +1,72 @@
+/* The stand-ins of sys.h: thin wrappers with a failure-injection counter. */
+#define _GNU_SOURCE
+#include "sys.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Thread_local long fail_at; /* 0: never; else the call number that fails */
+static _Thread_local long calls;   /* stand-in calls since the last corio__fail_after */
+static long live_maps;              /* mmaps not yet unmapped (a leak check for tests) */
+
+long corio__live_maps(void) { return __atomic_load_n(&live_maps, __ATOMIC_RELAXED); }
+
+long corio__fail_after(long nth) {
+    long made = calls;
+    calls = 0;
+    fail_at = nth > 0 ? nth : 0;
+    return made;
+}
+
+/* Counts the call; says whether this one must fail. */
+static int fail_now(void) {
+    calls++;
+    return fail_at != 0 && calls == fail_at;
+}
+
+void *corio__malloc(size_t n) { return fail_now() ? NULL : malloc(n); }
+void *corio__calloc(size_t n, size_t size) { return fail_now() ? NULL : calloc(n, size); }
+void *corio__realloc(void *p, size_t n) { return fail_now() ? NULL : realloc(p, n); }
+void corio__free(void *p) { free(p); }
+
+char *corio__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = corio__malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void *corio__mmap(size_t len) {
+    if (fail_now()) return NULL;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    __atomic_add_fetch(&live_maps, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+int corio__munmap(void *p, size_t len) {
+    if (munmap(p, len)) return -errno;
+    __atomic_sub_fetch(&live_maps, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int corio__madvise(void *p, size_t len, int advice) {
+    if (fail_now()) return -ENOMEM;
+    return madvise(p, len, advice) ? -errno : 0;
+}
+
+int corio__mprotect(void *p, size_t len, int prot) {
+    if (fail_now()) return -ENOMEM;
+    return mprotect(p, len, prot) ? -errno : 0;
+}
+
+int corio__epoll_create(void) {
+    if (fail_now()) return -EMFILE;
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}

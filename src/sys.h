@@ -1,0 +1,51 @@
+/* Stand-in names for every allocation and system call the core makes, so
+ * a test can make the Nth of them fail (corio__fail_after) and check that
+ * the library answers with a clean error and leaks nothing. */
+#ifndef CORIO_SYS_H
+#define CORIO_SYS_H
+
+#include <stddef.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_HAVE_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define CORIO_HAVE_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CORIO_HAVE_ASAN)
+#define CORIO_HAVE_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(CORIO_HAVE_TSAN)
+#define CORIO_HAVE_TSAN 1
+#endif
+#ifndef CORIO_HAVE_ASAN
+#define CORIO_HAVE_ASAN 0
+#endif
+#ifndef CORIO_HAVE_TSAN
+#define CORIO_HAVE_TSAN 0
+#endif
+
+void *corio__malloc(size_t n);
+void *corio__calloc(size_t n, size_t size);
+void *corio__realloc(void *p, size_t n);
+void corio__free(void *p);
+char *corio__strdup(const char *s);
+/* Anonymous private read-write mapping, no swap reservation; NULL on failure. */
+void *corio__mmap(size_t len);
+int corio__munmap(void *p, size_t len);
+/* These return 0 or -errno. */
+int corio__madvise(void *p, size_t len, int advice);
+int corio__mprotect(void *p, size_t len, int prot);
+int corio__epoll_create(void);
+
+/* Test hook: the nth stand-in call from now on fails (1 = the next one);
+ * 0 turns injection off. Returns how many calls were made since the last
+ * reset, so a test can learn how many there are to fail. */
+long corio__fail_after(long nth);
+
+#endif
+
+/* Test hook: mappings made by corio__mmap and not yet unmapped. */
+long corio__live_maps(void);

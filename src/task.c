@@ -1,0 +1,471 @@
+/* Tasks: stackful coroutines scheduled by the loop.
+ *
+ * A task's life: created pending with its `step` event in the ready queue;
+ * the first step gives it a stack and enters fn; each suspension switches
+ * back to the loop; whoever wakes it pushes `step` again (or `step` sits in
+ * an awaited future's callback list and the future's completion schedules
+ * it). When fn returns, the task completes as a future, switches back one
+ * last time, and the loop returns its stack to the pool: a finished task
+ * holds no stack, and a task that never started never had one. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- switching, with the sanitizers told about it ---------------------- */
+
+/* Loop -> task. Returns when the task suspends or finishes. */
+static void switch_into(corio_loop *loop, corio__task *t) {
+#if CORIO_HAVE_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
+#endif
+#if CORIO_HAVE_TSAN
+    __tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
+    corio__switch(&loop->sp, t->sp);
+#if CORIO_HAVE_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+/* Task side, right after a switch into it. */
+static void arrived(corio__task *t) {
+#if CORIO_HAVE_ASAN
+    corio_loop *loop = t->fut.loop;
+    __sanitizer_finish_switch_fiber(t->asan_fake, &loop->asan_stack_bottom,
+                                    &loop->asan_stack_size);
+#else
+    (void)t;
+#endif
+}
+
+/* Task -> loop. `last`: the task's stack will not be used again. */
+static void switch_out(corio__task *t, int last) {
+    corio_loop *loop = t->fut.loop;
+#if CORIO_HAVE_ASAN
+    __sanitizer_start_switch_fiber(last ? NULL : &t->asan_fake, loop->asan_stack_bottom,
+                                   loop->asan_stack_size);
+#endif
+#if CORIO_HAVE_TSAN
+    __tsan_switch_to_fiber(loop->tsan_fiber, 0);
+#endif
+    (void)last;
+    corio__switch(&t->sp, loop->sp);
+    arrived(t);
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+/* Async-signal-safe (the overflow handler uses it): no allocation, no stdio. */
+int corio__task_format_name(const corio__task *t, char *buf, size_t cap) {
+    if (cap == 0) return 0;
+    size_t i = 0;
+    if (t->name) {
+        for (; t->name[i] && i + 1 < cap; i++) buf[i] = t->name[i];
+    } else {
+        const char *p = "Task-";
+        for (; p[i] && i + 1 < cap; i++) buf[i] = p[i];
+        char digits[24];
+        int d = 0;
+        uint64_t v = t->id;
+        do digits[d++] = (char)('0' + v % 10); while ((v /= 10) && d < 24);
+        while (d > 0 && i + 1 < cap) buf[i++] = digits[--d];
+    }
+    buf[i] = 0;
+    return (int)i;
+}
+
+const char *corio_task_get_name(const corio_task *task) {
+    if (!task || !task->is_task) return NULL;
+    corio__task *t = corio__as_task((corio_future *)task);
+    if (!t->name) { /* default name, made on first request */
+        char buf[32];
+        corio__task_format_name(t, buf, sizeof buf);
+        t->name = corio__strdup(buf);
+        if (!t->name) return "Task-?";
+    }
+    return t->name;
+}
+
+int corio_task_set_name(corio_task *task, const char *name) {
+    if (!task || !name) return CORIO_EINVAL;
+    if (!task->is_task) return CORIO_ENOTTASK;
+    char *n = corio__strdup(name);
+    if (!n) return CORIO_ENOMEM;
+    corio__task *t = corio__as_task(task);
+    corio__free(t->name);
+    t->name = n;
+    return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static void task_step(corio__event *ev);
+
+int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char *name,
+                           size_t stack_size, corio_task **out) {
+    if (out) *out = NULL;
+    if (!loop || !fn) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
+        return CORIO_EINVAL;
+    corio__task *t = corio__calloc(1, sizeof *t);
+    if (!t) return CORIO_ENOMEM;
+    if (name && !(t->name = corio__strdup(name))) {
+        corio__free(t);
+        return CORIO_ENOMEM;
+    }
+    corio__future_init(&t->fut, loop, 1);
+    t->fut.refs = out ? 2 : 1; /* the loop's until done (+ the caller's) */
+    t->id = ++loop->task_ids;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = stack_size ? stack_size : loop->stack_size;
+    corio__list_init(&t->step.link);
+    t->step.run = task_step;
+    corio__list_init(&t->sleep.ev.link);
+    t->sleep.node.index = CORIO__HEAP_NONE;
+    corio__list_init(&t->link);
+    corio__list_push_back(&loop->tasks, &t->link);
+    loop->ntasks++;
+    corio__ready_push(loop, &t->step);
+    if (out) *out = &t->fut;
+    return 0;
+}
+
+int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out) {
+    if (out) *out = NULL;
+    if (!corio__running_loop) return CORIO_ENOLOOP;
+    return corio_loop_create_task(corio__running_loop, fn, arg, name, 0, out);
+}
+
+int corio_is_task(const corio_future *fut) { return fut && fut->is_task; }
+
+/* The task's outcome, from fn's return code. */
+static void task_complete(corio__task *t, int rc, void *result) {
+    corio_loop *loop = t->fut.loop;
+    t->wait_cancel = NULL;
+    corio__list_unlink(&t->link);
+    loop->ntasks--;
+    if (rc == CORIO_ECANCELED) {
+        if (corio__future_cancel_now(&t->fut, t->cancel_msg) == 1) return;
+        rc = CORIO_ENOMEM; /* could not even record the cancel */
+    }
+    if (rc >= 0) {
+        t->fut.result = result;
+    } else if (t->exc && t->exc->code == rc) {
+        t->fut.error = corio__error_ref(t->exc); /* propagate what we observed */
+    } else {
+        t->fut.error = corio__error_make(rc, t->exc, NULL);
+        if (!t->fut.error) /* keep the code even without memory for a message */
+            t->fut.error = t->exc ? corio__error_ref(t->exc) : NULL;
+    }
+    corio__future_complete(&t->fut, CORIO__DONE);
+}
+
+/* Runs on the task's own stack; never returns. */
+static void task_entry(void *arg) {
+    corio__task *t = arg;
+    arrived(t);
+    t->started = 1;
+    void *result = NULL;
+    int rc = t->fn(t->arg, &result);
+    task_complete(t, rc, result);
+    t->finished = 1;
+    switch_out(t, 1);
+    __builtin_unreachable();
+}
+
+/* Loop side, after the final switch: the stack goes back to the pool and
+ * the loop drops the reference it held while the task was live. */
+static void task_retire(corio__task *t) {
+    corio_loop *loop = t->fut.loop;
+    if (t->stack.lo) corio__stack_put(loop->pools, &t->stack);
+#if CORIO_HAVE_TSAN
+    if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
+    corio_future_unref(&t->fut);
+}
+
+/* First step: a stack and a fresh context. */
+static int task_start(corio_loop *loop, corio__task *t) {
+    int rc = corio__stack_get(loop->pools, t->stack_size, &t->stack);
+    if (rc < 0) return rc;
+    t->sp = corio__ctx_make(t->stack.lo + t->stack.size, task_entry, t);
+#if CORIO_HAVE_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+/* The ready-queue entry of a task: resume it where it suspended. */
+static void task_step(corio__event *ev) {
+    corio__task *t = corio__container_of(ev, corio__task, step);
+    corio_loop *loop = t->fut.loop;
+    if (t->must_cancel) {
+        t->must_cancel = 0;
+        t->wake_code = CORIO_ECANCELED;
+    }
+    if (!t->sp) {
+        int rc = t->wake_code == CORIO_ECANCELED ? CORIO_ECANCELED : task_start(loop, t);
+        if (rc < 0) { /* cancelled before it ran, or no stack: it never runs */
+            task_complete(t, rc, NULL);
+            task_retire(t);
+            return;
+        }
+    }
+    loop->current = &t->fut;
+    corio__current = t;
+    switch_into(loop, t);
+    loop->current = NULL;
+    corio__current = NULL;
+    if (t->finished) task_retire(t);
+}
+
+void corio__task_free_fields(corio__task *t) {
+    corio__free(t->name);
+    corio__free(t->cancel_msg);
+    corio__error_unref(t->exc);
+}
+
+static int await_cancel(corio__task *t);
+
+/* Loop close: the task will never run again. */
+void corio__task_destroy_pending(corio__task *t) {
+    corio_loop *loop = t->fut.loop;
+    if (corio__list_linked(&t->step.link)) corio__list_unlink(&t->step.link);
+    corio__timer_disarm(loop, &t->sleep);
+    if (t->wait_cancel == await_cancel) corio_future_unref(t->wait_obj);
+    t->wait_cancel = NULL;
+    corio__list_unlink(&t->link);
+    loop->ntasks--;
+    if (t->stack.lo) corio__stack_put(loop->pools, &t->stack);
+#if CORIO_HAVE_TSAN
+    if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
+    corio_future_unref(&t->fut);
+}
+
+/* ---- suspension and cancellation --------------------------------------- */
+
+static corio__task *running_task(void) { return corio__current; }
+
+/* Switch to the loop until woken; returns the wake code. The caller has
+ * arranged for a wake-up (step queued or registered somewhere). */
+static int suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
+    t->wait_cancel = cancel;
+    t->wait_obj = obj;
+    t->wake_code = 0;
+    /* A cancel that arrived while running is delivered to the new wait. */
+    if (t->must_cancel && cancel && cancel(t)) t->must_cancel = 0;
+    switch_out(t, 0);
+    t->wait_cancel = NULL;
+    t->wait_obj = NULL;
+    return t->wake_code;
+}
+
+static void wake(corio__task *t, int code) {
+    t->wait_cancel = NULL;
+    t->wake_code = code;
+    corio__ready_push(t->fut.loop, &t->step);
+}
+
+static int set_cancel_msg(corio__task *t, const char *msg) {
+    char *m = NULL;
+    if (msg && !(m = corio__strdup(msg))) return CORIO_ENOMEM;
+    corio__free(t->cancel_msg);
+    t->cancel_msg = m;
+    return 0;
+}
+
+int corio_task_cancel(corio_task *task, const char *msg) {
+    if (!task) return CORIO_EINVAL;
+    if (!task->is_task) return CORIO_ENOTTASK;
+    if (task->state) return 0;
+    if (task->loop->closed) return CORIO_ECLOSED;
+    corio__task *t = corio__as_task(task);
+    int rc = set_cancel_msg(t, msg);
+    if (rc < 0) return rc;
+    t->num_cancels++;
+    /* Forward to what it waits on; if that cannot take it, deliver at the
+     * next resumption. */
+    if (t->wait_cancel && t->wait_cancel(t)) return 1;
+    t->must_cancel = 1;
+    return 1;
+}
+
+int corio_task_cancelling(const corio_task *task) {
+    if (!task) return CORIO_EINVAL;
+    if (!task->is_task) return CORIO_ENOTTASK;
+    return corio__as_task((corio_future *)task)->num_cancels;
+}
+
+int corio_task_uncancel(corio_task *task) {
+    if (!task) return CORIO_EINVAL;
+    if (!task->is_task) return CORIO_ENOTTASK;
+    corio__task *t = corio__as_task(task);
+    if (t->num_cancels > 0 && --t->num_cancels == 0) t->must_cancel = 0; /* as 3.13 */
+    return t->num_cancels;
+}
+
+corio_task *corio_current_task(void) {
+    corio__task *t = corio__current;
+    return t ? &t->fut : NULL;
+}
+
+int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap) {
+    if (!loop) loop = corio__running_loop;
+    if (!loop || cap < 0 || (cap > 0 && !buf)) return CORIO_EINVAL;
+    int i = 0;
+    corio__list *n;
+    corio__list_foreach(n, &loop->tasks) {
+        if (i < cap) buf[i] = &corio__container_of(n, corio__task, link)->fut;
+        i++;
+    }
+    return i;
+}
+
+/* ---- sleep --------------------------------------------------------------- */
+
+static void sleep_fired(corio__event *ev) {
+    corio__task *t = corio__container_of(ev, corio__task, sleep.ev);
+    wake(t, 0);
+}
+
+static int sleep_cancel(corio__task *t) {
+    corio__timer_disarm(t->fut.loop, &t->sleep);
+    wake(t, CORIO_ECANCELED);
+    return 1;
+}
+
+int corio_sleep(double delay) {
+    corio__task *t = running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    if (isnan(delay)) return CORIO_EINVAL;
+    corio_loop *loop = t->fut.loop;
+    if (delay <= 0) { /* a bare yield: back of the ready queue */
+        corio__ready_push(loop, &t->step);
+        return suspend(t, NULL, NULL);
+    }
+    int64_t when = corio__loop_now(loop) + corio__seconds_to_ns(delay);
+    int rc = corio__timer_arm(loop, &t->sleep, when);
+    if (rc < 0) return rc;
+    t->sleep.ev.run = sleep_fired;
+    return suspend(t, sleep_cancel, NULL);
+}
+
+/* ---- await --------------------------------------------------------------- */
+
+/* A cancel of the awaiting task goes to the awaited future (asyncio). */
+static int await_cancel(corio__task *t) {
+    return corio_future_cancel(t->wait_obj, t->cancel_msg) == 1;
+}
+
+/* The awaiting task observed fut's failure: it becomes the task's current
+ * error (for chaining), and a cancel message travels on. */
+static void observe(corio__task *t, corio_future *fut) {
+    if (!fut->error) return;
+    corio__error_unref(t->exc);
+    t->exc = corio__error_ref(fut->error);
+    if (fut->state == CORIO__CANCELLED && fut->error->message)
+        (void)set_cancel_msg(t, fut->error->message);
+}
+
+int corio_await(corio_future *fut, void **result) {
+    if (!fut) return CORIO_EINVAL;
+    corio__task *t = running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    if (fut == &t->fut) return CORIO_EDEADLK;
+    if (fut->loop != t->fut.loop) return CORIO_EWRONGLOOP;
+    if (!fut->state) {
+        corio_future_ref(fut);
+        corio__list_push_back(&fut->callbacks, &t->step.link);
+        int rc = suspend(t, await_cancel, fut);
+        if (rc == CORIO_ECANCELED) { /* the cancel came before fut's result */
+            fut->retrieved = 1;
+            corio_future_unref(fut);
+            return rc;
+        }
+        int res = corio_future_result(fut, result);
+        if (res < 0) observe(t, fut);
+        corio_future_unref(fut);
+        return res;
+    }
+    int res = corio_future_result(fut, result);
+    if (res < 0) observe(t, fut);
+    return res;
+}
+
+int corio_raise(int code, const char *fmt, ...) {
+    corio__task *t = running_task();
+    if (!t || code >= 0) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    corio_error *e = corio__error_new(code, t->exc, fmt, ap);
+    va_end(ap);
+    if (e) {
+        corio__error_unref(t->exc);
+        t->exc = e;
+    }
+    return code;
+}
+
+/* ---- asyncio.run ----------------------------------------------------------- */
+
+/* Cancel every task left and run the loop until they are all done; report
+ * the ones that failed with something other than the cancel. */
+static void cancel_remaining(corio_loop *loop) {
+    int n = loop->ntasks;
+    if (n == 0) return;
+    corio_task **left = corio__calloc((size_t)n, sizeof *left);
+    int i = 0;
+    corio__list *it;
+    corio__list_foreach(it, &loop->tasks) {
+        corio__task *t = corio__container_of(it, corio__task, link);
+        if (left) left[i++] = corio_future_ref(&t->fut);
+        corio_task_cancel(&t->fut, NULL);
+    }
+    while (loop->ntasks > 0) {
+        if (corio__run_once(loop) < 0) break;
+        if (corio__list_empty(&loop->ready) && loop->timers.n == 0 &&
+            !corio__backend_has_sources(loop))
+            break; /* a task that waits on nothing at all: close reports it */
+    }
+    for (int k = 0; k < i; k++) {
+        corio_future *f = left[k];
+        if (f->state == CORIO__DONE && f->error && !f->retrieved) {
+            f->retrieved = 1;
+            corio__report(loop, "unhandled error during corio_run() shutdown", f, f->error);
+        }
+        corio_future_unref(f);
+    }
+    corio__free(left);
+}
+
+int corio_run(corio_fn fn, void *arg, void **result) {
+    if (!fn) return CORIO_EINVAL;
+    if (corio__running_loop) return CORIO_ERUNNING;
+    corio_loop *loop;
+    int rc = corio_loop_new(&loop);
+    if (rc < 0) return rc;
+    corio_task *main_task;
+    rc = corio_loop_create_task(loop, fn, arg, NULL, 0, &main_task);
+    if (rc == 0) {
+        rc = corio_loop_run_until_complete(loop, main_task, result);
+        /* cancel_remaining runs the loop by hand: mark it running. */
+        loop->running = 1;
+        corio__running_loop = loop;
+        cancel_remaining(loop);
+        loop->running = 0;
+        loop->stopping = 0;
+        corio__running_loop = NULL;
+        corio_future_unref(main_task);
+    }
+    corio_loop_close(loop);
+    return rc;
+}
