@@ -1,6 +1,7 @@
 # Thin wrapper over CMake. `make demo` and `make test` are the quick start.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+ARM_BUILD  ?= build-arm64
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
@@ -16,8 +17,9 @@ build:
 demo: build
 	sh examples/tour.sh $(BUILD)/examples
 
-# The whole suite, plain and under ASan+UBSan (SANITIZE=0 skips the latter).
-test: test-plain $(if $(filter 0,$(SANITIZE)),,test-asan)
+# The whole suite: plain, under ASan+UBSan (SANITIZE=0 skips it), and
+# cross-built for aarch64 under qemu-user when those tools are installed.
+test: test-plain $(if $(filter 0,$(SANITIZE)),,test-asan) test-arm64
 
 test-plain: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -27,6 +29,13 @@ test-asan:
 	      -DCORIO_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+test-arm64:
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+	  cmake -S . -B $(ARM_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null && \
+	  cmake --build $(ARM_BUILD) -j $(JOBS) && \
+	  cd $(ARM_BUILD) && ctest --output-on-failure -j $(JOBS); \
+	else echo "test-arm64: skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
 
 bench: build
 	sh bench/run.sh $(BUILD)
@@ -38,4 +47,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD)

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,17 +22,36 @@ int corio__backend_has_sources(const corio_loop *loop) {
     return 0; /* no I/O watchers exist yet */
 }
 
+/* epoll_pwait2 (Linux 5.11) takes nanoseconds; where it is missing (older
+ * kernels, valgrind 3.19) epoll_wait gets the timeout rounded up to whole
+ * milliseconds, so a timer is never polled for too early. */
+static int have_pwait2 = 1;
+
+static int wait_events(int fd, struct epoll_event *evs, int n, int64_t timeout_ns) {
+    if (have_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = (time_t)(timeout_ns / CORIO__NS_PER_S);
+            ts.tv_nsec = (long)(timeout_ns % CORIO__NS_PER_S);
+            tsp = &ts;
+        }
+        int r = epoll_pwait2(fd, evs, n, tsp, NULL);
+        if (r >= 0 || errno != ENOSYS) return r;
+        have_pwait2 = 0;
+    }
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        int64_t m = (timeout_ns + 999999) / 1000000;
+        ms = m > INT_MAX ? INT_MAX : (int)m;
+    }
+    return epoll_wait(fd, evs, n, ms);
+}
+
 int corio__backend_poll(corio_loop *loop, int64_t timeout_ns) {
     /* Nothing registered and no wait wanted: spare the system call. */
     if (timeout_ns == 0 && !corio__backend_has_sources(loop)) return 0;
     struct epoll_event evs[64];
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = (time_t)(timeout_ns / CORIO__NS_PER_S);
-        ts.tv_nsec = (long)(timeout_ns % CORIO__NS_PER_S);
-        tsp = &ts;
-    }
-    int n = epoll_pwait2(loop->backend_fd, evs, 64, tsp, NULL);
+    int n = wait_events(loop->backend_fd, evs, 64, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     return 0;
 }
