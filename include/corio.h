@@ -54,6 +54,7 @@ extern "C" {
 #define CORIO_ENOLOOP (-4005)     /* no running loop in this thread */
 #define CORIO_EWRONGLOOP (-4006)  /* the future belongs to another loop */
 #define CORIO_ENOTTASK (-4007)    /* a task-only call on a plain future */
+#define CORIO_EGROUP (-4008)      /* several errors together (ExceptionGroup) */
 
 /* A readable name for any code this library returns (static storage). */
 CORIO_API const char *corio_strerror(int code);
@@ -66,6 +67,7 @@ typedef struct corio_future corio_future;
 typedef struct corio_future corio_task;
 typedef struct corio_handle corio_handle;
 typedef struct corio_error corio_error;
+typedef struct corio_timeout corio_timeout;
 
 /* A task body ("coroutine function"). Return 0 and set *result, or return a
  * negative code to fail (attach a message with corio_raise first). Returning
@@ -86,6 +88,13 @@ CORIO_API const corio_error *corio_error_cause(const corio_error *err);
  * observed (from an await), as Python's implicit exception chaining.
  * Returns code, so `return corio_raise(-EIO, "read %s", path);` works. */
 CORIO_API int corio_raise(int code, const char *fmt, ...) CORIO_PRINTF(2, 3);
+/* The error the current task last raised or observed (sys.exc_info()), or
+ * NULL; borrowed until the task's next raise or await. */
+CORIO_API const corio_error *corio_current_error(void);
+/* An error with code CORIO_EGROUP holds other errors, in the order they
+ * happened (ExceptionGroup.exceptions). Others hold none. */
+CORIO_API int corio_error_group_size(const corio_error *err);
+CORIO_API const corio_error *corio_error_group_get(const corio_error *err, int i);
 
 /* Reports of errors nobody handled. The default handler prints to stderr. */
 typedef void (*corio_exception_handler)(corio_loop *loop, const char *message,
@@ -190,6 +199,124 @@ CORIO_API int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap);
 CORIO_API int corio_await(corio_future *fut, void **result);
 /* asyncio.sleep(delay); delay <= 0 yields once to other ready tasks. */
 CORIO_API int corio_sleep(double delay);
+
+/* ---- awaitables: what the combinators take ------------------------------- */
+
+/* A task or future, or a coroutine (fn + arg, not yet scheduled) that the
+ * combinator wraps into a task (asyncio.ensure_future). */
+typedef struct corio_aw {
+    corio_future *fut; /* a task or future; NULL for a coroutine */
+    corio_fn fn;       /* coroutine function (when fut is NULL) */
+    void *arg;         /* its argument */
+    const char *name;  /* name of the wrapping task; NULL gives Task-N */
+} corio_aw;
+#define CORIO_FUT(f) ((corio_aw){(f), NULL, NULL, NULL})
+#define CORIO_CORO(fn, arg) ((corio_aw){NULL, (fn), (arg), NULL})
+
+/* "No timeout" for every timeout argument (asyncio's None). */
+#define CORIO_FOREVER (__builtin_inf())
+
+/* ---- gather (asyncio.gather) -------------------------------------------- */
+
+#define CORIO_RETURN_EXCEPTIONS 1
+/* Wrap coroutines into tasks (in argument order) and return a future that
+ * completes when all are done, with results in input order; the same
+ * future twice is awaited once. Without CORIO_RETURN_EXCEPTIONS the first
+ * error completes it at once (the others keep running); a cancelled child
+ * counts as an error with code CORIO_ECANCELED. Cancelling the gather
+ * cancels every child not done; awaiting it then gives CORIO_ECANCELED
+ * (as in CPython, it ends with the cancel as its error, not "cancelled").
+ * Awaiting it yields a `void **` array of the n results (owned by it). */
+CORIO_API int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out);
+/* Per position, once the gather is done: value, or that child's code (with
+ * CORIO_RETURN_EXCEPTIONS the child's error takes its place). */
+CORIO_API int corio_gather_size(const corio_future *g);
+/* The future at position i (the task wrapping a coroutine), borrowed. */
+CORIO_API corio_future *corio_gather_child(const corio_future *g, size_t i);
+CORIO_API int corio_gather_result(corio_future *g, size_t i, void **value);
+CORIO_API int corio_gather_exception(corio_future *g, size_t i, const corio_error **err);
+/* In a task: gather and await in one call; values[i] (and codes[i] if not
+ * NULL: 0 or the child's code) per position. Returns the gather's code. */
+CORIO_API int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, int *codes);
+
+/* ---- wait (asyncio.wait) -------------------------------------------------- */
+
+enum { CORIO_ALL_COMPLETED = 0, CORIO_FIRST_COMPLETED = 1, CORIO_FIRST_EXCEPTION = 2 };
+/* A set of futures (each held by a reference; duplicates kept once). */
+typedef struct corio_futset corio_futset;
+CORIO_API int corio_futset_new(corio_futset **out);
+CORIO_API int corio_futset_add(corio_futset *s, corio_future *f); /* 1 added, 0 present */
+CORIO_API int corio_futset_size(const corio_futset *s);
+CORIO_API corio_future *corio_futset_get(const corio_futset *s, int i); /* borrowed */
+CORIO_API int corio_futset_contains(const corio_futset *s, const corio_future *f);
+CORIO_API void corio_futset_free(corio_futset *s);
+/* Tasks and futures only (a coroutine is refused: CORIO_EINVAL, as asyncio
+ * refuses them); empty input is CORIO_EINVAL. Never fails on a child's
+ * error, never cancels anything, not on timeout either; returns the done
+ * and pending sets (the caller frees both). */
+CORIO_API int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
+                         corio_futset **done, corio_futset **pending);
+/* The same on a set: the done ones move out of `pending` into a new set
+ * *done, the pending ones stay. Loop `while size(pending) > 0` over this:
+ * each call costs what completed, not what is pending (linear drain). */
+CORIO_API int corio_wait_set(corio_futset *pending, double timeout, int return_when,
+                             corio_futset **done);
+
+/* ---- as_completed (asyncio.as_completed, 3.13) --------------------------- */
+
+typedef struct corio_as_completed corio_as_completed;
+CORIO_API int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
+                                     corio_as_completed **out);
+/* In a task: 1 with *fut = the next child to finish (the original task or
+ * future, borrowed; read its outcome with corio_future_result), 0 when all
+ * were handed out, CORIO_ETIMEDOUT once the timeout passed (the rest are
+ * not cancelled), CORIO_ECANCELED if the caller is cancelled. */
+CORIO_API int corio_as_completed_next(corio_as_completed *it, corio_future **fut);
+CORIO_API void corio_as_completed_free(corio_as_completed *it);
+
+/* ---- timeouts and shields --------------------------------------------------- */
+
+/* asyncio.timeout(delay) / timeout_at(when) as a scope of the current task:
+ *     corio_timeout *cm; corio_timeout_enter(1.5, &cm);
+ *     rc = ...body...;
+ *     rc = corio_timeout_exit(cm, rc);   // CORIO_ETIMEDOUT if it fired
+ * When the deadline passes the task is cancelled; exit turns that cancel
+ * into CORIO_ETIMEDOUT unless a cancel from outside also came (it wins).
+ * Exit frees the scope; scopes nest (exit the inner one first). */
+CORIO_API int corio_timeout_enter(double delay, corio_timeout **out);
+CORIO_API int corio_timeout_at_enter(double when, corio_timeout **out);
+CORIO_API int corio_timeout_exit(corio_timeout *cm, int rc);
+CORIO_API int corio_timeout_reschedule(corio_timeout *cm, double when); /* CORIO_FOREVER: none */
+CORIO_API double corio_timeout_when(const corio_timeout *cm);          /* CORIO_FOREVER: none */
+CORIO_API int corio_timeout_expired(const corio_timeout *cm);
+/* asyncio.wait_for (3.12): await aw; if not done within timeout, cancel it,
+ * wait for the cancel to finish, then CORIO_ETIMEDOUT. A coroutine runs in
+ * the calling task, as `await coro` would. */
+CORIO_API int corio_wait_for(corio_aw aw, double timeout, void **result);
+/* asyncio.shield: a future that follows aw, whose cancel does not reach aw. */
+CORIO_API int corio_shield(corio_aw aw, corio_future **out);
+
+/* ---- task groups (asyncio.TaskGroup) ------------------------------------- */
+
+typedef struct corio_taskgroup corio_taskgroup;
+/*     corio_taskgroup *tg; corio_taskgroup_enter(&tg);
+ *     corio_taskgroup_create_task(tg, fn, arg, NULL, NULL); ...
+ *     rc = corio_taskgroup_exit(tg, rc);
+ * exit waits for every task. The first task to fail cancels the others and
+ * the body; then exit returns CORIO_EGROUP and corio_current_error() is the
+ * group of all errors. A cancel from outside is returned as CORIO_ECANCELED. */
+CORIO_API int corio_taskgroup_enter(corio_taskgroup **out);
+CORIO_API int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg,
+                                          const char *name, corio_task **out);
+CORIO_API int corio_taskgroup_exit(corio_taskgroup *tg, int rc);
+
+/* ---- any: the first success wins --------------------------------------- */
+
+/* In a task: run/await all, return the first successful result (its index
+ * in *winner), cancel the others and wait until they have finished. If all
+ * fail: CORIO_EGROUP with the errors as corio_current_error(); if all were
+ * cancelled: CORIO_ECANCELED. A round's finishers are taken in input order. */
+CORIO_API int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result);
 
 /* ---- asyncio.run -------------------------------------------------------- */
 

@@ -17,6 +17,7 @@ const char *corio_strerror(int code) {
     case CORIO_ENOLOOP: return "no running event loop in this thread";
     case CORIO_EWRONGLOOP: return "the future belongs to a different event loop";
     case CORIO_ENOTTASK: return "the future is not a task";
+    case CORIO_EGROUP: return "several errors (see the group)";
     default: break;
     }
     if (code < 0 && code > -4096) {
@@ -25,6 +26,11 @@ const char *corio_strerror(int code) {
     }
     return "unknown error";
 }
+
+/* A bare cancel that needs no allocation (its count never reaches zero). */
+static corio_error bare_cancel = {.refs = 1u << 30, .code = CORIO_ECANCELED};
+
+corio_error *corio__error_cancelled(void) { return corio__error_ref(&bare_cancel); }
 
 corio_error *corio__error_make(int code, corio_error *cause, const char *msg) {
     corio_error *e = corio__calloc(1, sizeof *e);
@@ -61,9 +67,31 @@ corio_error *corio__error_ref(corio_error *e) {
     return e;
 }
 
+corio_error *corio__error_group(const char *msg, corio_error **errs, int n) {
+    corio_error *g = corio__error_make(CORIO_EGROUP, NULL, msg);
+    if (!g) return NULL;
+    g->group = corio__calloc((size_t)(n > 0 ? n : 1), sizeof *g->group);
+    if (!g->group) {
+        corio__error_unref(g);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) g->group[i] = corio__error_ref(errs[i]);
+    g->ngroup = n;
+    return g;
+}
+
+int corio_error_group_size(const corio_error *err) { return err ? err->ngroup : 0; }
+
+const corio_error *corio_error_group_get(const corio_error *err, int i) {
+    if (!err || i < 0 || i >= err->ngroup) return NULL;
+    return err->group[i];
+}
+
 void corio__error_unref(corio_error *e) {
     while (e && --e->refs == 0) {
         corio_error *cause = e->cause;
+        for (int i = 0; i < e->ngroup; i++) corio__error_unref(e->group[i]);
+        corio__free(e->group);
         corio__free(e->message);
         corio__free(e);
         e = cause;

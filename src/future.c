@@ -16,11 +16,11 @@ typedef struct donecb {
 
 static void donecb_run(corio__event *ev);
 
-void corio__future_init(corio_future *f, corio_loop *loop, int is_task) {
+void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_ops *ops) {
     corio__list_init(&f->callbacks);
     f->loop = loop;
     f->refs = 1;
-    f->is_task = (uint8_t)is_task;
+    f->ops = ops;
     corio__loop_ref(loop);
 }
 
@@ -31,7 +31,7 @@ int corio_future_new(corio_loop *loop, corio_future **out) {
     if (loop->closed) return CORIO_ECLOSED;
     corio_future *f = corio__calloc(1, sizeof *f);
     if (!f) return CORIO_ENOMEM;
-    corio__future_init(f, loop, 0);
+    corio__future_init(f, loop, NULL);
     *out = f;
     return 0;
 }
@@ -43,9 +43,9 @@ corio_future *corio_future_ref(corio_future *fut) {
 
 void corio_future_unref(corio_future *f) {
     if (!f || --f->refs) return;
-    if (f->error && !f->retrieved && f->state == CORIO__DONE)
+    if (f->error && !f->retrieved && f->state == CORIO__DONE && f->error->code != CORIO_ECANCELED)
         corio__report(f->loop,
-                      f->is_task ? "Task exception was never retrieved"
+                      corio__is_task(f) ? "Task exception was never retrieved"
                                  : "Future exception was never retrieved",
                       f, f->error);
     /* Callbacks of a future nobody can complete any more never run. */
@@ -56,7 +56,7 @@ void corio_future_unref(corio_future *f) {
     }
     corio__error_unref(f->error);
     corio_loop *loop = f->loop;
-    if (f->is_task) corio__task_free_fields(corio__as_task(f));
+    if (f->ops) f->ops->destroy(f);
     corio__free(f);
     corio__loop_unref(loop);
 }
@@ -65,21 +65,66 @@ corio_loop *corio_future_loop(const corio_future *fut) { return fut ? fut->loop 
 int corio_future_done(const corio_future *fut) { return fut && fut->state != CORIO__PENDING; }
 int corio_future_cancelled(const corio_future *fut) { return fut && fut->state == CORIO__CANCELLED; }
 
+void corio__callbacks_add(corio_future *f, corio__event *ev) {
+    ev->seq = ++f->loop->cb_seq;
+    corio__list_push_back(&f->callbacks, &ev->link);
+}
+
+static uint64_t key_of(corio__event *ev) {
+    if (ev->run == corio__watch_run) {
+        corio__watch *w = corio__container_of(ev, corio__watch, ev);
+        if (w->key) return w->key(w);
+    }
+    return ev->seq;
+}
+
+/* Stable insertion sort by key, scanning from the back: the list is
+ * nearly always sorted already, so this is linear in practice. */
+static void sort_callbacks(corio__list *h) {
+    corio__list sorted;
+    corio__list_init(&sorted);
+    corio__list *n;
+    while ((n = corio__list_pop_front(h))) {
+        uint64_t k = key_of(corio__container_of(n, corio__event, link));
+        corio__list *at = sorted.prev;
+        while (at != &sorted && key_of(corio__container_of(at, corio__event, link)) > k)
+            at = at->prev;
+        /* insert n after `at` */
+        n->prev = at;
+        n->next = at->next;
+        at->next->prev = n;
+        at->next = n;
+    }
+    corio__list_splice_back(h, &sorted);
+}
+
 /* Set the final state and schedule every callback, in registration order
- * (asyncio's call_soon per callback). */
+ * (asyncio's call_soon per callback). Hooks that must see the completion
+ * at once (a wait set's done list) run here. */
 void corio__future_complete(corio_future *f, uint8_t state) {
     f->state = state;
+    int in_order = 1;
+    uint64_t prev = 0;
     corio__list *n;
     corio__list_foreach(n, &f->callbacks) {
         corio__event *ev = corio__container_of(n, corio__event, link);
-        if (ev->run == donecb_run) corio_future_ref(f);
+        if (ev->run == donecb_run) {
+            corio_future_ref(f); /* a scheduled callback keeps its future */
+        } else if (ev->run == corio__watch_run) {
+            corio__watch *w = corio__container_of(ev, corio__watch, ev);
+            if (w->now) w->now(w);
+        }
+        uint64_t k = key_of(ev);
+        if (k < prev) in_order = 0;
+        prev = k;
     }
+    if (!in_order) sort_callbacks(&f->callbacks);
     corio__list_splice_back(&f->loop->ready, &f->callbacks);
 }
 
 static int check_settable(corio_future *f) {
     if (!f) return CORIO_EINVAL;
-    if (f->is_task) return CORIO_EINVAL; /* a task completes by returning */
+    if (f->ops) return CORIO_EINVAL; /* tasks and gathers complete by themselves */
     if (f->loop->closed) return CORIO_ECLOSED;
     if (f->state) return CORIO_EINVALSTATE;
     return 0;
@@ -118,8 +163,8 @@ int corio_future_set_error(corio_future *f, int code, const char *fmt, ...) {
 
 /* The error a cancelled future carries: code ECANCELED and the message. */
 int corio__future_cancel_now(corio_future *f, const char *msg) {
-    corio_error *e = corio__error_make(CORIO_ECANCELED, NULL, msg);
-    if (!e) return CORIO_ENOMEM;
+    corio_error *e = msg ? corio__error_make(CORIO_ECANCELED, NULL, msg) : corio__error_cancelled();
+    if (!e) e = corio__error_cancelled(); /* keep the cancel, lose the message */
     corio__error_unref(f->error);
     f->error = e;
     corio__future_complete(f, CORIO__CANCELLED);
@@ -130,7 +175,7 @@ int corio_future_cancel(corio_future *f, const char *msg) {
     if (!f) return CORIO_EINVAL;
     if (f->state) return 0;
     if (f->loop->closed) return CORIO_ECLOSED;
-    if (f->is_task) return corio_task_cancel(f, msg);
+    if (f->ops) return f->ops->cancel(f, msg);
     return corio__future_cancel_now(f, msg);
 }
 
@@ -175,7 +220,7 @@ int corio_future_add_done_callback(corio_future *f, corio_done_cb fn, void *arg)
         corio_future_ref(f);
         corio__ready_push(f->loop, &d->ev);
     } else {
-        corio__list_push_back(&f->callbacks, &d->ev.link);
+        corio__callbacks_add(f, &d->ev);
     }
     return 0;
 }
@@ -198,4 +243,27 @@ int corio_future_remove_done_callback(corio_future *f, corio_done_cb fn, void *a
         n = next;
     }
     return removed;
+}
+
+/* ---- watches (the combinators' done callbacks) --------------------------- */
+
+void corio__watch_run(corio__event *ev) {
+    corio__watch *w = corio__container_of(ev, corio__watch, ev);
+    if (!w->child->loop->closed) w->later(w);
+}
+
+void corio__watch_start(corio__watch *w, corio_future *child) {
+    corio__list_init(&w->ev.link);
+    w->ev.run = corio__watch_run;
+    w->child = child;
+    if (child->state) {
+        if (w->now) w->now(w);
+        corio__ready_push(child->loop, &w->ev);
+    } else {
+        corio__callbacks_add(child, &w->ev);
+    }
+}
+
+void corio__watch_stop(corio__watch *w) {
+    if (corio__list_linked(&w->ev.link)) corio__list_unlink(&w->ev.link);
 }

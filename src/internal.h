@@ -29,6 +29,7 @@
 typedef struct corio__event {
     corio__list link;                      /* owned by whichever list holds it */
     void (*run)(struct corio__event *ev);  /* set by the owner; called once per dequeue */
+    uint64_t seq;                          /* when it joined a future's callbacks (order key) */
 } corio__event;
 
 /* A timer: an event the heap moves to the ready queue when due. */
@@ -36,6 +37,29 @@ typedef struct corio__timer {
     corio__heap_node node; /* position in loop->timers (index NONE when not armed) */
     corio__event ev;       /* pushed to loop->ready when due */
 } corio__timer;
+
+/* A combinator's hook on one child future: an event in the child's
+ * callback list. `now` (optional) runs inside the child's completion, so
+ * the owner knows at once what is done; `later` runs one iteration after,
+ * where asyncio runs a done callback. The owner holds a reference on the
+ * child while the watch exists. */
+typedef struct corio__watch {
+    corio__event ev;                        /* in child->callbacks, then in loop->ready */
+    void (*now)(struct corio__watch *w);    /* set by the owner, may be NULL */
+    void (*later)(struct corio__watch *w);  /* set by the owner */
+    /* Optional: the order key to use instead of ev.seq, for watches that
+     * stand for a callback asyncio re-adds on every call (wait's). */
+    uint64_t (*key)(struct corio__watch *w);
+    corio_future *child;                    /* borrowed (the owner holds a reference) */
+    void *owner;                            /* the combinator's state, borrowed */
+} corio__watch;
+
+void corio__watch_run(corio__event *ev);
+/* Start watching child (it may be done already: then `now` runs and the
+ * event is queued at once, as asyncio's add_done_callback schedules it). */
+void corio__watch_start(corio__watch *w, corio_future *child);
+/* Stop: unlink the event from wherever it is. */
+void corio__watch_stop(corio__watch *w);
 
 /* ---- stacks ------------------------------------------------------------- */
 
@@ -73,6 +97,15 @@ void *corio__ctx_make(void *top, void (*entry)(void *), void *arg);
 
 enum { CORIO__PENDING = 0, CORIO__DONE, CORIO__CANCELLED };
 
+/* What kind of future: plain futures have none; tasks and gathers cancel
+ * and free in their own way. */
+typedef struct corio__future_ops {
+    int (*cancel)(corio_future *f, const char *msg); /* as corio_future_cancel on a pending f */
+    void (*destroy)(corio_future *f);                /* free what the kind owns (not f itself) */
+} corio__future_ops;
+
+extern const corio__future_ops corio__task_ops;
+
 struct corio_future {
     corio__list callbacks;   /* events to schedule on completion, in order; owned here until spliced to loop->ready */
     corio_loop *loop;        /* strong reference (loop->refs) held for the future's lifetime */
@@ -80,7 +113,7 @@ struct corio_future {
     corio_error *error;      /* owned reference; set on failure, and on cancel (code ECANCELED, message) */
     uint32_t refs;           /* user references + one per scheduled callback + the loop's while a task is live */
     uint8_t state;           /* CORIO__PENDING until completion, then DONE or CANCELLED; never changes again */
-    uint8_t is_task;         /* immutable: this is the head of a corio__task */
+    const corio__future_ops *ops; /* immutable; NULL for a plain future */
     uint8_t retrieved;       /* someone read error/result: suppresses the "never retrieved" report */
 };
 
@@ -121,6 +154,7 @@ struct corio__task {
 };
 
 static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
+static inline int corio__is_task(const corio_future *f) { return f->ops == &corio__task_ops; }
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -129,12 +163,18 @@ struct corio_error {
     int code;           /* negative, immutable */
     corio_error *cause; /* owned reference or NULL, immutable */
     char *message;      /* owned, may be NULL (then strerror(code)) */
+    corio_error **group; /* owned references (code CORIO_EGROUP), in order */
+    int ngroup;
 };
 
 corio_error *corio__error_new(int code, corio_error *cause, const char *fmt, va_list ap);
 /* msg is copied; NULL means "use strerror(code)". */
 corio_error *corio__error_make(int code, corio_error *cause, const char *msg);
 corio_error *corio__error_ref(corio_error *e);
+/* A bare cancel error; never fails (static). */
+corio_error *corio__error_cancelled(void);
+/* A CORIO_EGROUP error holding references to errs[0..n). */
+corio_error *corio__error_group(const char *msg, corio_error **errs, int n);
 void corio__error_unref(corio_error *e);
 
 /* ---- handles (public callbacks) ---------------------------------------- */
@@ -150,16 +190,25 @@ struct corio_handle {
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* Internal state the loop must free at close if nothing else did (objects
+ * kept alive only by callbacks between futures, like a shield's). */
+typedef struct corio__resource {
+    corio__list link;                           /* in loop->resources */
+    void (*close)(struct corio__resource *r);  /* unlink and free */
+} corio__resource;
+
 struct corio_loop {
     corio__list ready;            /* events to run, FIFO; entries owned by their embedders */
     corio__heap timers;           /* armed timers; array owned, nodes owned by embedders */
     corio__list tasks;            /* live (not done) tasks, in creation order */
+    corio__list resources;        /* corio__resource entries, freed at close */
     corio__pools *pools;          /* owned stack pools */
     corio_task *current;          /* the task running now, borrowed */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     int64_t now;                  /* clock at the last update, ns */
     int64_t vnow;                 /* virtual clock, ns (virtual mode) */
     uint64_t timer_seq;           /* next timer sequence number */
+    uint64_t cb_seq;              /* last done-callback registration number */
     uint64_t task_ids;            /* last Task-N number given */
     size_t stack_size;            /* default usable stack bytes for new tasks */
     uint32_t refs;                /* the user's until close + one per live future */
@@ -196,13 +245,27 @@ extern _Thread_local corio_loop *corio__running_loop;
 extern _Thread_local corio__task *volatile corio__current;
 
 /* task.c */
-void corio__future_init(corio_future *f, corio_loop *loop, int is_task);
+void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_ops *ops);
 void corio__future_complete(corio_future *f, uint8_t state);
+/* Register ev as a done callback of pending f (asyncio's add_done_callback). */
+void corio__callbacks_add(corio_future *f, corio__event *ev);
 /* Cancel a pending plain future (or finish a task as cancelled): 1, or ENOMEM. */
 int corio__future_cancel_now(corio_future *f, const char *msg);
-void corio__task_free_fields(corio__task *t);
 void corio__task_destroy_pending(corio__task *t); /* loop close */
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap);
+corio__task *corio__running_task(void);
+/* Suspend the running task until woken (see task.c); returns the wake code. */
+int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj);
+void corio__wake(corio__task *t, int code);
+/* The task saw fut fail: fut's error becomes its current error. */
+void corio__observe(corio__task *t, corio_future *fut);
+void corio__set_exc(corio__task *t, corio_error *err); /* takes a new reference */
+/* Wait for fut to complete without forwarding a cancel of t to it (asyncio's
+ * separate `waiter` future): 0, or CORIO_ECANCELED. */
+int corio__wait_done(corio__task *t, corio_future *fut);
+/* asyncio.ensure_future: a new reference to aw's future, or to a new task
+ * running aw's coroutine on loop. */
+int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
 int64_t corio__seconds_to_ns(double s);
 
 /* backend (one file per backend; epoll now) */

@@ -46,10 +46,10 @@ void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
     (void)loop;
     (void)arg;
     char name[128] = "";
-    if (fut && fut->is_task) corio__task_format_name(corio__as_task(fut), name, sizeof name);
+    if (fut && corio__is_task(fut)) corio__task_format_name(corio__as_task(fut), name, sizeof name);
     fprintf(stderr, "corio: %s", message ? message : "(no message)");
     if (fut) {
-        if (fut->is_task)
+        if (corio__is_task(fut))
             fprintf(stderr, " (task '%s')", name);
         else
             fprintf(stderr, " (future %p)", (void *)fut);
@@ -67,6 +67,7 @@ int corio_loop_new(corio_loop **out) {
     if (!loop) return CORIO_ENOMEM;
     corio__list_init(&loop->ready);
     corio__list_init(&loop->tasks);
+    corio__list_init(&loop->resources);
     loop->refs = 1;
     loop->backend_fd = -1;
     loop->stack_size = DEFAULT_STACK_SIZE;
@@ -116,6 +117,10 @@ int corio_loop_close(corio_loop *loop) {
         corio__ready_push(loop, &t->ev);
     }
     while (!corio__list_empty(&loop->ready)) run_ready(loop);
+    while (!corio__list_empty(&loop->resources)) {
+        corio__resource *r = corio__container_of(loop->resources.next, corio__resource, link);
+        r->close(r);
+    }
     corio__free(loop->timers.v);
     loop->timers.v = NULL;
     corio__pools_free(loop->pools);
@@ -311,7 +316,7 @@ int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut, void **re
         stopper s = {.loop = loop};
         corio__list_init(&s.ev.link);
         s.ev.run = stop_when_done;
-        corio__list_push_back(&fut->callbacks, &s.ev.link);
+        corio__callbacks_add(fut, &s.ev);
         rc = run_loop(loop, fut);
         if (corio__list_linked(&s.ev.link)) corio__list_unlink(&s.ev.link);
     }

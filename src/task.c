@@ -79,7 +79,7 @@ int corio__task_format_name(const corio__task *t, char *buf, size_t cap) {
 }
 
 const char *corio_task_get_name(const corio_task *task) {
-    if (!task || !task->is_task) return NULL;
+    if (!task || !corio__is_task(task)) return NULL;
     corio__task *t = corio__as_task((corio_future *)task);
     if (!t->name) { /* default name, made on first request */
         char buf[32];
@@ -92,7 +92,7 @@ const char *corio_task_get_name(const corio_task *task) {
 
 int corio_task_set_name(corio_task *task, const char *name) {
     if (!task || !name) return CORIO_EINVAL;
-    if (!task->is_task) return CORIO_ENOTTASK;
+    if (!corio__is_task(task)) return CORIO_ENOTTASK;
     char *n = corio__strdup(name);
     if (!n) return CORIO_ENOMEM;
     corio__task *t = corio__as_task(task);
@@ -118,7 +118,7 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
         corio__free(t);
         return CORIO_ENOMEM;
     }
-    corio__future_init(&t->fut, loop, 1);
+    corio__future_init(&t->fut, loop, &corio__task_ops);
     t->fut.refs = out ? 2 : 1; /* the loop's until done (+ the caller's) */
     t->id = ++loop->task_ids;
     t->fn = fn;
@@ -142,7 +142,7 @@ int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out
     return corio_loop_create_task(corio__running_loop, fn, arg, name, 0, out);
 }
 
-int corio_is_task(const corio_future *fut) { return fut && fut->is_task; }
+int corio_is_task(const corio_future *fut) { return fut && corio__is_task(fut); }
 
 /* The task's outcome, from fn's return code. */
 static void task_complete(corio__task *t, int rc, void *result) {
@@ -151,8 +151,8 @@ static void task_complete(corio__task *t, int rc, void *result) {
     corio__list_unlink(&t->link);
     loop->ntasks--;
     if (rc == CORIO_ECANCELED) {
-        if (corio__future_cancel_now(&t->fut, t->cancel_msg) == 1) return;
-        rc = CORIO_ENOMEM; /* could not even record the cancel */
+        corio__future_cancel_now(&t->fut, t->cancel_msg);
+        return;
     }
     if (rc >= 0) {
         t->fut.result = result;
@@ -226,21 +226,28 @@ static void task_step(corio__event *ev) {
     if (t->finished) task_retire(t);
 }
 
-void corio__task_free_fields(corio__task *t) {
+static void task_destroy(corio_future *f) {
+    corio__task *t = corio__as_task(f);
     corio__free(t->name);
     corio__free(t->cancel_msg);
     corio__error_unref(t->exc);
 }
 
+static int task_cancel(corio_future *f, const char *msg);
+const corio__future_ops corio__task_ops = {task_cancel, task_destroy};
+
 static int await_cancel(corio__task *t);
 
-/* Loop close: the task will never run again. */
+/* Loop close: the task will never run again. What it waits on lets go of
+ * it (its wait_cancel releases timers and registrations), except an await,
+ * which must not cancel the awaited future: that one just drops its ref. */
 void corio__task_destroy_pending(corio__task *t) {
     corio_loop *loop = t->fut.loop;
+    if (t->wait_cancel == await_cancel) corio_future_unref(t->wait_obj);
+    else if (t->wait_cancel) t->wait_cancel(t);
+    t->wait_cancel = NULL;
     if (corio__list_linked(&t->step.link)) corio__list_unlink(&t->step.link);
     corio__timer_disarm(loop, &t->sleep);
-    if (t->wait_cancel == await_cancel) corio_future_unref(t->wait_obj);
-    t->wait_cancel = NULL;
     corio__list_unlink(&t->link);
     loop->ntasks--;
     if (t->stack.lo) corio__stack_put(loop->pools, &t->stack);
@@ -253,11 +260,11 @@ void corio__task_destroy_pending(corio__task *t) {
 
 /* ---- suspension and cancellation --------------------------------------- */
 
-static corio__task *running_task(void) { return corio__current; }
+corio__task *corio__running_task(void) { return corio__current; }
 
 /* Switch to the loop until woken; returns the wake code. The caller has
  * arranged for a wake-up (step queued or registered somewhere). */
-static int suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
+int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
     t->wait_cancel = cancel;
     t->wait_obj = obj;
     t->wake_code = 0;
@@ -269,7 +276,7 @@ static int suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
     return t->wake_code;
 }
 
-static void wake(corio__task *t, int code) {
+void corio__wake(corio__task *t, int code) {
     t->wait_cancel = NULL;
     t->wake_code = code;
     corio__ready_push(t->fut.loop, &t->step);
@@ -285,9 +292,13 @@ static int set_cancel_msg(corio__task *t, const char *msg) {
 
 int corio_task_cancel(corio_task *task, const char *msg) {
     if (!task) return CORIO_EINVAL;
-    if (!task->is_task) return CORIO_ENOTTASK;
+    if (!corio__is_task(task)) return CORIO_ENOTTASK;
     if (task->state) return 0;
     if (task->loop->closed) return CORIO_ECLOSED;
+    return task_cancel(task, msg);
+}
+
+static int task_cancel(corio_future *task, const char *msg) {
     corio__task *t = corio__as_task(task);
     int rc = set_cancel_msg(t, msg);
     if (rc < 0) return rc;
@@ -301,13 +312,13 @@ int corio_task_cancel(corio_task *task, const char *msg) {
 
 int corio_task_cancelling(const corio_task *task) {
     if (!task) return CORIO_EINVAL;
-    if (!task->is_task) return CORIO_ENOTTASK;
+    if (!corio__is_task(task)) return CORIO_ENOTTASK;
     return corio__as_task((corio_future *)task)->num_cancels;
 }
 
 int corio_task_uncancel(corio_task *task) {
     if (!task) return CORIO_EINVAL;
-    if (!task->is_task) return CORIO_ENOTTASK;
+    if (!corio__is_task(task)) return CORIO_ENOTTASK;
     corio__task *t = corio__as_task(task);
     if (t->num_cancels > 0 && --t->num_cancels == 0) t->must_cancel = 0; /* as 3.13 */
     return t->num_cancels;
@@ -334,29 +345,29 @@ int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap) {
 
 static void sleep_fired(corio__event *ev) {
     corio__task *t = corio__container_of(ev, corio__task, sleep.ev);
-    wake(t, 0);
+    corio__wake(t, 0);
 }
 
 static int sleep_cancel(corio__task *t) {
     corio__timer_disarm(t->fut.loop, &t->sleep);
-    wake(t, CORIO_ECANCELED);
+    corio__wake(t, CORIO_ECANCELED);
     return 1;
 }
 
 int corio_sleep(double delay) {
-    corio__task *t = running_task();
+    corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (isnan(delay)) return CORIO_EINVAL;
     corio_loop *loop = t->fut.loop;
     if (delay <= 0) { /* a bare yield: back of the ready queue */
         corio__ready_push(loop, &t->step);
-        return suspend(t, NULL, NULL);
+        return corio__suspend(t, NULL, NULL);
     }
     int64_t when = corio__loop_now(loop) + corio__seconds_to_ns(delay);
     int rc = corio__timer_arm(loop, &t->sleep, when);
     if (rc < 0) return rc;
     t->sleep.ev.run = sleep_fired;
-    return suspend(t, sleep_cancel, NULL);
+    return corio__suspend(t, sleep_cancel, NULL);
 }
 
 /* ---- await --------------------------------------------------------------- */
@@ -368,41 +379,61 @@ static int await_cancel(corio__task *t) {
 
 /* The awaiting task observed fut's failure: it becomes the task's current
  * error (for chaining), and a cancel message travels on. */
-static void observe(corio__task *t, corio_future *fut) {
-    if (!fut->error) return;
+void corio__set_exc(corio__task *t, corio_error *err) {
+    corio__error_ref(err);
     corio__error_unref(t->exc);
-    t->exc = corio__error_ref(fut->error);
+    t->exc = err;
+}
+
+void corio__observe(corio__task *t, corio_future *fut) {
+    if (!fut->error) return;
+    corio__set_exc(t, fut->error);
     if (fut->state == CORIO__CANCELLED && fut->error->message)
         (void)set_cancel_msg(t, fut->error->message);
 }
 
 int corio_await(corio_future *fut, void **result) {
     if (!fut) return CORIO_EINVAL;
-    corio__task *t = running_task();
+    corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (fut == &t->fut) return CORIO_EDEADLK;
     if (fut->loop != t->fut.loop) return CORIO_EWRONGLOOP;
     if (!fut->state) {
         corio_future_ref(fut);
-        corio__list_push_back(&fut->callbacks, &t->step.link);
-        int rc = suspend(t, await_cancel, fut);
+        corio__callbacks_add(fut, &t->step);
+        int rc = corio__suspend(t, await_cancel, fut);
         if (rc == CORIO_ECANCELED) { /* the cancel came before fut's result */
             fut->retrieved = 1;
             corio_future_unref(fut);
             return rc;
         }
         int res = corio_future_result(fut, result);
-        if (res < 0) observe(t, fut);
+        if (res < 0) corio__observe(t, fut);
         corio_future_unref(fut);
         return res;
     }
     int res = corio_future_result(fut, result);
-    if (res < 0) observe(t, fut);
+    if (res < 0) corio__observe(t, fut);
     return res;
 }
 
+const corio_error *corio_current_error(void) {
+    corio__task *t = corio__running_task();
+    return t ? t->exc : NULL;
+}
+
+int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out) {
+    if (aw->fut) {
+        if (aw->fut->loop != loop) return CORIO_EWRONGLOOP;
+        *out = corio_future_ref(aw->fut);
+        return 0;
+    }
+    if (!aw->fn) return CORIO_EINVAL;
+    return corio_loop_create_task(loop, aw->fn, aw->arg, aw->name, 0, out);
+}
+
 int corio_raise(int code, const char *fmt, ...) {
-    corio__task *t = running_task();
+    corio__task *t = corio__running_task();
     if (!t || code >= 0) return code;
     va_list ap;
     va_start(ap, fmt);

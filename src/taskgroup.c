@@ -1,0 +1,149 @@
+/* Task groups: asyncio.TaskGroup (3.12), step for step. The body is the
+ * code of the parent task between enter and exit. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+typedef struct tg_kid {
+    corio__watch w;       /* on the task: _on_task_done */
+    corio_future *task;   /* owned reference */
+    corio__list link;     /* in tg->kids while not done */
+} tg_kid;
+
+struct corio_taskgroup {
+    corio__task *parent;         /* the task that entered, borrowed */
+    corio__list kids;            /* tasks not yet done */
+    int nkids;
+    uint8_t exiting, aborting, parent_cancel_requested;
+    corio_error **errors;        /* owned references, in the order they happened */
+    int nerrors, caperrors;
+    corio_future *on_completed;  /* owned: set when the last task is done, during exit */
+};
+
+int corio_taskgroup_enter(corio_taskgroup **out) {
+    if (!out) return CORIO_EINVAL;
+    *out = NULL;
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    corio_taskgroup *tg = corio__calloc(1, sizeof *tg);
+    if (!tg) return CORIO_ENOMEM;
+    tg->parent = t;
+    corio__list_init(&tg->kids);
+    *out = tg;
+    return 0;
+}
+
+static void abort_all(corio_taskgroup *tg) {
+    tg->aborting = 1;
+    corio__list *n;
+    corio__list_foreach(n, &tg->kids) {
+        tg_kid *k = corio__container_of(n, tg_kid, link);
+        if (!k->task->state) corio_future_cancel(k->task, NULL);
+    }
+}
+
+static void add_error(corio_taskgroup *tg, corio_error *e) {
+    if (tg->nerrors == tg->caperrors) {
+        int cap = tg->caperrors ? tg->caperrors * 2 : 4;
+        corio_error **v = corio__realloc(tg->errors, (size_t)cap * sizeof *v);
+        if (!v) return; /* out of memory: this error cannot be kept */
+        tg->errors = v;
+        tg->caperrors = cap;
+    }
+    tg->errors[tg->nerrors++] = corio__error_ref(e);
+}
+
+static void on_task_done(corio__watch *w) {
+    tg_kid *k = corio__container_of(w, tg_kid, w);
+    corio_taskgroup *tg = w->owner;
+    corio_future *task = k->task;
+    corio__list_unlink(&k->link);
+    tg->nkids--;
+    if (tg->on_completed && tg->nkids == 0 && !tg->on_completed->state)
+        corio_future_set_result(tg->on_completed, NULL);
+    if (task->state == CORIO__DONE && task->error) {
+        task->retrieved = 1;
+        add_error(tg, task->error);
+        if (tg->parent->fut.state) {
+            corio__report(task->loop, "task group error after its parent finished", task, task->error);
+        } else if (!tg->aborting && !tg->parent_cancel_requested) {
+            /* The first failure stops the others and the body. */
+            abort_all(tg);
+            tg->parent_cancel_requested = 1;
+            corio_task_cancel(&tg->parent->fut, NULL);
+        }
+    }
+    corio_future_unref(task);
+    corio__free(k);
+}
+
+int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg, const char *name,
+                                corio_task **out) {
+    if (out) *out = NULL;
+    if (!tg || !fn) return CORIO_EINVAL;
+    if (tg->exiting && tg->nkids == 0) return CORIO_EINVALSTATE; /* finished */
+    if (tg->aborting) return CORIO_EINVALSTATE;                  /* shutting down */
+    tg_kid *k = corio__calloc(1, sizeof *k);
+    if (!k) return CORIO_ENOMEM;
+    int rc = corio_loop_create_task(tg->parent->fut.loop, fn, arg, name, 0, &k->task);
+    if (rc < 0) {
+        corio__free(k);
+        return rc;
+    }
+    corio__list_init(&k->link);
+    corio__list_push_back(&tg->kids, &k->link);
+    tg->nkids++;
+    k->w.later = on_task_done;
+    k->w.owner = tg;
+    corio__watch_start(&k->w, k->task);
+    if (out) *out = corio_future_ref(k->task);
+    return 0;
+}
+
+int corio_taskgroup_exit(corio_taskgroup *tg, int rc) {
+    if (!tg) return CORIO_EINVAL;
+    corio__task *t = tg->parent;
+    if (t != corio__running_task()) return CORIO_EINVALSTATE;
+    tg->exiting = 1;
+    int propagate_cancel = rc == CORIO_ECANCELED;
+    if (tg->parent_cancel_requested && corio_task_uncancel(&t->fut) == 0)
+        propagate_cancel = 0; /* the cancel was our own doing */
+    if (rc < 0 && !tg->aborting) abort_all(tg);
+    while (tg->nkids > 0) {
+        if (!tg->on_completed && corio_future_new(t->fut.loop, &tg->on_completed) < 0) {
+            (void)corio_sleep(0); /* no memory for the waiter: poll */
+            continue;
+        }
+        if (corio_await(tg->on_completed, NULL) == CORIO_ECANCELED && !tg->aborting) {
+            propagate_cancel = 1; /* cancelled from outside while waiting */
+            abort_all(tg);
+        }
+        corio_future_unref(tg->on_completed);
+        tg->on_completed = NULL;
+    }
+    int out = 0;
+    if (propagate_cancel && tg->nerrors == 0) {
+        out = CORIO_ECANCELED;
+    } else {
+        if (rc < 0 && rc != CORIO_ECANCELED) { /* the body's own error joins the group */
+            corio_error *e = t->exc && t->exc->code == rc ? corio__error_ref(t->exc)
+                                                          : corio__error_make(rc, t->exc, NULL);
+            if (e) {
+                add_error(tg, e);
+                corio__error_unref(e);
+            }
+        }
+        if (tg->nerrors) {
+            corio_error *g =
+                corio__error_group("unhandled errors in a TaskGroup", tg->errors, tg->nerrors);
+            if (g) {
+                corio__set_exc(t, g);
+                corio__error_unref(g);
+            }
+            out = g ? CORIO_EGROUP : CORIO_ENOMEM;
+        }
+    }
+    for (int i = 0; i < tg->nerrors; i++) corio__error_unref(tg->errors[i]);
+    corio__free(tg->errors);
+    corio__free(tg);
+    return out;
+}
