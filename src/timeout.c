@@ -265,6 +265,7 @@ int corio_shield(corio_aw aw, corio_future **out) {
     s->on_outer.later = outer_done;
     s->on_outer.owner = s;
     s->res.close = shield_close;
+    corio__list_init(&s->res.link);
     corio__list_push_back(&loop->resources, &s->res.link);
     corio__watch_start(&s->on_inner, inner);
     corio__watch_start(&s->on_outer, outer);

@@ -108,6 +108,7 @@ int corio_futset_add(corio_futset *s, corio_future *f) {
         return rc;
     }
     corio_future_ref(f);
+    corio__list_init(&m->w.ev.link); /* not watched yet: stopping it is a no-op */
     corio__list_init(&m->link);
     corio__list_push_back(&s->fresh, &m->link);
     return 1;
@@ -283,7 +284,7 @@ int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
                corio_futset **done, corio_futset **pending) {
     if (done) *done = NULL;
     if (pending) *pending = NULL;
-    if (!done || !pending) return CORIO_EINVAL;
+    if (!done || !pending || isnan(timeout) || !check_when(return_when)) return CORIO_EINVAL;
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     corio_futset *s;
     int rc = set_of(aws, n, &s);
