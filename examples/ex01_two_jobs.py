@@ -1,4 +1,4 @@
-# Seed scenario 1: two sleeping jobs run concurrently: [1, 2] after ~2 s.
+# Seed scenario 1: gather two sleeping jobs: [1, 2] after ~2 s, not 3.
 import asyncio
 import time
 
@@ -8,9 +8,7 @@ async def job(n):
 
 async def main():
     start = time.perf_counter()
-    t1 = asyncio.create_task(job(1))
-    t2 = asyncio.create_task(job(2))
-    results = [await t1, await t2]
+    results = await asyncio.gather(job(1), job(2))
     print(results)
     print(f"took {time.perf_counter() - start:.2f} s")
 

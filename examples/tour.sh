@@ -1,10 +1,22 @@
 #!/bin/sh
-# The demo tour: each seed scenario under a short heading.
+# The demo tour: every seed scenario of semantics.md section 11, each under a
+# short heading; each program has its asyncio original beside it (.py).
 set -e
 dir=${1:-build/examples}
 run() {
     printf '\n== %s ==\n' "$1"
     "$dir/$2"
 }
-run "1. two sleeping jobs, concurrently (expect [1, 2] after ~2 s)" ex01_two_jobs
-run "3. breakfast: coffee 2 s and toast 1 s (expect ~2.00 s)" ex03_breakfast
+run "1. gather two sleeping jobs (expect [1, 2] after ~2 s, not 3)" ex01_two_jobs
+run "2. the same two as tasks under wait (expect 2 0)" ex02_wait
+run "3. breakfast: coffee 2 s and toast 1 s, awaited in turn (~2.00 s)" ex03_breakfast
+run "4. groups of 5, 3 and 9, gathered and nested; cancelling group 2" ex04_groups
+run "5. ten random jobs: first completed, then a 2 s timeout, then the rest" ex05_ten
+run "6. gather keeps input order, wait gives completion order" ex06_fetch
+run "7. might_fail(2): gather raises, or lists it with return_exceptions" ex07_might_fail
+run "8. FIRST_EXCEPTION stops at the failure; the rest is cancelled" ex08_first_exception
+run "9. a 2 s deadline: fast done, slow cancelled and awaited" ex09_deadline
+run "10. first response wins" ex10_first_wins
+run "11. successes and failures apart, with gather and with wait" ex11_split
+run "12. as_completed: results as they arrive, errors included" ex12_as_completed
+run "13. the three exercises" ex13_exercises

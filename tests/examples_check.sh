@@ -1,0 +1,25 @@
+#!/bin/sh
+# Each deterministic example prints what its asyncio original prints
+# (1 and 3 print elapsed time, 4, 5 and 13 random delays: left out).
+set -u
+src=$1; bin=$2
+command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed"
+for e in $names; do
+    ("$bin/$e" > "$tmp/$e.c" 2>&1; echo $? > "$tmp/$e.crc") &
+    (python3 "$src/examples/$e.py" > "$tmp/$e.py" 2>&1) &
+done
+wait
+fail=0
+for e in $names; do
+    if [ "$(cat "$tmp/$e.crc")" != 0 ] || ! cmp -s "$tmp/$e.py" "$tmp/$e.c"; then
+        echo "$e differs from its Python original:"
+        diff "$tmp/$e.py" "$tmp/$e.c"
+        fail=1
+    else
+        echo "$e: same as Python"
+    fi
+done
+exit $fail
