@@ -110,6 +110,7 @@ def split(out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--driver", required=True)
+    ap.add_argument("--emulator", default="", help="command prefix to run the driver (qemu)")
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("cases", nargs="*")
@@ -127,7 +128,7 @@ def main():
         src[block.split("\n", 1)[0][4:].strip()] = block
     py = subprocess.run([sys.executable, os.path.join(HERE, "pydriver.py")], input=text,
                         capture_output=True, text=True)
-    c = subprocess.run([a.driver], input=text, capture_output=True, text=True)
+    c = subprocess.run(a.emulator.split() + [a.driver], input=text, capture_output=True, text=True)
     if py.returncode or c.returncode:
         print("driver failed: python rc=%d, C rc=%d" % (py.returncode, c.returncode))
         print(py.stderr[-3000:], c.stderr[-3000:])
