@@ -2,6 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 ARM_BUILD  ?= build-arm64
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
@@ -9,7 +10,7 @@ CMAKE_FLAGS ?=
 # warning-free under both gcc (plain) and clang (sanitized).
 SAN_CC     ?= $(shell command -v clang 2>/dev/null || echo cc)
 
-.PHONY: all build demo test test-plain test-asan bench deps install clean
+.PHONY: all build demo test test-plain test-asan test-tsan test-arm64 bench deps install clean
 
 all: build
 
@@ -20,9 +21,10 @@ build:
 demo: build
 	sh examples/tour.sh $(BUILD)/examples
 
-# The whole suite: plain, under ASan+UBSan (SANITIZE=0 skips it), and
-# cross-built for aarch64 under qemu-user when those tools are installed.
-test: test-plain $(if $(filter 0,$(SANITIZE)),,test-asan) test-arm64
+# The whole suite: plain, under ASan+UBSan, the threaded tests under TSan
+# (SANITIZE=0 skips both), and cross-built for aarch64 under qemu-user
+# when those tools are installed.
+test: test-plain $(if $(filter 0,$(SANITIZE)),,test-asan test-tsan) test-arm64
 
 test-plain: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -33,12 +35,26 @@ test-asan:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
+test-tsan:
+	CC=$(SAN_CC) cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_CHECKS=ON \
+	      -DCORIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target corio_tests
+	cd $(TSAN_BUILD) && CORIO_STRESS_HANDOFFS=300000 TSAN_OPTIONS=halt_on_error=1 \
+	      ctest -L threads --output-on-failure -j $(JOBS)
+
 test-arm64:
 	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
 	  cmake -S . -B $(ARM_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null && \
 	  cmake --build $(ARM_BUILD) -j $(JOBS) && \
 	  cd $(ARM_BUILD) && ctest --output-on-failure -j $(JOBS); \
-	else echo "test-arm64: skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
+	else echo "test-tsan:
+	CC=$(SAN_CC) cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_CHECKS=ON \
+	      -DCORIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target corio_tests
+	cd $(TSAN_BUILD) && CORIO_STRESS_HANDOFFS=300000 TSAN_OPTIONS=halt_on_error=1 \
+	      ctest -L threads --output-on-failure -j $(JOBS)
+
+test-arm64: skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
 
 bench: build
 	sh bench/run.sh $(BUILD)
@@ -50,4 +66,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) $(TSAN_BUILD)

@@ -55,6 +55,10 @@ extern "C" {
 #define CORIO_EWRONGLOOP (-4006)  /* the future belongs to another loop */
 #define CORIO_ENOTTASK (-4007)    /* a task-only call on a plain future */
 #define CORIO_EGROUP (-4008)      /* several errors together (ExceptionGroup) */
+#define CORIO_EBROKEN (-4009)     /* the barrier is broken or was reset (BrokenBarrierError) */
+#define CORIO_EFULL (-4010)       /* put_nowait on a full queue (QueueFull) */
+#define CORIO_EEMPTY (-4011)      /* get_nowait on an empty queue (QueueEmpty) */
+#define CORIO_ESHUTDOWN (-4012)   /* the queue is shut down (QueueShutDown) */
 
 /* A readable name for any code this library returns (static storage). */
 CORIO_API const char *corio_strerror(int code);
@@ -317,6 +321,113 @@ CORIO_API int corio_taskgroup_exit(corio_taskgroup *tg, int rc);
  * fail: CORIO_EGROUP with the errors as corio_current_error(); if all were
  * cancelled: CORIO_ECANCELED. A round's finishers are taken in input order. */
 CORIO_API int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result);
+
+/* ---- synchronisation primitives (asyncio.Event, Lock, ...) --------------- */
+/* Each binds to the loop of its first waiting use (CORIO_EWRONGLOOP from
+ * another loop). Waiters are served first come, first served; every wait
+ * is a cancellation point and honours the task's timeout scopes; a
+ * cancelled waiter gives its place up without losing a wake-up or a
+ * permit. _free returns CORIO_EBUSY (and frees nothing) while tasks wait. */
+
+typedef struct corio_event corio_event;
+CORIO_API int corio_event_new(corio_event **out);
+CORIO_API int corio_event_free(corio_event *ev);
+CORIO_API int corio_event_set(corio_event *ev);   /* wakes every waiter */
+CORIO_API int corio_event_clear(corio_event *ev);
+CORIO_API int corio_event_is_set(const corio_event *ev);
+CORIO_API int corio_event_wait(corio_event *ev);  /* 0, or CORIO_ECANCELED */
+
+typedef struct corio_lock corio_lock;
+CORIO_API int corio_lock_new(corio_lock **out);
+CORIO_API int corio_lock_free(corio_lock *lock);
+CORIO_API int corio_lock_acquire(corio_lock *lock);
+CORIO_API int corio_lock_release(corio_lock *lock); /* CORIO_EINVALSTATE if not locked */
+CORIO_API int corio_lock_locked(const corio_lock *lock);
+
+typedef struct corio_semaphore corio_semaphore;
+CORIO_API int corio_semaphore_new(corio_semaphore **out, int value);
+/* A bounded one: releasing above the initial value is -EOVERFLOW. */
+CORIO_API int corio_bounded_semaphore_new(corio_semaphore **out, int value);
+CORIO_API int corio_semaphore_free(corio_semaphore *sem);
+CORIO_API int corio_semaphore_acquire(corio_semaphore *sem);
+CORIO_API int corio_semaphore_release(corio_semaphore *sem);
+CORIO_API int corio_semaphore_locked(const corio_semaphore *sem);
+CORIO_API int corio_semaphore_value(const corio_semaphore *sem);
+
+typedef struct corio_condition corio_condition;
+/* lock NULL: the condition makes its own; else it borrows `lock`. */
+CORIO_API int corio_condition_new(corio_condition **out, corio_lock *lock);
+CORIO_API int corio_condition_free(corio_condition *cond);
+CORIO_API int corio_condition_acquire(corio_condition *cond);
+CORIO_API int corio_condition_release(corio_condition *cond);
+CORIO_API int corio_condition_locked(const corio_condition *cond);
+/* Release the lock, wait for a notify, take the lock back (even when
+ * cancelled). A waiter cancelled after being notified passes the notify
+ * on (3.13). CORIO_EINVALSTATE without the lock. */
+CORIO_API int corio_condition_wait(corio_condition *cond);
+CORIO_API int corio_condition_wait_for(corio_condition *cond, int (*pred)(void *arg), void *arg);
+CORIO_API int corio_condition_notify(corio_condition *cond, int n);
+CORIO_API int corio_condition_notify_all(corio_condition *cond);
+
+typedef struct corio_barrier corio_barrier;
+CORIO_API int corio_barrier_new(corio_barrier **out, int parties);
+CORIO_API int corio_barrier_free(corio_barrier *b);
+/* The caller's arrival index (>= 0), or CORIO_EBROKEN, or CORIO_ECANCELED. */
+CORIO_API int corio_barrier_wait(corio_barrier *b);
+CORIO_API int corio_barrier_reset(corio_barrier *b);
+CORIO_API int corio_barrier_abort(corio_barrier *b);
+CORIO_API int corio_barrier_parties(const corio_barrier *b);
+CORIO_API int corio_barrier_n_waiting(const corio_barrier *b);
+CORIO_API int corio_barrier_broken(const corio_barrier *b);
+
+/* ---- queues (asyncio.Queue, LifoQueue, PriorityQueue; 3.13) -------------- */
+
+typedef struct corio_queue corio_queue;
+/* maxsize <= 0: unbounded. Items are the caller's pointers. */
+CORIO_API int corio_queue_new(corio_queue **out, int maxsize);
+CORIO_API int corio_lifo_queue_new(corio_queue **out, int maxsize);
+/* Lowest first by cmp (< 0: a before b); equal ones in put order. */
+CORIO_API int corio_priority_queue_new(corio_queue **out, int maxsize,
+                                       int (*cmp)(const void *a, const void *b));
+CORIO_API int corio_queue_free(corio_queue *q); /* items left are not freed */
+CORIO_API int corio_queue_put(corio_queue *q, void *item);     /* waits while full */
+CORIO_API int corio_queue_get(corio_queue *q, void **item);    /* waits while empty */
+CORIO_API int corio_queue_put_nowait(corio_queue *q, void *item); /* CORIO_EFULL */
+CORIO_API int corio_queue_get_nowait(corio_queue *q, void **item); /* CORIO_EEMPTY */
+CORIO_API int corio_queue_qsize(const corio_queue *q);
+CORIO_API int corio_queue_maxsize(const corio_queue *q);
+CORIO_API int corio_queue_empty(const corio_queue *q);
+CORIO_API int corio_queue_full(const corio_queue *q);
+CORIO_API int corio_queue_task_done(corio_queue *q); /* CORIO_EINVAL if called too often */
+CORIO_API int corio_queue_join(corio_queue *q);
+/* Puts fail with CORIO_ESHUTDOWN from now on; gets too once the queue is
+ * empty. immediate: drop the items left (counting them done). */
+CORIO_API int corio_queue_shutdown(corio_queue *q, int immediate);
+
+/* ---- threads ------------------------------------------------------------- */
+
+/* Schedule fn(arg) on loop from any thread; wakes the loop. */
+CORIO_API int corio_call_soon_threadsafe(corio_loop *loop, corio_cb fn, void *arg);
+
+/* asyncio.run_coroutine_threadsafe: from another thread, run fn(arg) as a
+ * task of loop and get a future that thread can block on. */
+typedef struct corio_cfuture corio_cfuture;
+CORIO_API int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg,
+                                             corio_cfuture **out);
+/* Block (not in a task of that loop!) until done or timeout seconds
+ * passed: the task's code (0 with *result), or CORIO_ETIMEDOUT. */
+CORIO_API int corio_cfuture_wait(corio_cfuture *cf, double timeout, void **result);
+CORIO_API int corio_cfuture_cancel(corio_cfuture *cf);
+CORIO_API void corio_cfuture_free(corio_cfuture *cf);
+
+/* asyncio.to_thread: in a task, run blocking fn(arg) on the loop's thread
+ * pool and await it. If the task is cancelled it stops waiting at once;
+ * the work is not interrupted, and when it ends its result is passed to
+ * release (if not NULL) instead of being lost. */
+CORIO_API int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *result),
+                              void **result);
+/* Threads of the pool (default: min(32, cores + 4), as asyncio). */
+CORIO_API int corio_loop_set_thread_pool_size(corio_loop *loop, int threads);
 
 /* ---- asyncio.run -------------------------------------------------------- */
 

@@ -17,6 +17,11 @@ int corio__backend_init(corio_loop *loop) {
     return 0;
 }
 
+int corio__backend_add_wakeup(corio_loop *loop, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    return epoll_ctl(loop->backend_fd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
 int corio__backend_has_sources(const corio_loop *loop) {
     (void)loop;
     return 0; /* no I/O watchers exist yet */

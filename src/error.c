@@ -18,6 +18,10 @@ const char *corio_strerror(int code) {
     case CORIO_EWRONGLOOP: return "the future belongs to a different event loop";
     case CORIO_ENOTTASK: return "the future is not a task";
     case CORIO_EGROUP: return "several errors (see the group)";
+    case CORIO_EBROKEN: return "the barrier is broken";
+    case CORIO_EFULL: return "the queue is full";
+    case CORIO_EEMPTY: return "the queue is empty";
+    case CORIO_ESHUTDOWN: return "the queue is shut down";
     default: break;
     }
     if (code < 0 && code > -4096) {

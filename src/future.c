@@ -252,7 +252,7 @@ void corio__watch_run(corio__event *ev) {
     if (!w->child->loop->closed) w->later(w);
 }
 
-long corio__watch_starts; /* test hook: counts watch registrations */
+_Thread_local long corio__watch_starts; /* test hook: counts this thread's watch registrations */
 
 void corio__watch_start(corio__watch *w, corio_future *child) {
     corio__watch_starts++;

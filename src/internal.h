@@ -214,6 +214,8 @@ struct corio_loop {
     uint32_t refs;                /* the user's until close + one per live future */
     int ntasks;                   /* length of tasks */
     int backend_fd;               /* epoll fd, owned (backend_epoll.c) */
+    struct corio__threads *threads; /* owned: thread-safe posting and the pool (threads.c) */
+    int inflight;                 /* to_thread jobs not yet back on the loop */
     uint8_t virtual_time;
     uint8_t running;
     uint8_t stopping;
@@ -239,6 +241,7 @@ int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when);
 void corio__timer_disarm(corio_loop *loop, corio__timer *t);
 void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
 int corio__run_once(corio_loop *loop);
+int corio__loop_idle(const corio_loop *loop);
 /* Loops of this thread. */
 extern _Thread_local corio_loop *corio__running_loop;
 /* The running task of this thread (also read by the SIGSEGV handler). */
@@ -268,8 +271,19 @@ int corio__wait_done(corio__task *t, corio_future *fut);
 int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
 int64_t corio__seconds_to_ns(double s);
 
+/* threads.c */
+typedef struct corio__threads corio__threads;
+int corio__threads_new(corio_loop *loop);
+int corio__threads_fd(const corio_loop *loop);
+void corio__threads_drain(corio_loop *loop);  /* after each poll */
+int corio__threads_busy(const corio_loop *loop);
+void corio__threads_close(corio_loop *loop);  /* join the workers */
+void corio__threads_free(corio_loop *loop);
+
 /* backend (one file per backend; epoll now) */
 int corio__backend_init(corio_loop *loop);
+/* Have the poll wake up when fd (an eventfd) becomes readable. */
+int corio__backend_add_wakeup(corio_loop *loop, int fd);
 /* Wait for I/O up to timeout_ns (-1: forever, 0: just look). */
 int corio__backend_poll(corio_loop *loop, int64_t timeout_ns);
 void corio__backend_close(corio_loop *loop);

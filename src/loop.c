@@ -74,8 +74,11 @@ int corio_loop_new(corio_loop **out) {
     loop->handler = corio_loop_default_exception_handler;
     int rc = corio__pools_new(&loop->pools);
     if (rc == 0) rc = corio__backend_init(loop);
+    if (rc == 0) rc = corio__threads_new(loop);
+    if (rc == 0) rc = corio__backend_add_wakeup(loop, corio__threads_fd(loop));
     if (rc == 0) rc = corio__overflow_guard_acquire();
     if (rc < 0) {
+        corio__threads_free(loop);
         corio__backend_close(loop);
         corio__pools_free(loop->pools);
         corio__free(loop);
@@ -91,6 +94,7 @@ void corio__loop_ref(corio_loop *loop) { loop->refs++; }
 
 void corio__loop_unref(corio_loop *loop) {
     if (--loop->refs) return;
+    corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
     corio__free(loop);
 }
 
@@ -108,6 +112,8 @@ int corio_loop_close(corio_loop *loop) {
         corio__report(loop, "Task was destroyed but it is pending!", &t->fut, NULL);
         corio__task_destroy_pending(t);
     }
+    /* Workers finish what they hold; what they post back is released. */
+    corio__threads_close(loop);
     /* What is left in the heap and the ready queue belongs to handles and
      * done callbacks: run them in closed mode, which only releases them. */
     corio__heap_node *n;
@@ -205,10 +211,13 @@ static int64_t poll_timeout(corio_loop *loop) {
 }
 
 static int poll_io(corio_loop *loop) {
-    if (!loop->virtual_time) return corio__backend_poll(loop, poll_timeout(loop));
-    /* Virtual time never waits: idle time is skipped by moving the clock. */
-    int rc = corio__backend_poll(loop, 0);
-    if (rc == 0 && corio__list_empty(&loop->ready) && !loop->stopping && loop->timers.n) {
+    int64_t timeout = poll_timeout(loop);
+    /* Virtual time never waits for the clock, only for thread work. */
+    if (loop->virtual_time) timeout = timeout != 0 && loop->inflight > 0 ? -1 : 0;
+    int rc = corio__backend_poll(loop, timeout);
+    corio__threads_drain(loop);
+    if (rc == 0 && loop->virtual_time && corio__list_empty(&loop->ready) && !loop->stopping &&
+        loop->timers.n && loop->inflight == 0) { /* idle: jump to the next deadline */
         int64_t when = corio__heap_min(&loop->timers)->when;
         if (when > loop->vnow) loop->vnow = when;
     }
@@ -247,10 +256,11 @@ int corio__run_once(corio_loop *loop) {
     return 0;
 }
 
-/* Nothing ready, no timer, no I/O source: nothing can ever happen. */
-static int loop_idle(const corio_loop *loop) {
+/* Nothing ready, no timer, no I/O source, no thread work: nothing can
+ * happen, unless another thread posts (which only real time waits for). */
+int corio__loop_idle(const corio_loop *loop) {
     return corio__list_empty(&loop->ready) && loop->timers.n == 0 &&
-           !corio__backend_has_sources(loop);
+           !corio__backend_has_sources(loop) && !corio__threads_busy(loop);
 }
 
 /* ---- run / stop ---------------------------------------------------------- */
@@ -273,14 +283,15 @@ static void run_leave(corio_loop *loop) {
     corio__running_loop = NULL;
 }
 
-/* until: stop with CORIO_EDEADLK when idle and fut is not done (nothing
- * could ever complete it). A virtual-time loop can wait for nothing else. */
+/* A virtual-time loop with nothing left to do stops with CORIO_EDEADLK
+ * (nothing could ever complete `until`). In real time another thread may
+ * still post, so the loop waits, as asyncio's does. */
 static int run_loop(corio_loop *loop, corio_future *until) {
     int rc = 0;
     for (;;) {
         rc = corio__run_once(loop);
         if (rc < 0 || loop->stopping) break;
-        if ((until || loop->virtual_time) && loop_idle(loop) && !(until && until->state)) {
+        if (loop->virtual_time && corio__loop_idle(loop) && !(until && until->state)) {
             rc = CORIO_EDEADLK;
             break;
         }

@@ -40,7 +40,7 @@
 #define HOT_MAX 1024
 
 enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
-static int guard_mode = GUARD_MADVISE; /* process-wide; only ever degrades */
+static _Atomic int guard_mode = GUARD_MADVISE; /* process-wide (loops in many threads); only degrades */
 
 typedef struct region {
     struct region *next; /* owned chain of the pool's regions */
@@ -68,9 +68,10 @@ struct corio__pools {
 };
 
 size_t corio__page_size(void) {
-    static size_t page;
-    if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    static _Atomic size_t page; /* loops in several threads may ask at once */
+    size_t p = page;
+    if (!p) page = p = (size_t)sysconf(_SC_PAGESIZE);
+    return p;
 }
 
 int corio__pools_new(corio__pools **out) {
@@ -146,7 +147,7 @@ static region *region_new(pool *pl) {
 }
 
 static void warn_unguarded(void) {
-    static int warned;
+    static _Atomic int warned;
     if (warned++) return;
     fprintf(stderr, "corio: the kernel refused more guard pages (memory map limit); "
                     "further task stacks have no overflow guard\n");

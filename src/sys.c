@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -68,5 +69,11 @@ int corio__mprotect(void *p, size_t len, int prot) {
 int corio__epoll_create(void) {
     if (fail_now()) return -EMFILE;
     int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int corio__eventfd(void) {
+    if (fail_now()) return -EMFILE;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return fd < 0 ? -errno : fd;
 }

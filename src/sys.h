@@ -39,6 +39,7 @@ int corio__munmap(void *p, size_t len);
 int corio__madvise(void *p, size_t len, int advice);
 int corio__mprotect(void *p, size_t len, int prot);
 int corio__epoll_create(void);
+int corio__eventfd(void); /* non-blocking, close-on-exec */
 
 /* Test hook: the nth stand-in call from now on fails (1 = the next one);
  * 0 turns injection off. Returns how many calls were made since the last

@@ -463,8 +463,7 @@ static void cancel_remaining(corio_loop *loop) {
     }
     while (loop->ntasks > 0) {
         if (corio__run_once(loop) < 0) break;
-        if (corio__list_empty(&loop->ready) && loop->timers.n == 0 &&
-            !corio__backend_has_sources(loop))
+        if (corio__loop_idle(loop))
             break; /* a task that waits on nothing at all: close reports it */
     }
     for (int k = 0; k < i; k++) {

@@ -160,7 +160,7 @@ TEST(wait_c_api) {
 /* The drain loop is linear: each member's watch is started exactly once,
  * however many rounds there are (CPython re-adds a callback to every
  * pending future each round: n(n+1)/2 in all). Counted, not timed. */
-extern long corio__watch_starts;
+extern _Thread_local long corio__watch_starts;
 static int drain_body(void) {
     enum { N = 2000 };
     corio_futset *pending;

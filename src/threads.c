@@ -1,0 +1,411 @@
+/* The ways in from other threads and out to blocking code.
+ *
+ * call_soon_threadsafe: a mutex-protected queue of events plus an eventfd
+ * in the loop's epoll set. Writes are coalesced: only the first post after
+ * the loop drained the queue writes the eventfd. The loop drains the queue
+ * after every poll, into the ready queue.
+ *
+ * to_thread: a bounded pool of worker threads per loop, started lazily. A
+ * finished job posts itself back through the same queue; the loop thread
+ * completes the future the task awaits, or releases the result if nobody
+ * waits any more. Jobs in flight keep a virtual-time loop from jumping
+ * ahead or declaring a deadlock. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+struct corio__threads {
+    pthread_mutex_t lock;     /* guards posted, closed, and the pool below */
+    corio__list posted;       /* events posted from other threads */
+    atomic_int wake_pending;  /* an eventfd write is outstanding */
+    int closed;               /* the loop is closed: refuse posts */
+    int wake_fd;              /* eventfd, owned */
+    /* the pool */
+    pthread_cond_t work;      /* signalled when a job is queued or on stop */
+    corio__list jobs;         /* queued jobs */
+    pthread_t *threads;       /* owned array of started workers */
+    int nthreads, max_threads, idle;
+    int stopping;
+};
+
+/* ---- posting from any thread ------------------------------------------------- */
+
+int corio__threads_new(corio_loop *loop) {
+    corio__threads *t = corio__calloc(1, sizeof *t);
+    if (!t) return CORIO_ENOMEM;
+    t->wake_fd = corio__eventfd();
+    if (t->wake_fd < 0) {
+        int rc = t->wake_fd;
+        corio__free(t);
+        return rc;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->work, NULL);
+    corio__list_init(&t->posted);
+    corio__list_init(&t->jobs);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    t->max_threads = ncpu > 0 && ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
+    loop->threads = t;
+    return 0;
+}
+
+int corio__threads_fd(const corio_loop *loop) { return loop->threads->wake_fd; }
+
+/* Post ev to loop's ready queue from any thread. */
+static int post(corio_loop *loop, corio__event *ev) {
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    if (t->closed) {
+        pthread_mutex_unlock(&t->lock);
+        return CORIO_ECLOSED;
+    }
+    corio__list_push_back(&t->posted, &ev->link);
+    int first = !atomic_exchange(&t->wake_pending, 1);
+    pthread_mutex_unlock(&t->lock);
+    if (first) {
+        uint64_t one = 1;
+        ssize_t w = write(t->wake_fd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is full, the loop wakes anyway */
+    }
+    return 0;
+}
+
+/* Loop thread, after each poll: take what was posted. */
+void corio__threads_drain(corio_loop *loop) {
+    corio__threads *t = loop->threads;
+    if (!atomic_load_explicit(&t->wake_pending, memory_order_acquire)) return;
+    uint64_t v;
+    ssize_t r = read(t->wake_fd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&t->lock);
+    atomic_store(&t->wake_pending, 0);
+    corio__list_splice_back(&loop->ready, &t->posted);
+    pthread_mutex_unlock(&t->lock);
+}
+
+int corio__threads_busy(const corio_loop *loop) {
+    return loop->inflight > 0 || atomic_load(&loop->threads->wake_pending);
+}
+
+/* A threadsafe callback: an event that runs fn(arg) once. */
+typedef struct ts_call {
+    corio__event ev;
+    corio_cb fn;
+    void *arg;
+    corio_loop *loop;
+} ts_call;
+
+static void ts_call_run(corio__event *ev) {
+    ts_call *c = corio__container_of(ev, ts_call, ev);
+    if (!c->loop->closed) c->fn(c->arg);
+    corio__free(c);
+}
+
+int corio_call_soon_threadsafe(corio_loop *loop, corio_cb fn, void *arg) {
+    if (!loop || !fn) return CORIO_EINVAL;
+    ts_call *c = corio__calloc(1, sizeof *c);
+    if (!c) return CORIO_ENOMEM;
+    corio__list_init(&c->ev.link);
+    c->ev.run = ts_call_run;
+    c->fn = fn;
+    c->arg = arg;
+    c->loop = loop;
+    int rc = post(loop, &c->ev);
+    if (rc < 0) corio__free(c);
+    return rc;
+}
+
+/* ---- run_coroutine_threadsafe ------------------------------------------------- */
+
+struct corio_cfuture {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    int refs;             /* the caller's + the loop side's until it reports */
+    int done;
+    int rc;
+    void *result;
+    corio_loop *loop;     /* borrowed: valid while the loop side holds its ref */
+    corio_fn fn;
+    void *arg;
+    corio_task *task;     /* loop thread only: the task, while it runs */
+    int cancel_requested;
+};
+
+static void cf_unref(corio_cfuture *cf) {
+    pthread_mutex_lock(&cf->lock);
+    int last = --cf->refs == 0;
+    pthread_mutex_unlock(&cf->lock);
+    if (!last) return;
+    pthread_mutex_destroy(&cf->lock);
+    pthread_cond_destroy(&cf->done_cond);
+    corio__free(cf);
+}
+
+static void cf_finish(corio_cfuture *cf, int rc, void *result) {
+    pthread_mutex_lock(&cf->lock);
+    cf->rc = rc;
+    cf->result = result;
+    cf->done = 1;
+    pthread_cond_broadcast(&cf->done_cond);
+    pthread_mutex_unlock(&cf->lock);
+    cf_unref(cf);
+}
+
+static void cf_task_done(corio_future *f, void *arg) {
+    corio_cfuture *cf = arg;
+    void *res = NULL;
+    int rc = corio_future_result(f, &res);
+    corio_future_unref(cf->task);
+    cf->task = NULL;
+    cf_finish(cf, rc, res);
+}
+
+static void cf_start(void *arg) {
+    corio_cfuture *cf = arg;
+    int rc = corio_loop_create_task(cf->loop, cf->fn, cf->arg, NULL, 0, &cf->task);
+    if (rc == 0) rc = corio_future_add_done_callback(cf->task, cf_task_done, cf);
+    if (rc < 0) {
+        if (cf->task) corio_future_cancel(cf->task, NULL), corio_future_unref(cf->task);
+        cf->task = NULL;
+        cf_finish(cf, rc, NULL);
+        return;
+    }
+    if (cf->cancel_requested) corio_task_cancel(cf->task, NULL);
+}
+
+int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg, corio_cfuture **out) {
+    if (!out) return CORIO_EINVAL;
+    *out = NULL;
+    if (!loop || !fn) return CORIO_EINVAL;
+    corio_cfuture *cf = corio__calloc(1, sizeof *cf);
+    if (!cf) return CORIO_ENOMEM;
+    pthread_mutex_init(&cf->lock, NULL);
+    pthread_cond_init(&cf->done_cond, NULL);
+    cf->refs = 2;
+    cf->loop = loop;
+    cf->fn = fn;
+    cf->arg = arg;
+    int rc = corio_call_soon_threadsafe(loop, cf_start, cf);
+    if (rc < 0) {
+        pthread_mutex_destroy(&cf->lock);
+        pthread_cond_destroy(&cf->done_cond);
+        corio__free(cf);
+        return rc;
+    }
+    *out = cf;
+    return 0;
+}
+
+int corio_cfuture_wait(corio_cfuture *cf, double timeout, void **result) {
+    if (!cf || isnan(timeout)) return CORIO_EINVAL;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    if (!isinf(timeout)) {
+        double s = timeout < 0 ? 0 : timeout;
+        dl.tv_sec += (time_t)s;
+        dl.tv_nsec += (long)((s - floor(s)) * 1e9);
+        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&cf->lock);
+    int rc = 0;
+    while (!cf->done && rc == 0)
+        rc = isinf(timeout) ? pthread_cond_wait(&cf->done_cond, &cf->lock)
+                            : pthread_cond_timedwait(&cf->done_cond, &cf->lock, &dl);
+    int out = cf->done ? cf->rc : CORIO_ETIMEDOUT;
+    if (cf->done && out == 0 && result) *result = cf->result;
+    pthread_mutex_unlock(&cf->lock);
+    return out;
+}
+
+static void cf_cancel_cb(void *arg) {
+    corio_cfuture *cf = arg;
+    cf->cancel_requested = 1;
+    if (cf->task) corio_task_cancel(cf->task, NULL);
+    cf_unref(cf);
+}
+
+int corio_cfuture_cancel(corio_cfuture *cf) {
+    if (!cf) return CORIO_EINVAL;
+    pthread_mutex_lock(&cf->lock);
+    int done = cf->done;
+    if (!done) cf->refs++; /* for the posted cancel */
+    pthread_mutex_unlock(&cf->lock);
+    if (done) return 0;
+    int rc = corio_call_soon_threadsafe(cf->loop, cf_cancel_cb, cf);
+    if (rc < 0) cf_unref(cf);
+    return rc < 0 ? rc : 1;
+}
+
+void corio_cfuture_free(corio_cfuture *cf) {
+    if (cf) cf_unref(cf);
+}
+
+/* ---- the pool ------------------------------------------------------------------ */
+
+typedef struct job {
+    corio__list link;        /* in the pool's jobs, then posted back */
+    corio__event done_ev;    /* posted to the loop when the work ended */
+    corio_fn fn;
+    void *arg;
+    void (*release)(void *result);
+    int rc;
+    void *result;
+    atomic_int abandoned;    /* nobody waits: do not even start */
+    int ran;
+    corio_future *fut;       /* loop thread only: the awaited future, owned */
+    corio__watch on_cancel;  /* loop thread only: marks the job abandoned */
+    corio_loop *loop;
+} job;
+
+static void *worker(void *arg) {
+    corio_loop *loop = arg;
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (corio__list_empty(&t->jobs) && !t->stopping) {
+            t->idle++;
+            pthread_cond_wait(&t->work, &t->lock);
+            t->idle--;
+        }
+        if (t->stopping) break;
+        job *j = corio__container_of(corio__list_pop_front(&t->jobs), job, link);
+        pthread_mutex_unlock(&t->lock);
+        if (!atomic_load(&j->abandoned)) {
+            j->result = NULL;
+            j->rc = j->fn(j->arg, &j->result);
+            j->ran = 1;
+        }
+        pthread_mutex_lock(&t->lock);
+        corio__list_push_back(&t->posted, &j->done_ev.link);
+        if (!atomic_exchange(&t->wake_pending, 1)) {
+            uint64_t one = 1;
+            ssize_t w = write(t->wake_fd, &one, sizeof one);
+            (void)w;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Loop thread: the work is over. */
+static void job_done(corio__event *ev) {
+    job *j = corio__container_of(ev, job, done_ev);
+    corio_loop *loop = j->loop;
+    loop->inflight--;
+    corio__watch_stop(&j->on_cancel);
+    corio_future *f = j->fut;
+    if (!f->state && !loop->closed) {
+        if (j->rc >= 0) corio_future_set_result(f, j->result);
+        else if (j->rc == CORIO_ECANCELED) corio__future_cancel_now(f, NULL);
+        else corio_future_set_error(f, j->rc, NULL);
+    } else if (j->ran && j->rc >= 0 && j->release) {
+        j->release(j->result); /* the waiter left: the result is not lost */
+    }
+    corio_future_unref(f);
+    corio__free(j);
+}
+
+static void job_abandoned(corio__watch *w) {
+    job *j = corio__container_of(w, job, on_cancel);
+    if (w->child->state == CORIO__CANCELLED) atomic_store(&j->abandoned, 1);
+}
+
+static int submit(corio_loop *loop, job *j) {
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    if (t->idle == 0 && t->nthreads < t->max_threads) {
+        pthread_t *v = corio__realloc(t->threads, (size_t)(t->nthreads + 1) * sizeof *v);
+        if (v) {
+            t->threads = v;
+            if (pthread_create(&v[t->nthreads], NULL, worker, loop) == 0) t->nthreads++;
+        }
+        if (t->nthreads == 0) { /* not even one worker: the job cannot run */
+            pthread_mutex_unlock(&t->lock);
+            return CORIO_ENOMEM;
+        }
+    }
+    corio__list_push_back(&t->jobs, &j->link);
+    pthread_cond_signal(&t->work);
+    pthread_mutex_unlock(&t->lock);
+    loop->inflight++;
+    return 0;
+}
+
+int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *), void **result) {
+    if (!fn) return CORIO_EINVAL;
+    corio__task *task = corio__running_task();
+    if (!task) return CORIO_ENOTINTASK;
+    corio_loop *loop = task->fut.loop;
+    job *j = corio__calloc(1, sizeof *j);
+    if (!j) return CORIO_ENOMEM;
+    int rc = corio_future_new(loop, &j->fut);
+    if (rc < 0) {
+        corio__free(j);
+        return rc;
+    }
+    corio__list_init(&j->link);
+    corio__list_init(&j->done_ev.link);
+    j->done_ev.run = job_done;
+    j->fn = fn;
+    j->arg = arg;
+    j->release = release;
+    j->loop = loop;
+    j->on_cancel.later = job_abandoned;
+    j->on_cancel.owner = j;
+    corio__watch_start(&j->on_cancel, j->fut);
+    corio_future *f = corio_future_ref(j->fut);
+    if ((rc = submit(loop, j)) < 0) {
+        corio__watch_stop(&j->on_cancel);
+        corio_future_unref(j->fut);
+        corio__free(j);
+        corio_future_unref(f);
+        return rc;
+    }
+    rc = corio_await(f, result);
+    corio_future_unref(f);
+    return rc;
+}
+
+int corio_loop_set_thread_pool_size(corio_loop *loop, int threads) {
+    if (!loop || threads < 1 || threads > 4096) return CORIO_EINVAL;
+    pthread_mutex_lock(&loop->threads->lock);
+    loop->threads->max_threads = threads;
+    pthread_mutex_unlock(&loop->threads->lock);
+    return 0;
+}
+
+/* Loop close: refuse posts, stop the workers (each finishes the job in
+ * hand), and run what they posted back in closed mode (results released). */
+void corio__threads_close(corio_loop *loop) {
+    corio__threads *t = loop->threads;
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->closed = 1;
+    t->stopping = 1;
+    pthread_cond_broadcast(&t->work);
+    pthread_mutex_unlock(&t->lock);
+    for (int i = 0; i < t->nthreads; i++) pthread_join(t->threads[i], NULL);
+    /* Jobs never started: their waiters are gone; drop them. */
+    corio__list *n;
+    while ((n = corio__list_pop_front(&t->jobs))) {
+        job *j = corio__container_of(n, job, link);
+        corio__list_push_back(&t->posted, &j->done_ev.link);
+    }
+    corio__list_splice_back(&loop->ready, &t->posted);
+}
+
+void corio__threads_free(corio_loop *loop) {
+    corio__threads *t = loop->threads;
+    if (!t) return;
+    close(t->wake_fd);
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->work);
+    corio__free(t->threads);
+    corio__free(t);
+    loop->threads = NULL;
+}
