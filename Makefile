@@ -47,14 +47,7 @@ test-arm64:
 	  cmake -S . -B $(ARM_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null && \
 	  cmake --build $(ARM_BUILD) -j $(JOBS) && \
 	  cd $(ARM_BUILD) && ctest --output-on-failure -j $(JOBS); \
-	else echo "test-tsan:
-	CC=$(SAN_CC) cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_CHECKS=ON \
-	      -DCORIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target corio_tests
-	cd $(TSAN_BUILD) && CORIO_STRESS_HANDOFFS=300000 TSAN_OPTIONS=halt_on_error=1 \
-	      ctest -L threads --output-on-failure -j $(JOBS)
-
-test-arm64: skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
+	else echo "aarch64 tests skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
 
 bench: build
 	sh bench/run.sh $(BUILD)

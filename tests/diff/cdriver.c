@@ -24,6 +24,14 @@ typedef struct entry {
     corio_future *f; /* a reference */
 } entry;
 
+enum { P_LOCK, P_EVENT, P_SEM, P_BSEM, P_COND, P_BARRIER, P_QUEUE, P_LIFO, P_PRIO };
+
+typedef struct prim {
+    char name[32];
+    int kind;
+    void *p;
+} prim;
+
 typedef struct step {
     char *w[MAXW];
     int n;
@@ -42,6 +50,8 @@ typedef struct scen {
     int counts[MAXN];
     corio_loop *loop;
     corio_task *main;
+    prim prims[MAXN];
+    int nprims;
     char *arena[MAXN * 8]; /* small allocations freed at the end */
     int narena;
 } scen;
@@ -168,19 +178,161 @@ static corio_future *lookup(const char *label) {
     exit(3);
 }
 
+/* ---- primitives -------------------------------------------------------------- */
+
+static prim *find_prim(const char *name) {
+    for (int i = 0; i < S->nprims; i++)
+        if (!strcmp(S->prims[i].name, name)) return &S->prims[i];
+    fprintf(stderr, "no primitive %s\n", name);
+    exit(3);
+}
+
+static int cmp_int(const void *a, const void *b) {
+    intptr_t x = (intptr_t)a, y = (intptr_t)b;
+    return x < y ? -1 : x > y;
+}
+
+static void make_prim(const char *kind, const char *name, int n) {
+    prim *p = &S->prims[S->nprims++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    int rc = -1;
+    if (!strcmp(kind, "lock")) p->kind = P_LOCK, rc = corio_lock_new((corio_lock **)&p->p);
+    else if (!strcmp(kind, "event")) p->kind = P_EVENT, rc = corio_event_new((corio_event **)&p->p);
+    else if (!strcmp(kind, "sem")) p->kind = P_SEM, rc = corio_semaphore_new((corio_semaphore **)&p->p, n);
+    else if (!strcmp(kind, "bsem")) p->kind = P_BSEM, rc = corio_bounded_semaphore_new((corio_semaphore **)&p->p, n);
+    else if (!strcmp(kind, "cond")) p->kind = P_COND, rc = corio_condition_new((corio_condition **)&p->p, NULL);
+    else if (!strcmp(kind, "barrier")) p->kind = P_BARRIER, rc = corio_barrier_new((corio_barrier **)&p->p, n);
+    else if (!strcmp(kind, "queue")) p->kind = P_QUEUE, rc = corio_queue_new((corio_queue **)&p->p, n);
+    else if (!strcmp(kind, "lifo")) p->kind = P_LIFO, rc = corio_lifo_queue_new((corio_queue **)&p->p, n);
+    else if (!strcmp(kind, "prio")) p->kind = P_PRIO, rc = corio_priority_queue_new((corio_queue **)&p->p, n, cmp_int);
+    if (rc < 0) abort();
+}
+
+static void free_prims(void) {
+    for (int i = 0; i < S->nprims; i++) {
+        prim *p = &S->prims[i];
+        int rc = 0;
+        switch (p->kind) {
+        case P_LOCK: rc = corio_lock_free(p->p); break;
+        case P_EVENT: rc = corio_event_free(p->p); break;
+        case P_SEM: case P_BSEM: rc = corio_semaphore_free(p->p); break;
+        case P_COND: rc = corio_condition_free(p->p); break;
+        case P_BARRIER: rc = corio_barrier_free(p->p); break;
+        default: rc = corio_queue_free(p->p); break;
+        }
+        if (rc < 0) fprintf(stderr, "%s: primitive %s still busy (deadlocked scenario)\n", S->name, p->name);
+    }
+}
+
+static const char *qerr(int rc) {
+    return rc == CORIO_EFULL ? "FULL" : rc == CORIO_EEMPTY ? "EMPTY" : rc == CORIO_ESHUTDOWN ? "SHUTDOWN" : "?";
+}
+
+static int release_prim(prim *p) {
+    return p->kind == P_LOCK ? corio_lock_release(p->p)
+           : p->kind == P_COND ? corio_condition_release(p->p) : corio_semaphore_release(p->p);
+}
+
+typedef struct child_arg child_arg;
+static void held_add(child_arg *c, prim *p);
+static void held_remove(child_arg *c, prim *p);
+
+/* An op on a primitive; returns CORIO_ECANCELED to propagate, else 0. */
+static int prim_op(child_arg *c, const char *label, const char *op, const char *name, const char *arg) {
+    prim *p = find_prim(name);
+    int rc = 0;
+    if (!strcmp(op, "acquire")) {
+        rc = p->kind == P_LOCK ? corio_lock_acquire(p->p)
+             : p->kind == P_COND ? corio_condition_acquire(p->p) : corio_semaphore_acquire(p->p);
+        if (rc == 0) held_add(c, p), logf_("%s: acquired %s", label, name);
+    } else if (!strcmp(op, "release")) {
+        rc = release_prim(p);
+        if (rc == 0) held_remove(c, p), logf_("%s: released %s", label, name);
+        else logf_("%s: release %s -> ERROR", label, name);
+        return 0;
+    } else if (!strcmp(op, "eset")) {
+        corio_event_set(p->p);
+    } else if (!strcmp(op, "eclear")) {
+        corio_event_clear(p->p);
+    } else if (!strcmp(op, "ewait")) {
+        if ((rc = corio_event_wait(p->p)) == 0) logf_("%s: event %s", label, name);
+    } else if (!strcmp(op, "cwait")) {
+        rc = corio_condition_wait(p->p);
+        if (rc == 0) logf_("%s: notified %s", label, name);
+        if (rc == CORIO_EINVALSTATE) logf_("%s: cwait %s -> ERROR", label, name), rc = 0;
+    } else if (!strcmp(op, "notify") || !strcmp(op, "notifyall")) {
+        rc = op[6] ? corio_condition_notify_all(p->p) : corio_condition_notify(p->p, atoi(arg));
+        if (rc == CORIO_EINVALSTATE) logf_("%s: %s %s -> ERROR", label, op, name);
+        return 0;
+    } else if (!strcmp(op, "bwait")) {
+        rc = corio_barrier_wait(p->p);
+        if (rc >= 0) logf_("%s: barrier %s -> %d", label, name, rc), rc = 0;
+        else if (rc == CORIO_EBROKEN) logf_("%s: barrier %s -> BROKEN", label, name), rc = 0;
+    } else if (!strcmp(op, "breset")) {
+        rc = corio_barrier_reset(p->p);
+    } else if (!strcmp(op, "babort")) {
+        rc = corio_barrier_abort(p->p);
+    } else if (!strcmp(op, "put")) {
+        rc = corio_queue_put(p->p, (void *)(intptr_t)atol(arg));
+        if (rc == 0) logf_("%s: put %s %s", label, name, arg);
+        else if (rc == CORIO_ESHUTDOWN) logf_("%s: put %s %s -> SHUTDOWN", label, name, arg), rc = 0;
+    } else if (!strcmp(op, "get")) {
+        void *v;
+        rc = corio_queue_get(p->p, &v);
+        if (rc == 0) logf_("%s: get %s -> %ld", label, name, (long)(intptr_t)v);
+        else if (rc == CORIO_ESHUTDOWN) logf_("%s: get %s -> SHUTDOWN", label, name), rc = 0;
+    } else if (!strcmp(op, "putnw")) {
+        rc = corio_queue_put_nowait(p->p, (void *)(intptr_t)atol(arg));
+        logf_("%s: putnw %s %s -> %s", label, name, arg, rc == 0 ? "ok" : qerr(rc));
+        return 0;
+    } else if (!strcmp(op, "getnw")) {
+        void *v;
+        rc = corio_queue_get_nowait(p->p, &v);
+        if (rc == 0) logf_("%s: getnw %s -> %ld", label, name, (long)(intptr_t)v);
+        else logf_("%s: getnw %s -> %s", label, name, qerr(rc));
+        return 0;
+    } else if (!strcmp(op, "done")) {
+        if (corio_queue_task_done(p->p) < 0) logf_("%s: done %s -> ERROR", label, name);
+        return 0;
+    } else if (!strcmp(op, "join")) {
+        if ((rc = corio_queue_join(p->p)) == 0) logf_("%s: joined %s", label, name);
+    } else if (!strcmp(op, "shutdown")) {
+        corio_queue_shutdown(p->p, !strcmp(arg, "now"));
+    } else {
+        fprintf(stderr, "unknown op %s\n", op);
+        exit(3);
+    }
+    return rc == CORIO_ECANCELED ? rc : 0;
+}
+
 /* ---- the coroutines --------------------------------------------------------- */
 
-typedef struct child_arg {
+struct child_arg {
     char label[40];
     def *d;
-} child_arg;
+    prim *held[MAXOPS]; /* acquired and not released: released if cancelled (async with) */
+    int nheld;
+};
+
+static void held_add(child_arg *c, prim *p) {
+    if (c && c->nheld < MAXOPS) c->held[c->nheld++] = p;
+}
+
+static void held_remove(child_arg *c, prim *p) {
+    for (int i = 0; c && i < c->nheld; i++)
+        if (c->held[i] == p) {
+            memmove(&c->held[i], &c->held[i + 1], (size_t)(c->nheld - i - 1) * sizeof c->held[0]);
+            c->nheld--;
+            return;
+        }
+}
 
 static int child(void *arg, void **res) {
     child_arg *c = arg;
     logf_("%s: start", c->label);
     for (int i = 0; i < c->d->nops; i++) {
-        char op[16] = "", x[40] = "";
-        sscanf(c->d->ops[i], "%15s %39s", op, x);
+        char op[16] = "", x[40] = "", y[40] = "";
+        sscanf(c->d->ops[i], "%15s %39s %39s", op, x, y);
         int rc = 0;
         if (!strcmp(op, "sleep") || !strcmp(op, "sleepc") || !strcmp(op, "yield")) {
             rc = corio_sleep(op[0] == 'y' ? 0 : atof(x));
@@ -206,8 +358,11 @@ static int child(void *arg, void **res) {
             }
         } else if (!strcmp(op, "cancel")) {
             corio_task_cancel(lookup(x), NULL);
+        } else {
+            rc = prim_op(c, c->label, op, x, y);
         }
         if (rc == CORIO_ECANCELED) {
+            while (c->nheld > 0) release_prim(c->held[--c->nheld]);
             logf_("%s: cancelled", c->label);
             return rc;
         }
@@ -287,6 +442,8 @@ static int run_step(step *st) {
         }
     } else if (!strcmp(w[0], "sleep")) {
         return corio_sleep(atof(w[1]));
+    } else if (!strcmp(w[0], "make")) {
+        make_prim(w[1], w[2], n > 3 ? atoi(w[3]) : 0);
     } else if (!strcmp(w[0], "gather") || !strcmp(w[0], "gatherwait")) {
         int i = 1;
         const char *name = NULL;
@@ -477,17 +634,24 @@ static void run(scen *sc) {
             printf("final %s %s\n", sc->tasks[i].label, b.s);
             if (!corio_future_done(sc->tasks[i].f)) left[nleft++] = CORIO_FUT(sc->tasks[i].f);
         }
-        for (int i = 0; i < nleft; i++) corio_future_cancel(left[i].fut, NULL);
-        if (nleft) {
+        /* Cancel what is left (in creation order) until all have ended:
+         * a task may catch a cancel and block again. */
+        for (int round = 0; round < 32 && nleft > 0; round++) {
+            for (int i = 0; i < nleft; i++) corio_future_cancel(left[i].fut, NULL);
             corio_future *g;
             if (corio_gather(left, (size_t)nleft, CORIO_RETURN_EXCEPTIONS, &g) < 0) abort();
             if (corio_loop_run_until_complete(sc->loop, g, NULL) == CORIO_EDEADLK) printf("ERROR deadlock\n");
             corio_future_unref(g);
+            int k = 0;
+            for (int i = 0; i < nleft; i++)
+                if (!corio_future_done(left[i].fut)) left[k++] = left[i];
+            nleft = k;
         }
     }
     for (int i = 0; i < sc->ntasks; i++) corio_future_unref(sc->tasks[i].f);
     for (int i = 0; i < sc->ngathers; i++) corio_future_unref(sc->gathers[i].f);
     corio_future_unref(sc->main);
+    free_prims();
     corio_loop_close(sc->loop);
     for (int i = 0; i < sc->narena; i++) free(sc->arena[i]);
     fflush(stdout);

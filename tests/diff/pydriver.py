@@ -5,6 +5,10 @@ scope around an await (3.12), as_completed hands back the original tasks
 (3.13's _AsCompletedIterator)."""
 import asyncio
 import heapq
+import os
+import sys as _sys
+_sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prims313 as P  # noqa: E402
 import itertools
 import selectors
 import sys
@@ -104,6 +108,8 @@ class Scenario:
         self.gathers = {}
         self.counts = {}
         self.labels = {}     # future -> label
+        self.prims = {}      # name -> primitive
+        self.held = {}       # label -> primitives held
         self.order_tasks = []  # tasks in creation order
 
     def log(self, s):
@@ -122,6 +128,7 @@ class Scenario:
 
     async def child(self, label, ops):
         self.log("%s: start" % label)
+        self.held[label] = []  # what it holds, released if it is cancelled (async with)
         for op in ops:
             w = op.split()
             try:
@@ -148,10 +155,104 @@ class Scenario:
                         raise
                 elif w[0] == "cancel":
                     self.tasks[w[1]].cancel()
+                else:
+                    r = await self.prim_op(label, w)
+                    if r is not None:
+                        return r
             except asyncio.CancelledError:
+                for o in reversed(self.held[label]):
+                    try:
+                        o.release()
+                    except (RuntimeError, ValueError):
+                        pass
+                self.held[label] = []
                 self.log("%s: cancelled" % label)
                 raise
         return 0
+
+    async def prim_op(self, label, w):
+        op, name = w[0], w[1]
+        o = self.prims[name]
+        if op == "acquire":
+            await o.acquire()
+            self.held[label].append(o)
+            self.log("%s: acquired %s" % (label, name))
+        elif op == "release":
+            try:
+                o.release()
+                if o in self.held[label]:
+                    self.held[label].remove(o)
+                self.log("%s: released %s" % (label, name))
+            except (RuntimeError, ValueError):
+                self.log("%s: release %s -> ERROR" % (label, name))
+        elif op == "eset":
+            o.set()
+        elif op == "eclear":
+            o.clear()
+        elif op == "ewait":
+            await o.wait()
+            self.log("%s: event %s" % (label, name))
+        elif op == "cwait":
+            try:
+                await o.wait()
+                self.log("%s: notified %s" % (label, name))
+            except RuntimeError:
+                self.log("%s: cwait %s -> ERROR" % (label, name))
+        elif op in ("notify", "notifyall"):
+            try:
+                o.notify(int(w[2])) if op == "notify" else o.notify_all()
+            except RuntimeError:
+                self.log("%s: %s %s -> ERROR" % (label, op, name))
+        elif op == "bwait":
+            try:
+                self.log("%s: barrier %s -> %d" % (label, name, await o.wait()))
+            except P.BrokenBarrierError:
+                self.log("%s: barrier %s -> BROKEN" % (label, name))
+        elif op == "breset":
+            await o.reset()
+        elif op == "babort":
+            await o.abort()
+        elif op == "put":
+            try:
+                await o.put(int(w[2]))
+                self.log("%s: put %s %s" % (label, name, w[2]))
+            except P.QueueShutDown:
+                self.log("%s: put %s %s -> SHUTDOWN" % (label, name, w[2]))
+        elif op == "get":
+            try:
+                self.log("%s: get %s -> %d" % (label, name, await o.get()))
+            except P.QueueShutDown:
+                self.log("%s: get %s -> SHUTDOWN" % (label, name))
+        elif op == "putnw":
+            try:
+                o.put_nowait(int(w[2]))
+                r = "ok"
+            except asyncio.QueueFull:
+                r = "FULL"
+            except P.QueueShutDown:
+                r = "SHUTDOWN"
+            self.log("%s: putnw %s %s -> %s" % (label, name, w[2], r))
+        elif op == "getnw":
+            try:
+                r = str(o.get_nowait())
+            except asyncio.QueueEmpty:
+                r = "EMPTY"
+            except P.QueueShutDown:
+                r = "SHUTDOWN"
+            self.log("%s: getnw %s -> %s" % (label, name, r))
+        elif op == "done":
+            try:
+                o.task_done()
+            except ValueError:
+                self.log("%s: done %s -> ERROR" % (label, name))
+        elif op == "join":
+            await o.join()
+            self.log("%s: joined %s" % (label, name))
+        elif op == "shutdown":
+            o.shutdown(len(w) > 2 and w[2] == "now")
+        else:
+            raise ValueError("unknown op " + op)
+        return None
 
     def item(self, s):
         """A future for an item: a task, a gather, or a new coroutine task."""
@@ -186,6 +287,15 @@ class Scenario:
                 self.register(label, asyncio.create_task(self.child(label, self.defs[d])))
         elif op == "sleep":
             await asyncio.sleep(float(w[1]))
+        elif op == "make":
+            kind, name = w[1], w[2]
+            n = int(w[3]) if len(w) > 3 else 0
+            self.prims[name] = {
+                "lock": lambda: asyncio.Lock(), "event": lambda: asyncio.Event(),
+                "sem": lambda: P.Semaphore(n), "bsem": lambda: P.BoundedSemaphore(n),
+                "cond": lambda: P.Condition(), "barrier": lambda: P.Barrier(n),
+                "queue": lambda: P.Queue(n), "lifo": lambda: P.LifoQueue(n),
+                "prio": lambda: P.PriorityQueue(n)}[kind]()
         elif op in ("gather", "gatherwait"):
             args = w[1:]
             name = None
@@ -333,11 +443,20 @@ class Scenario:
             for label in self.order:
                 t = self.tasks[label]
                 self.out.append("final %s %s" % (label, self.outcome_of_fut(t) if t.done() else "PENDING"))
-            left = [self.tasks[l] for l in self.order if not self.tasks[l].done()]
-            for t in left:
-                t.cancel()
-            if left:
-                self.loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            # Cancel what is left (in creation order) until all have ended:
+            # a task may catch a cancel and block again.
+            for _ in range(32):
+                left = [self.tasks[l] for l in self.order if not self.tasks[l].done()]
+                if not left:
+                    break
+                for t in left:
+                    t.cancel()
+                try:
+                    self.loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+                except RuntimeError as e:
+                    if "deadlock" not in str(e):
+                        raise
+                    self.out.append("ERROR deadlock")
             for g in self.gathers.values():  # nobody awaited them: read them, as C unrefs them
                 if g.done() and not g.cancelled():
                     g.exception()

@@ -96,6 +96,58 @@ def gen_scenario(rng, k):
     return "\n".join(lines) + "\n"
 
 
+def gen_prim_scenario(rng, k):
+    """Tasks using a few primitives, with sleeps and cancels in between."""
+    kinds = ["lock", "event", "sem", "bsem", "cond", "barrier", "queue", "lifo", "prio"]
+    prims = []
+    lines = ["=== prim-%d" % k]
+    makes = []
+    for i in range(rng.randint(1, 3)):
+        kind = rng.choice(kinds)
+        name = "%s%d" % (kind[0].upper(), i)
+        n = {"sem": rng.randint(1, 3), "bsem": rng.randint(1, 2), "barrier": rng.randint(2, 4),
+             "queue": rng.randint(0, 3), "lifo": rng.randint(0, 3), "prio": rng.randint(0, 3)}.get(kind, 0)
+        makes.append("> make %s %s %d" % (kind, name, n))
+        prims.append((kind, name))
+
+    def ops_for(kind, name):
+        d = "sleep " + q(rng, 0, 4)
+        if kind == "lock" or kind in ("sem", "bsem"):
+            r = [["acquire %s" % name, d, "release %s" % name], ["release %s" % name]]
+            return rng.choice(r if kind == "bsem" else r[:1] * 3 + r[1:])
+        if kind == "event":
+            return rng.choice([["ewait %s" % name], ["eset %s" % name], ["eclear %s" % name], ["ewait %s" % name, d]])
+        if kind == "cond":
+            return rng.choice([["acquire %s" % name, "cwait %s" % name, "release %s" % name],
+                               ["acquire %s" % name, "notify %s %d" % (name, rng.randint(1, 2)), "release %s" % name],
+                               ["acquire %s" % name, "notifyall %s" % name, "release %s" % name],
+                               ["cwait %s" % name]])
+        if kind == "barrier":
+            return rng.choice([["bwait %s" % name]] * 4 + [["breset %s" % name], ["babort %s" % name]])
+        v = str(rng.randint(1, 9))
+        return rng.choice([["put %s %s" % (name, v)], ["get %s" % name], ["putnw %s %s" % (name, v)],
+                           ["getnw %s" % name], ["get %s" % name, "done %s" % name], ["join %s" % name],
+                           ["shutdown %s" % name], ["shutdown %s now" % name], ["done %s" % name]])
+
+    names = "ABCDEFG"[: rng.randint(2, 7)]
+    for n in names:
+        ops = []
+        for _ in range(rng.randint(1, 3)):
+            if rng.random() < 0.3:
+                ops.append(rng.choice(["sleep " + q(rng, 0, 4), "sleepc " + q(rng, 0, 4), "yield"]))
+            kind, name = rng.choice(prims)
+            ops += ops_for(kind, name)
+        if rng.random() < 0.3:
+            ops.append("return %d" % rng.randint(1, 9))
+        lines.append("%s: %s" % (n, "; ".join(ops)))
+    lines += makes
+    lines.append("> spawn " + " ".join(names))
+    for _ in range(rng.randint(0, 3)):
+        lines.append("> cancelat %s %s" % (q(rng, 0, 8), rng.choice(names)))
+    lines.append("> sleep " + q(rng, 4, 16))
+    return "\n".join(lines) + "\n"
+
+
 def split(out):
     res, cur = {}, None
     for line in out.splitlines():
@@ -120,7 +172,8 @@ def main():
         return 77
     rng = random.Random(a.seed)
     texts = [open(c).read() for c in a.cases]
-    texts += [gen_scenario(rng, k) for k in range(a.count)]
+    texts += [gen_scenario(rng, k) if k % 2 == 0 else gen_prim_scenario(rng, k)
+              for k in range(a.count)]
     text = "\n".join(texts)
     src = {}
     for block in text.split("\n=== "):
