@@ -20,3 +20,6 @@ run "10. first response wins" ex10_first_wins
 run "11. successes and failures apart, with gather and with wait" ex11_split
 run "12. as_completed: results as they arrive, errors included" ex12_as_completed
 run "13. the three exercises" ex13_exercises
+run "14. a producer/consumer pipeline with a bounded queue" ex14_pipeline
+run "15. a rate limiter: a semaphore lets three requests run at a time" ex15_rate_limit
+run "16. a blocking call moved to a thread while the loop ticks on" ex16_to_thread

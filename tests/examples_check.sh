@@ -6,7 +6,7 @@ src=$1; bin=$2
 command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed"
+names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread"
 for e in $names; do
     ("$bin/$e" > "$tmp/$e.c" 2>&1; echo $? > "$tmp/$e.crc") &
     (python3 "$src/examples/$e.py" > "$tmp/$e.py" 2>&1) &

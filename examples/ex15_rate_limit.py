@@ -1,0 +1,18 @@
+# A rate limiter with a semaphore: ten requests, at most three at a time.
+import asyncio
+
+async def request(sem, i, running):
+    async with sem:
+        running[0] += 1
+        print(f"request {i} starts ({running[0]} running)")
+        await asyncio.sleep(0.2)
+        running[0] -= 1
+    return i
+
+async def main():
+    sem = asyncio.Semaphore(3)
+    running = [0]
+    done = await asyncio.gather(*(request(sem, i, running) for i in range(10)))
+    print("all done:", done)
+
+asyncio.run(main())
