@@ -39,7 +39,7 @@ test-tsan:
 	CC=$(SAN_CC) cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_CHECKS=ON \
 	      -DCORIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target corio_tests
-	cd $(TSAN_BUILD) && CORIO_STRESS_HANDOFFS=300000 TSAN_OPTIONS=halt_on_error=1 \
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 \
 	      ctest -L threads --output-on-failure -j $(JOBS)
 
 test-arm64:
