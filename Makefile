@@ -49,8 +49,10 @@ test-arm64:
 	  cd $(ARM_BUILD) && ctest --output-on-failure -j $(JOBS); \
 	else echo "aarch64 tests skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
 
+# Every workload on corio and on each peer that builds here; writes
+# docs/benchmarks.md and docs/benchmarks.png. QUICK=1: small sizes, one run.
 bench: build
-	sh bench/run.sh $(BUILD)
+	python3 bench/run.py --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick,)
 
 deps:
 	sh .ci/deps.sh

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -43,8 +44,8 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     job j = {.n = argc > 1 ? atol(argv[1]) : 100000};
-    if (j.n <= 0) {
-        fprintf(stderr, "usage: sleepers N\n");
+    if (j.n <= 0 || (argc > 2 && strcmp(argv[2], "default") != 0)) {
+        fprintf(stderr, "usage: sleepers N [default]   (the only stack mode so far)\n");
         return 2;
     }
     struct timespec a, b;
@@ -58,8 +59,7 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("sleepers %ld sum=%lld\n", j.n, j.sum);
-    printf("wall %.3f s, peak RSS %.1f MB, %.0f bytes/task\n", wall, (double)ru.ru_maxrss / 1024,
-           (double)ru.ru_maxrss * 1024 / (double)j.n);
+    printf("sleepers n=%ld mode=default sum=%lld rss_mb=%.1f bytes_per_task=%.0f secs=%.6f\n", j.n,
+           j.sum, (double)ru.ru_maxrss / 1024, (double)ru.ru_maxrss * 1024 / (double)j.n, wall);
     return j.sum == j.n ? 0 : 1;
 }

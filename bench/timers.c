@@ -44,8 +44,8 @@ int main(int argc, char **argv) {
     corio_loop_close(loop);
     free(hs);
     long cancelled = (n + 1) / 2;
-    printf("timers %ld fired=%ld\n", n, fired);
-    printf("arm %.1f ns, cancel %.1f ns, fire %.1f ns (each)\n", (t1 - t0) * 1e9 / (double)n,
-           (t2 - t1) * 1e9 / (double)cancelled, (t4 - t3) * 1e9 / (double)(n - cancelled));
+    printf("timers n=%ld fired=%ld arm_ns=%.1f cancel_ns=%.1f fire_ns=%.1f secs=%.6f\n", n, fired,
+           (t1 - t0) * 1e9 / (double)n, (t2 - t1) * 1e9 / (double)cancelled,
+           (t4 - t3) * 1e9 / (double)(n - cancelled), t1 - t0);
     return (rc == CORIO_EDEADLK && fired == n - cancelled) ? 0 : 1;
 }

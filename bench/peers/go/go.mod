@@ -1,0 +1,3 @@
+module corio_bench
+
+go 1.19

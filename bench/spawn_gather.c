@@ -1,0 +1,36 @@
+/* spawn_gather N: N tasks that each return their index, gathered in input
+ * order; prints the sum. */
+#include "bench.h"
+
+static int task_fn(void *arg, void **result) {
+    *result = arg;
+    return 0;
+}
+
+static long n;
+static double secs;
+static long long sum;
+
+static int main_task(void *arg, void **result) {
+    (void)arg;
+    (void)result;
+    corio_aw *aws = malloc((size_t)n * sizeof *aws);
+    void **vals = malloc((size_t)n * sizeof *vals);
+    if (!aws || !vals) return CORIO_ENOMEM;
+    for (long i = 0; i < n; i++) aws[i] = CORIO_CORO(task_fn, (void *)(intptr_t)i);
+    double t0 = bench_now();
+    int rc = corio_gather_wait(aws, (size_t)n, 0, vals, NULL);
+    secs = bench_now() - t0;
+    for (long i = 0; rc == 0 && i < n; i++) sum += (intptr_t)vals[i];
+    free(aws);
+    free(vals);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    n = bench_size(argc, argv, 1000000);
+    int rc = corio_run(main_task, NULL, NULL);
+    if (rc < 0) return bench_fail("spawn_gather", rc);
+    printf("spawn_gather n=%ld sum=%lld secs=%.6f\n", n, sum, secs);
+    return sum == (long long)n * (n - 1) / 2 ? 0 : 1;
+}
