@@ -227,6 +227,7 @@ static int poll_io(corio_loop *loop) {
 /* Due timers join the ready queue after what is already there, earliest
  * (then first armed) first. */
 static void fire_timers(corio_loop *loop) {
+    if (loop->timers.n == 0) return; /* no clock read when nothing is armed */
     int64_t now = corio__loop_now(loop);
     corio__heap_node *n;
     while ((n = corio__heap_min(&loop->timers)) && n->when <= now) {
