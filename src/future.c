@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* A done callback: an event that sits in the future's list until the
@@ -22,6 +23,17 @@ void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_o
     f->refs = 1;
     f->ops = ops;
     corio__loop_ref(loop);
+}
+
+void corio__future_init_local(corio_future *f, corio_loop *loop) {
+    memset(f, 0, sizeof *f);
+    corio__future_init(f, loop, NULL);
+}
+
+void corio__future_fini_local(corio_future *f) {
+    assert(f->refs == 1 && corio__list_empty(&f->callbacks));
+    corio__error_unref(f->error);
+    corio__loop_unref(f->loop);
 }
 
 int corio_future_new(corio_loop *loop, corio_future **out) {
@@ -57,7 +69,8 @@ void corio_future_unref(corio_future *f) {
     corio__error_unref(f->error);
     corio_loop *loop = f->loop;
     if (f->ops) f->ops->destroy(f);
-    corio__free(f);
+    if (corio__is_task(f)) corio__slab_free(&loop->task_slab, f);
+    else corio__free(f);
     corio__loop_unref(loop);
 }
 

@@ -84,6 +84,22 @@ size_t corio__page_size(void);
 int corio__overflow_guard_acquire(void);
 void corio__overflow_guard_release(void);
 
+/* ---- the task slab (slab.c) --------------------------------------------- */
+
+typedef struct corio__slab {
+    size_t objsize;               /* rounded to 16 */
+    void *free;                   /* LIFO of freed objects (link in their first word) */
+    char *cur;                    /* next fresh object in the newest region */
+    size_t left;                  /* fresh objects left there */
+    size_t next_region;           /* bytes of the next region */
+    struct slab_region *regions;  /* owned chain of mappings */
+} corio__slab;
+
+void corio__slab_init(corio__slab *s, size_t objsize);
+void *corio__slab_alloc(corio__slab *s); /* zeroed, or NULL */
+void corio__slab_free(corio__slab *s, void *p);
+void corio__slab_destroy(corio__slab *s);
+
 /* ---- context switching (switch_<arch>.S) ------------------------------- */
 
 /* Save callee-saved state on the current stack, store its sp in *save,
@@ -203,6 +219,7 @@ struct corio_loop {
     corio__list tasks;            /* live (not done) tasks, in creation order */
     corio__list resources;        /* corio__resource entries, freed at close */
     corio__pools *pools;          /* owned stack pools */
+    corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
     corio_task *current;          /* the task running now, borrowed */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     int64_t now;                  /* clock at the last update, ns */
@@ -249,6 +266,10 @@ extern _Thread_local corio__task *volatile corio__current;
 
 /* task.c */
 void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_ops *ops);
+/* A future living in the caller's frame (a primitive's waiter): it never
+ * escapes the waiting call, so no allocation. Fini checks nobody kept it. */
+void corio__future_init_local(corio_future *f, corio_loop *loop);
+void corio__future_fini_local(corio_future *f);
 void corio__future_complete(corio_future *f, uint8_t state);
 /* Register ev as a done callback of pending f (asyncio's add_done_callback). */
 void corio__callbacks_add(corio_future *f, corio__event *ev);

@@ -72,6 +72,7 @@ int corio_loop_new(corio_loop **out) {
     loop->backend_fd = -1;
     loop->stack_size = DEFAULT_STACK_SIZE;
     loop->handler = corio_loop_default_exception_handler;
+    corio__slab_init(&loop->task_slab, sizeof(corio__task));
     int rc = corio__pools_new(&loop->pools);
     if (rc == 0) rc = corio__backend_init(loop);
     if (rc == 0) rc = corio__threads_new(loop);
@@ -95,6 +96,7 @@ void corio__loop_ref(corio_loop *loop) { loop->refs++; }
 void corio__loop_unref(corio_loop *loop) {
     if (--loop->refs) return;
     corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
+    corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
     corio__free(loop);
 }
 

@@ -14,7 +14,8 @@ typedef struct slot {
 
 typedef struct qwaiter {
     corio__list link;   /* in getters or putters while queued there */
-    corio_future *fut;  /* owned */
+    corio_future *fut;  /* points at `local` */
+    struct corio_future local; /* lives in the waiting call's frame */
 } qwaiter;
 
 struct corio_queue {
@@ -160,11 +161,11 @@ static int bind(corio_queue *q) {
  * could serve the next one (still_ok), wake it instead. */
 static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio_queue *)) {
     qwaiter w;
-    int rc = corio_future_new(q->loop, &w.fut);
-    if (rc < 0) return rc;
+    w.fut = &w.local;
+    corio__future_init_local(w.fut, q->loop);
     corio__list_init(&w.link);
     corio__list_push_back(l, &w.link);
-    rc = corio_await(w.fut, NULL);
+    int rc = corio_await(w.fut, NULL);
     if (rc < 0) {
         corio_future_cancel(w.fut, NULL); /* just in case it is not done yet */
         if (corio__list_linked(&w.link)) corio__list_unlink(&w.link);
@@ -172,7 +173,7 @@ static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio
     } else if (corio__list_linked(&w.link)) {
         corio__list_unlink(&w.link);
     }
-    corio_future_unref(w.fut);
+    corio__future_fini_local(w.fut);
     return rc;
 }
 

@@ -16,7 +16,8 @@
 
 typedef struct waiter {
     corio__list link;   /* in the primitive's list while waiting */
-    corio_future *fut;  /* owned */
+    corio_future *fut;  /* points at `local` */
+    struct corio_future local; /* lives in the waiting call's frame */
 } waiter;
 
 static waiter *first_waiter(corio__list *l) {
@@ -38,14 +39,14 @@ static int bind(corio_loop **bound) {
  * says whether the future had been set (cancelled after the wake-up). */
 static int wait_in(corio_loop *loop, corio__list *l, int *woken) {
     waiter w;
-    int rc = corio_future_new(loop, &w.fut);
-    if (rc < 0) return rc;
+    w.fut = &w.local;
+    corio__future_init_local(w.fut, loop);
     corio__list_init(&w.link);
     corio__list_push_back(l, &w.link);
-    rc = corio_await(w.fut, NULL);
+    int rc = corio_await(w.fut, NULL);
     corio__list_unlink(&w.link);
     if (woken) *woken = w.fut->state == CORIO__DONE;
-    corio_future_unref(w.fut);
+    corio__future_fini_local(w.fut);
     return rc;
 }
 

@@ -112,10 +112,10 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     if (loop->closed) return CORIO_ECLOSED;
     if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
         return CORIO_EINVAL;
-    corio__task *t = corio__calloc(1, sizeof *t);
+    corio__task *t = corio__slab_alloc(&loop->task_slab);
     if (!t) return CORIO_ENOMEM;
     if (name && !(t->name = corio__strdup(name))) {
-        corio__free(t);
+        corio__slab_free(&loop->task_slab, t);
         return CORIO_ENOMEM;
     }
     corio__future_init(&t->fut, loop, &corio__task_ops);
