@@ -195,9 +195,13 @@ def main():
         variants = [[]]
         if workload == "wait_loop":
             variants = [[], ["as_completed"]]
+        if workload == "sleepers":
+            variants = [[], ["copy"]]  # corio's stack modes: own stacks, copied stacks
         for n in sizes:
             for extra in variants:
                 for peer, prefix in peers.items():
+                    if extra == ["copy"] and peer != "corio":
+                        continue  # a stack mode only corio has
                     if extra and peer != "corio" and peer not in ("asyncio", "uvloop"):
                         continue  # other peers have one natural drain idiom
                     if peer == "libuv" and workload in ("yield", "wait_loop"):

@@ -19,11 +19,13 @@ static int sleeper(void *arg, void **result) {
 typedef struct {
     long n;
     long long sum;
+    int copy;
 } job;
 
 static int main_task(void *arg, void **result) {
     (void)result;
     job *j = arg;
+    if (j->copy) corio_loop_set_stack_mode(corio_get_running_loop(), CORIO_STACK_COPY);
     corio_task **ts = calloc((size_t)j->n, sizeof *ts);
     if (!ts) return CORIO_ENOMEM;
     int rc = 0;
@@ -44,8 +46,9 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     job j = {.n = argc > 1 ? atol(argv[1]) : 100000};
-    if (j.n <= 0 || (argc > 2 && strcmp(argv[2], "default") != 0)) {
-        fprintf(stderr, "usage: sleepers N [default]   (the only stack mode so far)\n");
+    j.copy = argc > 2 && !strcmp(argv[2], "copy");
+    if (j.n <= 0 || (argc > 2 && !j.copy && strcmp(argv[2], "default") != 0)) {
+        fprintf(stderr, "usage: sleepers N [default|copy]\n");
         return 2;
     }
     struct timespec a, b;
@@ -59,7 +62,7 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("sleepers n=%ld mode=default sum=%lld rss_mb=%.1f bytes_per_task=%.0f secs=%.6f\n", j.n,
-           j.sum, (double)ru.ru_maxrss / 1024, (double)ru.ru_maxrss * 1024 / (double)j.n, wall);
+    printf("sleepers n=%ld mode=%s sum=%lld rss_mb=%.1f bytes_per_task=%.0f secs=%.6f\n", j.n,
+           j.copy ? "copy" : "default", j.sum, (double)ru.ru_maxrss / 1024, (double)ru.ru_maxrss * 1024 / (double)j.n, wall);
     return j.sum == j.n ? 0 : 1;
 }

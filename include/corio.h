@@ -119,6 +119,16 @@ CORIO_API int corio_loop_new(corio_loop **out);
 CORIO_API int corio_loop_close(corio_loop *loop);
 /* Default stack size for tasks created afterwards (rounded up to pages). */
 CORIO_API int corio_loop_set_stack_size(corio_loop *loop, size_t bytes);
+/* Stack mode for tasks created afterwards. CORIO_STACK_OWN (default): a
+ * guarded stack per task. CORIO_STACK_COPY: tasks share one stack; a
+ * suspended task keeps only the bytes it uses, copied out when it suspends
+ * and back before it resumes (a few hundred bytes instead of a page).
+ * Hazard: while such a task is suspended its stack addresses hold another
+ * task's frames, so it must not lend out pointers to its locals (corio's
+ * own waiters handle this). If copying out fails for lack of memory the
+ * process ends with a message. */
+enum { CORIO_STACK_OWN = 0, CORIO_STACK_COPY = 1 };
+CORIO_API int corio_loop_set_stack_mode(corio_loop *loop, int mode);
 /* Virtual time: the clock starts at 0 and jumps to the next timer whenever
  * nothing is ready. Only while no timer is armed. */
 CORIO_API int corio_loop_set_virtual_time(corio_loop *loop, int on);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #if CORIO_HAVE_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if CORIO_HAVE_TSAN
@@ -161,6 +162,9 @@ struct corio__task {
     uint8_t must_cancel;       /* deliver CORIO_ECANCELED at the next resumption */
     uint8_t started;           /* the body has been entered */
     uint8_t finished;          /* the body has returned; the loop frees the stack after the switch back */
+    uint8_t copy_mode;         /* immutable: runs on loop->shared, its bytes saved while suspended */
+    char *saved;               /* owned (copy mode): the stack bytes from sp to the top while suspended */
+    size_t saved_len;
 #if CORIO_HAVE_ASAN
     void *asan_fake;           /* ASan fake-stack handle across the switch */
 #endif
@@ -171,6 +175,14 @@ struct corio__task {
 
 static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
 static inline int corio__is_task(const corio_future *f) { return f->ops == &corio__task_ops; }
+
+extern _Thread_local corio__task *volatile corio__current;
+/* Is the running task in copy mode? Then nothing of corio's may live in
+ * its frame while it is suspended: waiter nodes go to the heap. */
+static inline int corio__copy_mode(void) {
+    corio__task *t = corio__current;
+    return t && t->copy_mode;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -220,6 +232,9 @@ struct corio_loop {
     corio__list resources;        /* corio__resource entries, freed at close */
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
+    int stack_mode;               /* CORIO_STACK_* for new tasks */
+    corio__stack shared;          /* the copy-mode tasks' stack (lo NULL until needed); from pools */
+    corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
     corio_task *current;          /* the task running now, borrowed */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     int64_t now;                  /* clock at the last update, ns */

@@ -147,6 +147,13 @@ int corio_loop_set_stack_size(corio_loop *loop, size_t bytes) {
     return 0;
 }
 
+int corio_loop_set_stack_mode(corio_loop *loop, int mode) {
+    if (!loop || (mode != CORIO_STACK_OWN && mode != CORIO_STACK_COPY)) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    loop->stack_mode = mode;
+    return 0;
+}
+
 int corio_loop_set_virtual_time(corio_loop *loop, int on) {
     if (!loop) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;

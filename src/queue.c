@@ -160,20 +160,22 @@ static int bind(corio_queue *q) {
 /* Wait in `l` until woken. If cancelled after being woken, and the queue
  * could serve the next one (still_ok), wake it instead. */
 static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio_queue *)) {
-    qwaiter w;
-    w.fut = &w.local;
-    corio__future_init_local(w.fut, q->loop);
-    corio__list_init(&w.link);
-    corio__list_push_back(l, &w.link);
-    int rc = corio_await(w.fut, NULL);
+    qwaiter local, *w = &local; /* in the frame, unless that is copied away (copy mode) */
+    if (corio__copy_mode() && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    w->fut = &w->local;
+    corio__future_init_local(w->fut, q->loop);
+    corio__list_init(&w->link);
+    corio__list_push_back(l, &w->link);
+    int rc = corio_await(w->fut, NULL);
     if (rc < 0) {
-        corio_future_cancel(w.fut, NULL); /* just in case it is not done yet */
-        if (corio__list_linked(&w.link)) corio__list_unlink(&w.link);
-        if (still_ok(q) && w.fut->state != CORIO__CANCELLED) wakeup_next(l);
-    } else if (corio__list_linked(&w.link)) {
-        corio__list_unlink(&w.link);
+        corio_future_cancel(w->fut, NULL); /* just in case it is not done yet */
+        if (corio__list_linked(&w->link)) corio__list_unlink(&w->link);
+        if (still_ok(q) && w->fut->state != CORIO__CANCELLED) wakeup_next(l);
+    } else if (corio__list_linked(&w->link)) {
+        corio__list_unlink(&w->link);
     }
-    corio__future_fini_local(w.fut);
+    corio__future_fini_local(w->fut);
+    if (w != &local) corio__free(w);
     return rc;
 }
 

@@ -38,15 +38,17 @@ static int bind(corio_loop **bound) {
 /* Enqueue, wait, dequeue. Returns 0 (woken) or CORIO_ECANCELED; *woken
  * says whether the future had been set (cancelled after the wake-up). */
 static int wait_in(corio_loop *loop, corio__list *l, int *woken) {
-    waiter w;
-    w.fut = &w.local;
-    corio__future_init_local(w.fut, loop);
-    corio__list_init(&w.link);
-    corio__list_push_back(l, &w.link);
-    int rc = corio_await(w.fut, NULL);
-    corio__list_unlink(&w.link);
-    if (woken) *woken = w.fut->state == CORIO__DONE;
-    corio__future_fini_local(w.fut);
+    waiter local, *w = &local; /* in the frame, unless that is copied away (copy mode) */
+    if (corio__copy_mode() && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    w->fut = &w->local;
+    corio__future_init_local(w->fut, loop);
+    corio__list_init(&w->link);
+    corio__list_push_back(l, &w->link);
+    int rc = corio_await(w->fut, NULL);
+    corio__list_unlink(&w->link);
+    if (woken) *woken = w->fut->state == CORIO__DONE;
+    corio__future_fini_local(w->fut);
+    if (w != &local) corio__free(w);
     return rc;
 }
 

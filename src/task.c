@@ -12,7 +12,12 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
 
 /* ---- switching, with the sanitizers told about it ---------------------- */
 
@@ -124,6 +129,7 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     t->fn = fn;
     t->arg = arg;
     t->stack_size = stack_size ? stack_size : loop->stack_size;
+    t->copy_mode = loop->stack_mode == CORIO_STACK_COPY;
     corio__list_init(&t->step.link);
     t->step.run = task_step;
     corio__list_init(&t->sleep.ev.link);
@@ -179,11 +185,71 @@ static void task_entry(void *arg) {
     __builtin_unreachable();
 }
 
+/* ---- copy mode: tasks sharing one stack -------------------------------- */
+
+#define SHARED_MIN (256 * 1024)
+
+static char *shared_top(corio_loop *loop) { return loop->shared.lo + loop->shared.size; }
+
+/* Loop side, after t suspended: keep the bytes it uses. */
+/* Bytes of the shared stack carry ASan redzones of whichever task's
+ * frames were there: clear them before copying in or out. */
+static void unpoison(void *p, size_t n) {
+#if CORIO_HAVE_ASAN
+    __asan_unpoison_memory_region(p, n);
+#endif
+    (void)p, (void)n;
+}
+
+/* Before restoring: memcheck sees the range as below the stack pointer
+ * (unaddressable); make it writable, the copy then carries definedness. */
+static void writable(void *p, size_t n) {
+    unpoison(p, n);
+#ifdef CORIO_HAVE_VALGRIND
+    VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#endif
+}
+
+static void copy_out(corio_loop *loop, corio__task *t) {
+    size_t used = (size_t)(shared_top(loop) - (char *)t->sp);
+    unpoison(t->sp, used);
+    t->saved = corio__malloc(used);
+    if (!t->saved) {
+        corio__report(loop, "out of memory saving a copy-mode task's stack", &t->fut, NULL);
+        abort(); /* its frames cannot be kept anywhere: documented */
+    }
+    memcpy(t->saved, t->sp, used);
+    t->saved_len = used;
+}
+
+/* Loop side, before t resumes: put its bytes back unless nobody has used
+ * the stack since it left. */
+static void copy_in(corio_loop *loop, corio__task *t) {
+    if (loop->shared_owner != t) {
+        writable(t->sp, t->saved_len);
+        memcpy(t->sp, t->saved, t->saved_len);
+    }
+    corio__free(t->saved);
+    t->saved = NULL;
+    loop->shared_owner = t;
+}
+
+static void release_stack(corio_loop *loop, corio__task *t) {
+    if (t->copy_mode) {
+        if (loop->shared_owner == t) loop->shared_owner = NULL;
+        corio__free(t->saved);
+        t->saved = NULL;
+    } else if (t->stack.lo) {
+        corio__stack_put(loop->pools, &t->stack);
+    }
+    t->stack.lo = NULL;
+}
+
 /* Loop side, after the final switch: the stack goes back to the pool and
  * the loop drops the reference it held while the task was live. */
 static void task_retire(corio__task *t) {
     corio_loop *loop = t->fut.loop;
-    if (t->stack.lo) corio__stack_put(loop->pools, &t->stack);
+    release_stack(loop, t);
 #if CORIO_HAVE_TSAN
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
     t->tsan_fiber = NULL;
@@ -193,8 +259,18 @@ static void task_retire(corio__task *t) {
 
 /* First step: a stack and a fresh context. */
 static int task_start(corio_loop *loop, corio__task *t) {
-    int rc = corio__stack_get(loop->pools, t->stack_size, &t->stack);
-    if (rc < 0) return rc;
+    if (t->copy_mode) {
+        size_t want = loop->stack_size > SHARED_MIN ? loop->stack_size : SHARED_MIN;
+        if (!loop->shared.lo) {
+            int rc = corio__stack_get(loop->pools, want, &loop->shared);
+            if (rc < 0) return rc;
+        }
+        t->stack = loop->shared; /* borrowed: bounds for the overflow check and ASan */
+        loop->shared_owner = t;
+    } else {
+        int rc = corio__stack_get(loop->pools, t->stack_size, &t->stack);
+        if (rc < 0) return rc;
+    }
     t->sp = corio__ctx_make(t->stack.lo + t->stack.size, task_entry, t);
 #if CORIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
@@ -217,6 +293,8 @@ static void task_step(corio__event *ev) {
             task_retire(t);
             return;
         }
+    } else if (t->copy_mode) {
+        copy_in(loop, t);
     }
     loop->current = &t->fut;
     corio__current = t;
@@ -224,10 +302,12 @@ static void task_step(corio__event *ev) {
     loop->current = NULL;
     corio__current = NULL;
     if (t->finished) task_retire(t);
+    else if (t->copy_mode) copy_out(loop, t);
 }
 
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
+    corio__free(t->saved);
     corio__free(t->name);
     corio__free(t->cancel_msg);
     corio__error_unref(t->exc);
@@ -250,7 +330,7 @@ void corio__task_destroy_pending(corio__task *t) {
     corio__timer_disarm(loop, &t->sleep);
     corio__list_unlink(&t->link);
     loop->ntasks--;
-    if (t->stack.lo) corio__stack_put(loop->pools, &t->stack);
+    release_stack(loop, t);
 #if CORIO_HAVE_TSAN
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
     t->tsan_fiber = NULL;

@@ -134,12 +134,15 @@ static int quiet_cancel(corio__task *t) {
 }
 
 int corio__wait_done(corio__task *t, corio_future *fut) {
-    quiet_wait q = {.task = t};
-    q.w.later = quiet_done;
-    q.w.owner = &q;
-    corio__watch_start(&q.w, fut);
-    int rc = corio__suspend(t, quiet_cancel, &q);
-    corio__watch_stop(&q.w);
+    quiet_wait local, *q = &local; /* in the frame, unless that is copied away (copy mode) */
+    if (t->copy_mode && !(q = corio__malloc(sizeof *q))) return CORIO_ENOMEM;
+    *q = (quiet_wait){.task = t};
+    q->w.later = quiet_done;
+    q->w.owner = q;
+    corio__watch_start(&q->w, fut);
+    int rc = corio__suspend(t, quiet_cancel, q);
+    corio__watch_stop(&q->w);
+    if (q != &local) corio__free(q);
     return rc;
 }
 

@@ -245,20 +245,23 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
     corio_loop *loop = t->fut.loop;
     for (int i = 0; i < s->n; i++)
         if (s->v[i]->f->loop != loop) return CORIO_EWRONGLOOP;
-    waitstate ws = {.task = t, .set = s, .when = return_when, .counter = s->n};
-    ws.timer.node.index = CORIO__HEAP_NONE;
-    corio__list_init(&ws.timer.ev.link);
-    ws.timer.ev.run = timeout_fired;
-    if (!isinf(timeout)) {
-        int rc = corio__timer_arm(loop, &ws.timer,
-                                  corio__loop_now(loop) + corio__seconds_to_ns(timeout));
-        if (rc < 0) return rc;
+    waitstate local, *ws = &local; /* in the frame, unless that is copied away (copy mode) */
+    if (corio__copy_mode() && !(ws = corio__malloc(sizeof *ws))) return CORIO_ENOMEM;
+    *ws = (waitstate){.task = t, .set = s, .when = return_when, .counter = s->n};
+    ws->timer.node.index = CORIO__HEAP_NONE;
+    corio__list_init(&ws->timer.ev.link);
+    ws->timer.ev.run = timeout_fired;
+    int rc = 0;
+    if (!isinf(timeout))
+        rc = corio__timer_arm(loop, &ws->timer, corio__loop_now(loop) + corio__seconds_to_ns(timeout));
+    if (rc == 0) {
+        arm_members(s);
+        s->active = ws;
+        rc = corio__suspend(t, wait_cancel, ws);
+        s->active = NULL;
+        corio__timer_disarm(loop, &ws->timer);
     }
-    arm_members(s);
-    s->active = &ws;
-    int rc = corio__suspend(t, wait_cancel, &ws);
-    s->active = NULL;
-    corio__timer_disarm(loop, &ws.timer);
+    if (ws != &local) corio__free(ws);
     if (rc < 0) return rc;
     return split_done(s, done);
 }
