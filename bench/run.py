@@ -193,14 +193,14 @@ def main():
     for workload, full, quick, unit in WORKLOADS:
         sizes = quick if a.quick else full
         variants = [[]]
-        if workload == "wait_loop":
-            variants = [[], ["as_completed"]]
+        if workload == "wait_loop":  # both drain styles; corio also in its copy stack mode
+            variants = [[], ["as_completed"], ["copy"], ["as_completed", "copy"]]
         if workload == "sleepers":
             variants = [[], ["copy"]]  # corio's stack modes: own stacks, copied stacks
         for n in sizes:
             for extra in variants:
                 for peer, prefix in peers.items():
-                    if extra == ["copy"] and peer != "corio":
+                    if "copy" in extra and peer != "corio":
                         continue  # a stack mode only corio has
                     if extra and peer != "corio" and peer not in ("asyncio", "uvloop"):
                         continue  # other peers have one natural drain idiom

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static long n;
-static int use_as_completed;
+static int use_as_completed, use_copy;
 
 static int sleeper(void *arg, void **result) {
     int rc = corio_sleep((double)(intptr_t)arg / (double)n);
@@ -20,6 +20,7 @@ static double wall;
 static int main_task(void *arg, void **result) {
     (void)arg;
     (void)result;
+    if (use_copy) corio_loop_set_stack_mode(corio_get_running_loop(), CORIO_STACK_COPY);
     double t0 = bench_now();
     int rc = 0;
     if (use_as_completed) {
@@ -64,10 +65,16 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     n = bench_size(argc, argv, 10000);
-    use_as_completed = argc > 2 && !strcmp(argv[2], "as_completed");
+    /* wait_loop N [as_completed] [copy]: copy runs the tasks in the copy
+     * stack mode (no page per task to fault in). */
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "as_completed")) use_as_completed = 1;
+        else if (!strcmp(argv[i], "copy")) use_copy = 1;
+        else return fprintf(stderr, "usage: wait_loop N [as_completed] [copy]\n"), 2;
+    }
     int rc = corio_run(main_task, NULL, NULL);
     if (rc < 0) return bench_fail("wait_loop", rc);
-    printf("wait_loop n=%ld style=%s sum=%lld rounds=%ld secs=%.6f\n", n,
-           use_as_completed ? "as_completed" : "wait", sum, rounds, wall - 1.0);
+    printf("wait_loop n=%ld style=%s stacks=%s sum=%lld rounds=%ld secs=%.6f\n", n,
+           use_as_completed ? "as_completed" : "wait", use_copy ? "copy" : "own", sum, rounds, wall - 1.0);
     return sum == (long long)n * (n - 1) / 2 ? 0 : 1;
 }

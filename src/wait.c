@@ -243,8 +243,10 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
     if (s->n == 0) return CORIO_EINVAL; /* asyncio: "Set of Tasks/Futures is empty." */
     if (s->active) return CORIO_EBUSY;
     corio_loop *loop = t->fut.loop;
-    for (int i = 0; i < s->n; i++)
-        if (s->v[i]->f->loop != loop) return CORIO_EWRONGLOOP;
+    /* Only members not yet watched need checking: O(new), not O(pending). */
+    corio__list *it;
+    corio__list_foreach(it, &s->fresh)
+        if (corio__container_of(it, member, link)->f->loop != loop) return CORIO_EWRONGLOOP;
     waitstate local, *ws = &local; /* in the frame, unless that is copied away (copy mode) */
     if (corio__copy_mode() && !(ws = corio__malloc(sizeof *ws))) return CORIO_ENOMEM;
     *ws = (waitstate){.task = t, .set = s, .when = return_when, .counter = s->n};
