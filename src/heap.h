@@ -15,7 +15,8 @@
 typedef struct corio__heap_node {
     int64_t when;   /* deadline, ns on the loop clock */
     uint64_t seq;   /* arming order, tie-breaker */
-    uint32_t index; /* position in the heap, CORIO__HEAP_NONE when not armed */
+    uint32_t index; /* position in the heap, CORIO__HEAP_NONE when not in one */
+    uint8_t where;  /* which structure of timers.c holds it (0: none) */
 } corio__heap_node;
 
 typedef struct corio__heap {

@@ -227,11 +227,12 @@ typedef struct corio__resource {
 
 struct corio_loop {
     corio__list ready;            /* events to run, FIFO; entries owned by their embedders */
-    corio__heap timers;           /* armed timers; array owned, nodes owned by embedders */
+    struct corio__timers *timers; /* owned: armed timers (timers.c); nodes owned by embedders */
     corio__list tasks;            /* live (not done) tasks, in creation order */
     corio__list resources;        /* corio__resource entries, freed at close */
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
+    corio__slab handle_slab;      /* public handles (each holds a loop reference) */
     int stack_mode;               /* CORIO_STACK_* for new tasks */
     corio__stack shared;          /* the copy-mode tasks' stack (lo NULL until needed); from pools */
     corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
@@ -306,6 +307,16 @@ int corio__wait_done(corio__task *t, corio_future *fut);
  * running aw's coroutine on loop. */
 int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
 int64_t corio__seconds_to_ns(double s);
+
+/* timers.c: buckets in front of two heaps, exact (when, seq) order */
+typedef struct corio__timers corio__timers;
+int corio__timers_new(corio__timers **out);
+void corio__timers_free(corio__timers *T);
+size_t corio__timers_count(const corio__timers *T);
+int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq);
+void corio__timers_disarm(corio__timers *T, corio__timer *t); /* armed, or due in ready */
+corio__timer *corio__timers_peek(corio__timers *T);           /* the earliest, or NULL */
+void corio__timers_pop(corio__timers *T, corio__timer *t);
 
 /* threads.c */
 typedef struct corio__threads corio__threads;

@@ -73,7 +73,9 @@ int corio_loop_new(corio_loop **out) {
     loop->stack_size = DEFAULT_STACK_SIZE;
     loop->handler = corio_loop_default_exception_handler;
     corio__slab_init(&loop->task_slab, sizeof(corio__task));
+    corio__slab_init(&loop->handle_slab, sizeof(corio_handle));
     int rc = corio__pools_new(&loop->pools);
+    if (rc == 0) rc = corio__timers_new(&loop->timers);
     if (rc == 0) rc = corio__backend_init(loop);
     if (rc == 0) rc = corio__threads_new(loop);
     if (rc == 0) rc = corio__backend_add_wakeup(loop, corio__threads_fd(loop));
@@ -81,6 +83,7 @@ int corio_loop_new(corio_loop **out) {
     if (rc < 0) {
         corio__threads_free(loop);
         corio__backend_close(loop);
+        corio__timers_free(loop->timers);
         corio__pools_free(loop->pools);
         corio__free(loop);
         return rc;
@@ -97,6 +100,8 @@ void corio__loop_unref(corio_loop *loop) {
     if (--loop->refs) return;
     corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
     corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
+    corio__slab_destroy(&loop->handle_slab);
+    corio__timers_free(loop->timers);      /* so may handles, disarmed after it */
     corio__free(loop);
 }
 
@@ -118,10 +123,9 @@ int corio_loop_close(corio_loop *loop) {
     corio__threads_close(loop);
     /* What is left in the heap and the ready queue belongs to handles and
      * done callbacks: run them in closed mode, which only releases them. */
-    corio__heap_node *n;
-    while ((n = corio__heap_min(&loop->timers))) {
-        corio__timer *t = corio__container_of(n, corio__timer, node);
-        corio__heap_remove(&loop->timers, n);
+    corio__timer *t;
+    while ((t = corio__timers_peek(loop->timers))) {
+        corio__timers_pop(loop->timers, t);
         corio__ready_push(loop, &t->ev);
     }
     while (!corio__list_empty(&loop->ready)) run_ready(loop);
@@ -129,8 +133,6 @@ int corio_loop_close(corio_loop *loop) {
         corio__resource *r = corio__container_of(loop->resources.next, corio__resource, link);
         r->close(r);
     }
-    corio__free(loop->timers.v);
-    loop->timers.v = NULL;
     corio__pools_free(loop->pools);
     loop->pools = NULL;
     corio__backend_close(loop);
@@ -157,7 +159,7 @@ int corio_loop_set_stack_mode(corio_loop *loop, int mode) {
 int corio_loop_set_virtual_time(corio_loop *loop, int on) {
     if (!loop) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;
-    if (loop->running || loop->timers.n) return CORIO_EBUSY;
+    if (loop->running || corio__timers_count(loop->timers)) return CORIO_EBUSY;
     loop->virtual_time = on != 0;
     loop->vnow = 0;
     corio__loop_now(loop);
@@ -186,26 +188,12 @@ void corio__ready_push(corio_loop *loop, corio__event *ev) {
 }
 
 int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when) {
-    corio__heap *h = &loop->timers;
-    if (h->n == h->cap) {
-        uint32_t cap = h->cap ? h->cap * 2 : 64;
-        corio__heap_node **v = corio__realloc(h->v, cap * sizeof *v);
-        if (!v) return CORIO_ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    t->node.when = when;
-    t->node.seq = loop->timer_seq++;
-    corio__heap_insert(h, &t->node);
-    return 0;
+    return corio__timers_arm(loop->timers, t, when, loop->timer_seq++);
 }
 
 /* Stop a timer whether it is still armed or already due in the ready queue. */
 void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
-    if (t->node.index != CORIO__HEAP_NONE)
-        corio__heap_remove(&loop->timers, &t->node);
-    else if (corio__list_linked(&t->ev.link))
-        corio__list_unlink(&t->ev.link);
+    corio__timers_disarm(loop->timers, t);
 }
 
 /* ---- one iteration, in phases ------------------------------------------- */
@@ -213,9 +201,9 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
 /* How long the poll phase may block: not at all if work is ready. */
 static int64_t poll_timeout(corio_loop *loop) {
     if (!corio__list_empty(&loop->ready) || loop->stopping) return 0;
-    corio__heap_node *next = corio__heap_min(&loop->timers);
+    corio__timer *next = corio__timers_peek(loop->timers);
     if (!next) return -1;
-    int64_t d = next->when - corio__loop_now(loop);
+    int64_t d = next->node.when - corio__loop_now(loop);
     return d > 0 ? d : 0;
 }
 
@@ -226,8 +214,8 @@ static int poll_io(corio_loop *loop) {
     int rc = corio__backend_poll(loop, timeout);
     corio__threads_drain(loop);
     if (rc == 0 && loop->virtual_time && corio__list_empty(&loop->ready) && !loop->stopping &&
-        loop->timers.n && loop->inflight == 0) { /* idle: jump to the next deadline */
-        int64_t when = corio__heap_min(&loop->timers)->when;
+        corio__timers_count(loop->timers) && loop->inflight == 0) { /* idle: jump to the next deadline */
+        int64_t when = corio__timers_peek(loop->timers)->node.when;
         if (when > loop->vnow) loop->vnow = when;
     }
     return rc;
@@ -236,12 +224,12 @@ static int poll_io(corio_loop *loop) {
 /* Due timers join the ready queue after what is already there, earliest
  * (then first armed) first. */
 static void fire_timers(corio_loop *loop) {
-    if (loop->timers.n == 0) return; /* no clock read when nothing is armed */
+    if (corio__timers_count(loop->timers) == 0) return; /* no clock read when nothing is armed */
     int64_t now = corio__loop_now(loop);
-    corio__heap_node *n;
-    while ((n = corio__heap_min(&loop->timers)) && n->when <= now) {
-        corio__heap_remove(&loop->timers, n);
-        corio__ready_push(loop, &corio__container_of(n, corio__timer, node)->ev);
+    corio__timer *t;
+    while ((t = corio__timers_peek(loop->timers)) && t->node.when <= now) {
+        corio__timers_pop(loop->timers, t);
+        corio__ready_push(loop, &t->ev);
     }
 }
 
@@ -269,7 +257,7 @@ int corio__run_once(corio_loop *loop) {
 /* Nothing ready, no timer, no I/O source, no thread work: nothing can
  * happen, unless another thread posts (which only real time waits for). */
 int corio__loop_idle(const corio_loop *loop) {
-    return corio__list_empty(&loop->ready) && loop->timers.n == 0 &&
+    return corio__list_empty(&loop->ready) && corio__timers_count(loop->timers) == 0 &&
            !corio__backend_has_sources(loop) && !corio__threads_busy(loop);
 }
 
@@ -357,7 +345,7 @@ int corio_loop_stop(corio_loop *loop) {
 
 static void handle_free(corio_handle *h) {
     corio_loop *loop = h->loop;
-    corio__free(h);
+    corio__slab_free(&loop->handle_slab, h);
     corio__loop_unref(loop);
 }
 
@@ -379,7 +367,7 @@ static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **o
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;
-    corio_handle *n = corio__calloc(1, sizeof *n);
+    corio_handle *n = corio__slab_alloc(&loop->handle_slab);
     if (!n) return CORIO_ENOMEM;
     corio__list_init(&n->timer.ev.link);
     n->timer.ev.run = handle_run;
