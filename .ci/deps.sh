@@ -9,7 +9,8 @@ set -e
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
-$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+# `env`: an assignment after an (empty) $SUDO would be taken for a command.
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     cmake make gcc clang pkg-config valgrind python3 \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user time \
     golang-go nodejs python3-uvloop librust-tokio-dev libuv1-dev gnuplot-nox >/dev/null

@@ -245,8 +245,9 @@ static void release_stack(corio_loop *loop, corio__task *t) {
     t->stack.lo = NULL;
 }
 
-/* Loop side, after the final switch: the stack goes back to the pool and
- * the loop drops the reference it held while the task was live. */
+/* Loop side, after the final switch (or when close destroys it): the stack
+ * goes back to the pool and the loop drops the reference it held while the
+ * task was live. */
 static void task_retire(corio__task *t) {
     corio_loop *loop = t->fut.loop;
     release_stack(loop, t);
@@ -330,12 +331,7 @@ void corio__task_destroy_pending(corio__task *t) {
     corio__timer_disarm(loop, &t->sleep);
     corio__list_unlink(&t->link);
     loop->ntasks--;
-    release_stack(loop, t);
-#if CORIO_HAVE_TSAN
-    if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
-    t->tsan_fiber = NULL;
-#endif
-    corio_future_unref(&t->fut);
+    task_retire(t);
 }
 
 /* ---- suspension and cancellation --------------------------------------- */

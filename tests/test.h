@@ -53,6 +53,21 @@ static inline corio_loop *vloop(void) {
 /* Every test ends with this: a clean close. */
 static inline void close_loop(corio_loop *loop) { ASSERT_EQ(corio_loop_close(loop), 0); }
 
+/* Run body() as the main task of a virtual-time loop; it must return 0. */
+typedef int (*test_body_fn)(void);
+static inline int test_run_body(void *arg, void **res) {
+    (void)res;
+    return ((test_body_fn)arg)();
+}
+static inline void in_task(test_body_fn fn) {
+    corio_loop *loop = vloop();
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, test_run_body, (void *)fn, NULL, 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
+}
+
 /* Reports captured instead of printed. */
 typedef struct reports {
     int n;

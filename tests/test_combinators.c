@@ -21,20 +21,6 @@ static int bad_job(void *arg, void **res) {
     return corio_raise(-EIO, "bad %ld", (long)(intptr_t)arg);
 }
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg, void **res) {
-    (void)res;
-    return ((body_fn)arg)();
-}
-/* Run a test body as the main task of a virtual-time loop. */
-static void in_task(body_fn fn) {
-    corio_loop *loop = vloop();
-    corio_task *t;
-    ASSERT_EQ(corio_loop_create_task(loop, run_body, (void *)fn, NULL, 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
-    corio_future_unref(t);
-    close_loop(loop);
-}
 
 static int gather_body(void) {
     corio_aw aws[] = {CORIO_CORO(job, (void *)8), CORIO_CORO(job, (void *)4),

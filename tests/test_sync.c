@@ -6,19 +6,6 @@
 
 static trace tr;
 
-typedef int (*body_fn)(void);
-static int run_body(void *arg, void **res) {
-    (void)res;
-    return ((body_fn)arg)();
-}
-static void in_task(body_fn fn) {
-    corio_loop *loop = vloop();
-    corio_task *t;
-    ASSERT_EQ(corio_loop_create_task(loop, run_body, (void *)fn, NULL, 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
-    corio_future_unref(t);
-    close_loop(loop);
-}
 
 /* A named task running fn(arg) in the current loop. */
 static corio_task *spawn(corio_fn fn, void *arg) {
