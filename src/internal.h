@@ -78,7 +78,7 @@ void corio__pools_free(corio__pools *p);
 /* Hand out a stack of at least `size` usable bytes (page multiple). */
 int corio__stack_get(corio__pools *p, size_t size, corio__stack *out);
 /* Give it back; its pages stay hot for the next task (up to a cap). */
-void corio__stack_put(corio__pools *p, corio__stack *st);
+void corio__stack_put(corio__stack *st);
 size_t corio__page_size(void);
 /* Overflow reporting: install the SIGSEGV handler and this thread's
  * alternate signal stack (refcounted per thread; undone by _release). */

@@ -211,8 +211,7 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
     return 0;
 }
 
-void corio__stack_put(corio__pools *p, corio__stack *st) {
-    (void)p;
+void corio__stack_put(corio__stack *st) {
     pool *pl = st->pool;
     if (pl->nfree >= HOT_MAX) /* enough hot stacks: give this one's pages back */
         (void)corio__madvise(st->lo, st->size, MADV_DONTNEED);

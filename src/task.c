@@ -240,7 +240,7 @@ static void release_stack(corio_loop *loop, corio__task *t) {
         corio__free(t->saved);
         t->saved = NULL;
     } else if (t->stack.lo) {
-        corio__stack_put(loop->pools, &t->stack);
+        corio__stack_put(&t->stack);
     }
     t->stack.lo = NULL;
 }
