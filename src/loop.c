@@ -121,7 +121,7 @@ int corio_loop_close(corio_loop *loop) {
     }
     /* Workers finish what they hold; what they post back is released. */
     corio__threads_close(loop);
-    /* What is left in the heap and the ready queue belongs to handles and
+    /* What is left in the timers and the ready queue belongs to handles and
      * done callbacks: run them in closed mode, which only releases them. */
     corio__timer *t;
     while ((t = corio__timers_peek(loop->timers))) {

@@ -191,7 +191,6 @@ static void task_entry(void *arg) {
 
 static char *shared_top(corio_loop *loop) { return loop->shared.lo + loop->shared.size; }
 
-/* Loop side, after t suspended: keep the bytes it uses. */
 /* Bytes of the shared stack carry ASan redzones of whichever task's
  * frames were there: clear them before copying in or out. */
 static void unpoison(void *p, size_t n) {
@@ -210,6 +209,7 @@ static void writable(void *p, size_t n) {
 #endif
 }
 
+/* Loop side, after t suspended: keep the bytes it uses. */
 static void copy_out(corio_loop *loop, corio__task *t) {
     size_t used = (size_t)(shared_top(loop) - (char *)t->sp);
     unpoison(t->sp, used);
