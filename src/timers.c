@@ -80,17 +80,18 @@ int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t 
     int64_t w = when >> SHIFT;
     /* Nothing near: start the buckets where this timer is. */
     if (T->in_buckets == 0 && T->soon.n == 0) T->cursor = w;
-    int rc;
+    int near = w < T->cursor + NB;
+    /* A near timer goes to soon now or when its bucket opens: keep room in
+     * soon for it, so that opening a bucket cannot fail. */
+    int rc = near ? reserve(&T->soon, (size_t)T->soon.n + T->in_buckets + 1)
+                  : reserve(&T->far, (size_t)T->far.n + 1);
+    if (rc < 0) return rc;
     if (when < opened_until(T)) {
-        if ((rc = reserve(&T->soon, (size_t)T->soon.n + T->in_buckets + 1)) < 0) return rc;
         corio__heap_insert(&T->soon, &t->node);
         t->node.where = W_SOON;
-    } else if (w < T->cursor + NB) {
-        /* Room in soon for the day this bucket opens: opening cannot fail. */
-        if ((rc = reserve(&T->soon, (size_t)T->soon.n + T->in_buckets + 1)) < 0) return rc;
+    } else if (near) {
         bucket_add(T, t, w);
     } else {
-        if ((rc = reserve(&T->far, (size_t)T->far.n + 1)) < 0) return rc;
         corio__heap_insert(&T->far, &t->node);
         t->node.where = W_FAR;
     }
