@@ -227,6 +227,7 @@ typedef struct corio__resource {
 
 struct corio_loop {
     corio__list ready;            /* events to run, FIFO; entries owned by their embedders */
+    corio__list batch;            /* the part of ready this iteration runs (run_ready) */
     struct corio__timers *timers; /* owned: armed timers (timers.c); nodes owned by embedders */
     corio__list tasks;            /* live (not done) tasks, in creation order */
     corio__list resources;        /* corio__resource entries, freed at close */
@@ -237,6 +238,7 @@ struct corio_loop {
     corio__stack shared;          /* the copy-mode tasks' stack (lo NULL until needed); from pools */
     corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
     corio_task *current;          /* the task running now, borrowed */
+    struct corio__task *back;     /* the task that switched back to the loop last, borrowed */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     int64_t now;                  /* clock at the last update, ns */
     int64_t vnow;                 /* virtual clock, ns (virtual mode) */
@@ -253,12 +255,14 @@ struct corio_loop {
     uint8_t running;
     uint8_t stopping;
     uint8_t closed;
+    uint8_t inline_ok;            /* run_loop is iterating: a task may advance it (advance_inline) */
     uint8_t guard_acquired;       /* holds a reference on the thread's overflow guard */
     corio_exception_handler handler; /* never NULL */
     void *handler_arg;
 #if CORIO_HAVE_ASAN
     const void *asan_stack_bottom; /* the scheduler's stack, learnt at the first switch */
     size_t asan_stack_size;
+    uint8_t asan_from_loop;        /* the switch under way left the scheduler's stack */
 #endif
 #if CORIO_HAVE_TSAN
     void *tsan_fiber;             /* the scheduler's fiber */
@@ -268,12 +272,16 @@ struct corio_loop {
 /* loop.c */
 void corio__loop_ref(corio_loop *loop);
 void corio__loop_unref(corio_loop *loop);
-void corio__ready_push(corio_loop *loop, corio__event *ev);
+static inline void corio__ready_push(corio_loop *loop, corio__event *ev) {
+    corio__list_push_back(&loop->ready, &ev->link);
+}
 int64_t corio__loop_now(corio_loop *loop);             /* fresh clock read, ns */
 int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when);
 void corio__timer_disarm(corio_loop *loop, corio__timer *t);
 void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
 int corio__run_once(corio_loop *loop);
+/* Start the next iteration from a task when it cannot block: 1 if done. */
+int corio__advance_inline(corio_loop *loop);
 int corio__loop_idle(const corio_loop *loop);
 /* Loops of this thread. */
 extern _Thread_local corio_loop *corio__running_loop;
@@ -312,7 +320,14 @@ int64_t corio__seconds_to_ns(double s);
 typedef struct corio__timers corio__timers;
 int corio__timers_new(corio__timers **out);
 void corio__timers_free(corio__timers *T);
-size_t corio__timers_count(const corio__timers *T);
+/* The first member of corio__timers, so the loop's hot paths read the
+ * count without a call. */
+typedef struct corio__timers_head {
+    size_t n; /* timers armed, all places together; timers.c writes it */
+} corio__timers_head;
+static inline size_t corio__timers_count(const corio__timers *T) {
+    return ((const corio__timers_head *)(const void *)T)->n;
+}
 int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq);
 void corio__timers_disarm(corio__timers *T, corio__timer *t); /* armed, or due in ready */
 corio__timer *corio__timers_peek(corio__timers *T);           /* the earliest, or NULL */

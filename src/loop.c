@@ -66,6 +66,7 @@ int corio_loop_new(corio_loop **out) {
     corio_loop *loop = corio__calloc(1, sizeof *loop);
     if (!loop) return CORIO_ENOMEM;
     corio__list_init(&loop->ready);
+    corio__list_init(&loop->batch);
     corio__list_init(&loop->tasks);
     corio__list_init(&loop->resources);
     loop->refs = 1;
@@ -183,10 +184,6 @@ corio_loop *corio_get_running_loop(void) { return corio__running_loop; }
 
 /* ---- ready queue and timers ---------------------------------------------- */
 
-void corio__ready_push(corio_loop *loop, corio__event *ev) {
-    corio__list_push_back(&loop->ready, &ev->link);
-}
-
 int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when) {
     return corio__timers_arm(loop->timers, t, when, loop->timer_seq++);
 }
@@ -234,13 +231,13 @@ static void fire_timers(corio_loop *loop) {
 }
 
 /* Run what was ready when the phase began; what becomes ready meanwhile
- * waits for the next iteration (asyncio's ntodo). */
+ * waits for the next iteration (asyncio's ntodo). The batch lives in the
+ * loop because a suspending task may take its next event itself (task.c:
+ * a task step, switched to directly). */
 static void run_ready(corio_loop *loop) {
-    corio__list batch;
-    corio__list_init(&batch);
-    corio__list_splice_back(&batch, &loop->ready);
+    corio__list_splice_back(&loop->batch, &loop->ready);
     corio__list *n;
-    while ((n = corio__list_pop_front(&batch))) {
+    while ((n = corio__list_pop_front(&loop->batch))) {
         corio__event *ev = corio__container_of(n, corio__event, link);
         ev->run(ev);
     }
@@ -252,6 +249,20 @@ int corio__run_once(corio_loop *loop) {
     fire_timers(loop);
     run_ready(loop);
     return 0;
+}
+
+/* The same iteration boundary, taken by a suspending task when the batch
+ * is spent: only when run_loop would go straight on (not stopping) and the
+ * poll cannot block or fail (work is ready, no I/O source to ask). Events
+ * then keep exactly the order the loop would give them. */
+int corio__advance_inline(corio_loop *loop) {
+    if (!loop->inline_ok || loop->stopping || corio__list_empty(&loop->ready) ||
+        corio__backend_has_sources(loop))
+        return 0;
+    corio__threads_drain(loop); /* all poll_io does here: timeout 0, no sources */
+    fire_timers(loop);
+    corio__list_splice_back(&loop->batch, &loop->ready);
+    return 1;
 }
 
 /* Nothing ready, no timer, no I/O source, no thread work: nothing can
@@ -286,6 +297,7 @@ static void run_leave(corio_loop *loop) {
  * still post, so the loop waits, as asyncio's does. */
 static int run_loop(corio_loop *loop, corio_future *until) {
     int rc = 0;
+    loop->inline_ok = 1;
     for (;;) {
         rc = corio__run_once(loop);
         if (rc < 0 || loop->stopping) break;
@@ -294,6 +306,7 @@ static int run_loop(corio_loop *loop, corio_future *until) {
             break;
         }
     }
+    loop->inline_ok = 0;
     return rc;
 }
 

@@ -22,10 +22,15 @@ corio__switch:
     fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     /* The control words rarely differ between contexts, and loading them
-     * serialises the pipeline: compare first, load only on a change. */
-    movq (%rsp), %rax
+     * serialises the pipeline: compare first, load only on a change. Each
+     * is read back with the width it was stored with, so the loads are
+     * forwarded from the stores (one 8-byte load spanning both stalled). */
+    movl (%rsp), %eax
+    movzwl 4(%rsp), %edx
     movq %rsi, %rsp
-    cmpq (%rsp), %rax
+    cmpl (%rsp), %eax
+    jne 1f
+    cmpw 4(%rsp), %dx
     jne 1f
 2:  addq $8, %rsp
     popq %r15

@@ -21,10 +21,12 @@
 
 /* ---- switching, with the sanitizers told about it ---------------------- */
 
-/* Loop -> task. Returns when the task suspends or finishes. */
+/* Loop -> task. Returns when a task switches back to the loop: this one
+ * or, after direct switches (below), another; loop->back says which. */
 static void switch_into(corio_loop *loop, corio__task *t) {
 #if CORIO_HAVE_ASAN
     void *fake = NULL;
+    loop->asan_from_loop = 1;
     __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
 #endif
 #if CORIO_HAVE_TSAN
@@ -36,20 +38,25 @@ static void switch_into(corio_loop *loop, corio__task *t) {
 #endif
 }
 
-/* Task side, right after a switch into it. */
+/* Task side, right after a switch into it. ASan tells us the bounds of the
+ * stack we came from: the loop keeps the scheduler's. */
 static void arrived(corio__task *t) {
 #if CORIO_HAVE_ASAN
     corio_loop *loop = t->fut.loop;
-    __sanitizer_finish_switch_fiber(t->asan_fake, &loop->asan_stack_bottom,
-                                    &loop->asan_stack_size);
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(t->asan_fake, &bottom, &size);
+    if (loop->asan_from_loop) {
+        loop->asan_stack_bottom = bottom;
+        loop->asan_stack_size = size;
+    }
 #else
     (void)t;
 #endif
 }
 
 /* Task -> loop. `last`: the task's stack will not be used again. */
-static void switch_out(corio__task *t, int last) {
-    corio_loop *loop = t->fut.loop;
+static void switch_to_loop(corio_loop *loop, corio__task *t, int last) {
 #if CORIO_HAVE_ASAN
     __sanitizer_start_switch_fiber(last ? NULL : &t->asan_fake, loop->asan_stack_bottom,
                                    loop->asan_stack_size);
@@ -58,8 +65,21 @@ static void switch_out(corio__task *t, int last) {
     __tsan_switch_to_fiber(loop->tsan_fiber, 0);
 #endif
     (void)last;
+    loop->back = t;
     corio__switch(&t->sp, loop->sp);
-    arrived(t);
+}
+
+/* Task -> task, both with stacks of their own (see next_direct). */
+static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u) {
+#if CORIO_HAVE_ASAN
+    loop->asan_from_loop = 0;
+    __sanitizer_start_switch_fiber(&t->asan_fake, u->stack.lo, u->stack.size);
+#endif
+#if CORIO_HAVE_TSAN
+    __tsan_switch_to_fiber(u->tsan_fiber, 0);
+#endif
+    (void)loop;
+    corio__switch(&t->sp, u->sp);
 }
 
 /* ---- names --------------------------------------------------------------- */
@@ -181,7 +201,7 @@ static void task_entry(void *arg) {
     int rc = t->fn(t->arg, &result);
     task_complete(t, rc, result);
     t->finished = 1;
-    switch_out(t, 1);
+    switch_to_loop(t->fut.loop, t, 1);
     __builtin_unreachable();
 }
 
@@ -279,31 +299,71 @@ static int task_start(corio_loop *loop, corio__task *t) {
     return 0;
 }
 
-/* The ready-queue entry of a task: resume it where it suspended. */
-static void task_step(corio__event *ev) {
-    corio__task *t = corio__container_of(ev, corio__task, step);
-    corio_loop *loop = t->fut.loop;
+/* What task_step does before the switch: a pending cancel becomes the
+ * wake code; a task that never ran gets its stack. 0, or negative when it
+ * must not run (cancelled before it started, or no stack). */
+static int step_prepare(corio_loop *loop, corio__task *t) {
     if (t->must_cancel) {
         t->must_cancel = 0;
         t->wake_code = CORIO_ECANCELED;
     }
-    if (!t->sp) {
-        int rc = t->wake_code == CORIO_ECANCELED ? CORIO_ECANCELED : task_start(loop, t);
-        if (rc < 0) { /* cancelled before it ran, or no stack: it never runs */
-            task_complete(t, rc, NULL);
-            task_retire(t);
-            return;
-        }
-    } else if (t->copy_mode) {
-        copy_in(loop, t);
+    if (t->sp) return 0;
+    return t->wake_code == CORIO_ECANCELED ? CORIO_ECANCELED : task_start(loop, t);
+}
+
+/* The ready-queue entry of a task: resume it where it suspended. */
+static void task_step(corio__event *ev) {
+    corio__task *t = corio__container_of(ev, corio__task, step);
+    corio_loop *loop = t->fut.loop;
+    int rc = step_prepare(loop, t);
+    if (rc < 0) { /* it never runs */
+        task_complete(t, rc, NULL);
+        task_retire(t);
+        return;
     }
+    if (t->copy_mode) copy_in(loop, t);
     loop->current = &t->fut;
     corio__current = t;
     switch_into(loop, t);
+    corio__task *b = loop->back; /* t, or the last of a chain of direct switches */
     loop->current = NULL;
     corio__current = NULL;
-    if (t->finished) task_retire(t);
-    else if (t->copy_mode) copy_out(loop, t);
+    if (b->finished) task_retire(b);
+    else if (b->copy_mode) copy_out(loop, b);
+}
+
+/* A suspending task t may run the next event itself when it is another
+ * task's step: one switch instead of two (task -> loop -> task), same
+ * order. When the batch is spent it may start the next iteration too
+ * (corio__advance_inline). Copy-mode tasks are left to the loop, which
+ * moves their bytes. Returns the task to switch to (its step taken from
+ * the batch and prepared), t itself to just go on, or NULL. */
+static corio__task *next_direct(corio_loop *loop, corio__task *t) {
+    if (t->copy_mode) return NULL;
+    if (corio__list_empty(&loop->batch) && !corio__advance_inline(loop)) return NULL;
+    corio__event *ev = corio__container_of(loop->batch.next, corio__event, link);
+    if (ev->run != task_step) return NULL;
+    corio__task *u = corio__container_of(ev, corio__task, step);
+    if (u->copy_mode) return NULL;
+    if (!u->sp && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
+    if (step_prepare(loop, u) < 0) return NULL; /* no stack now: the loop reports it */
+    corio__list_unlink(&ev->link);
+    return u;
+}
+
+/* Leave the running task t until something wakes it. */
+static void switch_out(corio__task *t) {
+    corio_loop *loop = t->fut.loop;
+    corio__task *u = next_direct(loop, t);
+    if (u == t) return; /* its own step was next: no switch at all */
+    if (u) {
+        loop->current = &u->fut;
+        corio__current = u;
+        switch_direct(loop, t, u);
+    } else {
+        switch_to_loop(loop, t, 0);
+    }
+    arrived(t);
 }
 
 static void task_destroy(corio_future *f) {
@@ -346,7 +406,7 @@ int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
     t->wake_code = 0;
     /* A cancel that arrived while running is delivered to the new wait. */
     if (t->must_cancel && cancel && cancel(t)) t->must_cancel = 0;
-    switch_out(t, 0);
+    switch_out(t);
     t->wait_cancel = NULL;
     t->wait_obj = NULL;
     return t->wake_code;

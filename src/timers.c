@@ -26,13 +26,13 @@
 enum { W_NONE = 0, W_SOON, W_FAR, W_BUCKET };
 
 struct corio__timers {
+    corio__timers_head head; /* first: the count, read inline (internal.h) */
     corio__heap soon;        /* timers before opened_until (array owned) */
     corio__heap far;         /* timers past the buckets' reach (array owned) */
     corio__list bucket[NB];  /* timers by window, in arming order */
     uint64_t bits[WORDS];    /* non-empty buckets */
     int64_t cursor;          /* first window the buckets hold */
     size_t in_buckets;       /* timers in buckets */
-    size_t n;                /* timers armed, all places together */
 };
 
 int corio__timers_new(corio__timers **out) {
@@ -49,8 +49,6 @@ void corio__timers_free(corio__timers *T) {
     corio__free(T->far.v);
     corio__free(T);
 }
-
-size_t corio__timers_count(const corio__timers *T) { return T->n; }
 
 static int reserve(corio__heap *h, size_t need) {
     if (need <= h->cap) return 0;
@@ -95,7 +93,7 @@ int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t 
         corio__heap_insert(&T->far, &t->node);
         t->node.where = W_FAR;
     }
-    T->n++;
+    T->head.n++;
     return 0;
 }
 
@@ -114,7 +112,7 @@ static void unarm(corio__timers *T, corio__timer *t) {
     default: return;
     }
     t->node.where = W_NONE;
-    T->n--;
+    T->head.n--;
 }
 
 int corio__timers_armed(const corio__timer *t) { return t->node.where != W_NONE; }
