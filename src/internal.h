@@ -330,6 +330,10 @@ static inline size_t corio__timers_count(const corio__timers *T) {
 }
 int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq);
 void corio__timers_disarm(corio__timers *T, corio__timer *t); /* armed, or due in ready */
+/* Cancel without removing (one-shot timers only): the timer stays until it
+ * reaches the front or a sweep, then its event runs at once, out of order,
+ * and must only release its owner. A timer already due is left alone. */
+void corio__timers_cancel_lazy(corio__timers *T, corio__timer *t);
 corio__timer *corio__timers_peek(corio__timers *T);           /* the earliest, or NULL */
 void corio__timers_pop(corio__timers *T, corio__timer *t);
 

@@ -362,12 +362,6 @@ static void handle_free(corio_handle *h) {
     corio__loop_unref(loop);
 }
 
-/* The handle leaves the loop's care: scheduled no more. */
-static void handle_unschedule(corio_handle *h) {
-    corio__timer_disarm(h->loop, &h->timer);
-    if (--h->refs == 0) handle_free(h);
-}
-
 static void handle_run(corio__event *ev) {
     corio_handle *h = corio__container_of(ev, corio_handle, timer.ev);
     if (!h->cancelled && !h->loop->closed) h->fn(h->arg);
@@ -429,11 +423,13 @@ int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
     return call_at_ns(loop, corio__loop_now(loop) + corio__seconds_to_ns(delay), fn, arg, out);
 }
 
+/* As asyncio's: the handle stays where it is scheduled, marked; the loop
+ * lets go of it when it comes up (or when a sweep finds it). */
 int corio_handle_cancel(corio_handle *h) {
     if (!h) return CORIO_EINVAL;
     if (h->cancelled) return 0;
     h->cancelled = 1;
-    handle_unschedule(h);
+    corio__timers_cancel_lazy(h->loop->timers, &h->timer); /* last: may release h */
     return 0;
 }
 

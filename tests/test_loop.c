@@ -109,6 +109,44 @@ TEST(call_soon_cancel) {
     return 0;
 }
 
+/* Cancelled handles stay in place (as asyncio's); they never fire, never
+ * move the virtual clock, and a sweep frees them once they outnumber the
+ * live ones. Half are released right after the cancel, so a sweep or the
+ * front of the queue is what frees them (ASan checks that, and no leak). */
+static int fired_at_1;
+static void at_1(void *arg) {
+    corio_loop *loop = arg;
+    ASSERT_EQ(corio_loop_time(loop), 1);
+    fired_at_1++;
+}
+static void never(void *arg) {
+    (void)arg;
+    ASSERT(0);
+}
+
+TEST(timers_lazy_cancel_sweep) {
+    corio_loop *loop = vloop();
+    enum { N = 5000 };
+    static corio_handle *hs[N];
+    for (int i = 0; i < N; i++) /* near (buckets, soon) and far */
+        ASSERT_EQ(corio_call_later(loop, (i % 3 == 0) ? 0.5 + i * 1e-4 : 100 + i, never, NULL, &hs[i]), 0);
+    ASSERT_EQ(corio_call_later(loop, 1, at_1, loop, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(corio_handle_cancel(hs[i]), 0);
+        if (i % 2) corio_handle_release(hs[i]);
+    }
+    corio_handle *soon;
+    ASSERT_EQ(corio_call_soon(loop, never, NULL, &soon), 0);
+    ASSERT_EQ(corio_handle_cancel(soon), 0); /* a cancelled call_soon is skipped */
+    corio_handle_release(soon);
+    ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK);
+    ASSERT_EQ(fired_at_1, 1);
+    ASSERT_EQ(corio_loop_time(loop), 1); /* the dead timers did not move the clock */
+    for (int i = 0; i < N; i += 2) corio_handle_release(hs[i]);
+    close_loop(loop);
+    return 0;
+}
+
 TEST(timers_order) {
     order o = {.loop = vloop()};
     /* Equal deadlines fire in the order they were armed. */

@@ -87,6 +87,83 @@ TEST(sleep0_interleaves_fifo) {
     return 0;
 }
 
+/* Direct switches (a suspending task runs the next task step itself, and
+ * starts the next iteration when it cannot block) keep the loop's order
+ * and its stop: stop() from a task ends the run after the current
+ * iteration, as asyncio's does. */
+static long counts[3];
+static int counter(void *arg, void **res) {
+    (void)res;
+    long *c = arg;
+    for (;;) {
+        ++*c;
+        if (c == &counts[0] && *c == 10) corio_loop_stop(corio_get_running_loop());
+        int rc = corio_sleep(0);
+        if (rc < 0) return rc;
+    }
+}
+
+TEST(direct_switch_stop_after_iteration) {
+    corio_loop *loop = vloop();
+    corio_task *ts[3];
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(corio_loop_create_task(loop, counter, &counts[i], NULL, 0, &ts[i]), 0);
+    ASSERT_EQ(corio_loop_run_forever(loop), 0);
+    ASSERT_EQ(counts[0], 10); /* the other two finish the iteration A stopped in */
+    ASSERT_EQ(counts[1], 10);
+    ASSERT_EQ(counts[2], 10);
+    for (int i = 0; i < 3; i++) ASSERT_EQ(corio_task_cancel(ts[i], NULL), 1);
+    ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(corio_future_cancelled(ts[i]));
+        corio_future_unref(ts[i]);
+    }
+    ASSERT_EQ(counts[1], 10); /* the cancel ended each at its sleep */
+    close_loop(loop);
+    return 0;
+}
+
+/* A cancel that lands while the target's step waits in the batch reaches
+ * it on a direct switch too; tasks of both stack modes interleave. */
+static corio_task *victim;
+static int canceller(void *arg, void **res) {
+    (void)arg, (void)res;
+    trace_add(&tr, "c");
+    return corio_task_cancel(victim, "go") == 1 ? 0 : -1; /* victim's step is next */
+}
+static int victim_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    trace_add(&tr, "v");
+    int rc = corio_sleep(0);
+    trace_add(&tr, rc == CORIO_ECANCELED ? "v-cancelled" : "v-resumed");
+    return rc;
+}
+static int yielder_twice(void *arg, void **res) {
+    (void)res;
+    for (int i = 0; i < 2; i++) {
+        trace_add(&tr, arg);
+        corio_sleep(0);
+    }
+    return 0;
+}
+
+TEST(direct_switch_cancel_and_mixed_modes) {
+    corio_loop *loop = vloop();
+    ASSERT_EQ(corio_loop_create_task(loop, victim_body, NULL, NULL, 0, &victim), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, yielder_twice, "o1", NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, yielder_twice, "k1", NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_OWN), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, canceller, NULL, NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, yielder_twice, "o2", NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK);
+    ASSERT_STR(tr.buf, "v o1 k1 c o2 v-cancelled o1 k1 o2");
+    ASSERT(corio_future_cancelled(victim));
+    corio_future_unref(victim);
+    close_loop(loop);
+    return 0;
+}
+
 static int sleeper_named(void *arg, void **res) {
     (void)res;
     int rc = corio_sleep(1);
