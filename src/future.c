@@ -17,17 +17,22 @@ typedef struct donecb {
 
 static void donecb_run(corio__event *ev);
 
-void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_ops *ops) {
+const corio__future_ops *const corio__kind_ops[CORIO__KINDS] = {
+    [CORIO__TASK] = &corio__task_ops,
+    [CORIO__GATHER] = &corio__gather_ops,
+};
+
+void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind) {
     corio__list_init(&f->callbacks);
     f->loop = loop;
     f->refs = 1;
-    f->ops = ops;
+    f->kind = kind;
     corio__loop_ref(loop);
 }
 
 void corio__future_init_local(corio_future *f, corio_loop *loop) {
     memset(f, 0, sizeof *f);
-    corio__future_init(f, loop, NULL);
+    corio__future_init(f, loop, CORIO__PLAIN);
 }
 
 void corio__future_fini_local(corio_future *f) {
@@ -43,7 +48,7 @@ int corio_future_new(corio_loop *loop, corio_future **out) {
     if (loop->closed) return CORIO_ECLOSED;
     corio_future *f = corio__calloc(1, sizeof *f);
     if (!f) return CORIO_ENOMEM;
-    corio__future_init(f, loop, NULL);
+    corio__future_init(f, loop, CORIO__PLAIN);
     *out = f;
     return 0;
 }
@@ -68,7 +73,7 @@ void corio_future_unref(corio_future *f) {
     }
     corio__error_unref(f->error);
     corio_loop *loop = f->loop;
-    if (f->ops) f->ops->destroy(f);
+    if (f->kind) corio__kind_ops[f->kind]->destroy(f);
     if (corio__is_task(f)) corio__slab_free(&loop->task_slab, f);
     else corio__free(f);
     corio__loop_unref(loop);
@@ -137,7 +142,7 @@ void corio__future_complete(corio_future *f, uint8_t state) {
 
 static int check_settable(corio_future *f) {
     if (!f) return CORIO_EINVAL;
-    if (f->ops) return CORIO_EINVAL; /* tasks and gathers complete by themselves */
+    if (f->kind) return CORIO_EINVAL; /* tasks and gathers complete by themselves */
     if (f->loop->closed) return CORIO_ECLOSED;
     if (f->state) return CORIO_EINVALSTATE;
     return 0;
@@ -188,7 +193,7 @@ int corio_future_cancel(corio_future *f, const char *msg) {
     if (!f) return CORIO_EINVAL;
     if (f->state) return 0;
     if (f->loop->closed) return CORIO_ECLOSED;
-    if (f->ops) return f->ops->cancel(f, msg);
+    if (f->kind) return corio__kind_ops[f->kind]->cancel(f, msg);
     return corio__future_cancel_now(f, msg);
 }
 

@@ -16,7 +16,7 @@ typedef struct kid {
 } kid;
 
 typedef struct gather {
-    struct corio_future fut; /* must be first; ops == &gather_ops */
+    struct corio_future fut; /* must be first; kind CORIO__GATHER */
     size_t n;                /* positions */
     size_t nkids;            /* distinct children */
     size_t nfinished;        /* children whose watch has run */
@@ -29,10 +29,10 @@ typedef struct gather {
 
 static int gather_cancel(corio_future *f, const char *msg);
 static void gather_destroy(corio_future *f);
-static const corio__future_ops gather_ops = {gather_cancel, gather_destroy};
+const corio__future_ops corio__gather_ops = {gather_cancel, gather_destroy};
 
 static gather *as_gather(const corio_future *f) {
-    return f && f->ops == &gather_ops ? (gather *)(void *)f : NULL;
+    return f && f->kind == CORIO__GATHER ? (gather *)(void *)f : NULL;
 }
 
 /* The error a cancelled child stands for: its own, or a bare cancel. */
@@ -128,7 +128,7 @@ int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out) {
     if (loop->closed) return CORIO_ECLOSED;
     gather *g = corio__calloc(1, sizeof *g);
     if (!g) return CORIO_ENOMEM;
-    corio__future_init(&g->fut, loop, &gather_ops);
+    corio__future_init(&g->fut, loop, CORIO__GATHER);
     g->n = n;
     g->return_exceptions = (flags & CORIO_RETURN_EXCEPTIONS) != 0;
     if (n == 0) { /* asyncio: an already-done gather with an empty list */

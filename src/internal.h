@@ -67,8 +67,7 @@ void corio__watch_stop(corio__watch *w);
 /* A task's stack: one slot of a region of a pool (stack.c). */
 typedef struct corio__stack {
     char *lo;    /* lowest usable byte (just above the guard page) */
-    size_t size; /* usable bytes; the guard page sits below lo */
-    void *pool;  /* the corio__pool it returns to */
+    void *pool;  /* the pool it returns to, which knows the size */
 } corio__stack;
 
 typedef struct corio__pools corio__pools; /* per-loop, opaque outside stack.c */
@@ -79,6 +78,8 @@ void corio__pools_free(corio__pools *p);
 int corio__stack_get(corio__pools *p, size_t size, corio__stack *out);
 /* Give it back; its pages stay hot for the next task (up to a cap). */
 void corio__stack_put(corio__stack *st);
+/* Usable bytes (the guard page sits below lo). Async-signal-safe. */
+size_t corio__stack_size(const corio__stack *st);
 size_t corio__page_size(void);
 /* Overflow reporting: install the SIGSEGV handler and this thread's
  * alternate signal stack (refcounted per thread; undone by _release). */
@@ -88,7 +89,7 @@ void corio__overflow_guard_release(void);
 /* ---- the task slab (slab.c) --------------------------------------------- */
 
 typedef struct corio__slab {
-    size_t objsize;               /* rounded to 16 */
+    size_t objsize;               /* rounded to 8 */
     void *free;                   /* LIFO of freed objects (link in their first word) */
     char *cur;                    /* next fresh object in the newest region */
     size_t left;                  /* fresh objects left there */
@@ -121,7 +122,10 @@ typedef struct corio__future_ops {
     void (*destroy)(corio_future *f);                /* free what the kind owns (not f itself) */
 } corio__future_ops;
 
-extern const corio__future_ops corio__task_ops;
+/* A future's kind is a byte (a million tasks: every byte counts). */
+enum { CORIO__PLAIN = 0, CORIO__TASK, CORIO__GATHER, CORIO__KINDS };
+extern const corio__future_ops corio__task_ops, corio__gather_ops;
+extern const corio__future_ops *const corio__kind_ops[CORIO__KINDS]; /* NULL for plain */
 
 struct corio_future {
     corio__list callbacks;   /* events to schedule on completion, in order; owned here until spliced to loop->ready */
@@ -130,8 +134,8 @@ struct corio_future {
     corio_error *error;      /* owned reference; set on failure, and on cancel (code ECANCELED, message) */
     uint32_t refs;           /* user references + one per scheduled callback + the loop's while a task is live */
     uint8_t state;           /* CORIO__PENDING until completion, then DONE or CANCELLED; never changes again */
-    const corio__future_ops *ops; /* immutable; NULL for a plain future */
     uint8_t retrieved;       /* someone read error/result: suppresses the "never retrieved" report */
+    uint8_t kind;            /* immutable: CORIO__PLAIN, TASK or GATHER (corio__kind_ops) */
 };
 
 typedef struct corio__task corio__task;
@@ -141,30 +145,41 @@ typedef struct corio__task corio__task;
  * was forwarded or delivered), 0 if it could not be delivered now. */
 typedef int (*corio__wait_cancel_fn)(corio__task *t);
 
+/* A million of these sleep at once in the sleepers benchmark: every field
+ * counts (248 bytes on x86-64). */
 struct corio__task {
     struct corio_future fut;   /* must be first: a task is a future */
     corio__list link;          /* in loop->tasks while not done; owned by the loop */
-    corio__event step;         /* resumes the task: in loop->ready or in an awaited future's callbacks */
-    corio__timer sleep;        /* armed only inside corio_sleep */
-    corio_fn fn;               /* immutable body */
-    void *arg;                 /* immutable; the user's */
+    /* step.ev resumes the task: in loop->ready, or in an awaited future's
+     * callbacks. step.node is the sleep timer: inside corio_sleep the same
+     * event waits in the timers (run = sleep_fired), then becomes the step
+     * again; the task is never queued for two things at once. */
+    corio__timer step;
+    union {
+        struct {               /* until the first step: what to run */
+            corio_fn fn;       /* the body */
+            void *arg;         /* the user's */
+        } start;
+        struct {               /* copy mode, while suspended after that */
+            char *saved;       /* owned (loop->saved_slabs or malloc): the stack bytes from sp to the top */
+            size_t saved_len;
+        } copy;
+    } u;
     char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
     uint64_t id;               /* immutable; for the default name */
     void *sp;                  /* saved stack pointer while suspended; written by corio__switch */
     corio__stack stack;        /* lo == NULL until first run and again after the body returned */
-    size_t stack_size;         /* requested usable stack size */
     corio__wait_cancel_fn wait_cancel; /* set while suspended on something cancellable */
     void *wait_obj;            /* what it waits on (a future for await); borrowed */
     corio_error *exc;          /* owned: the error last raised or observed, for chaining */
     char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
     int wake_code;             /* what the pending suspension returns; written by the waker */
     int num_cancels;           /* cancel() requests not withdrawn by uncancel() */
+    uint32_t stack_pages;      /* requested usable stack size, in pages */
     uint8_t must_cancel;       /* deliver CORIO_ECANCELED at the next resumption */
-    uint8_t started;           /* the body has been entered */
+    uint8_t started;           /* the body has been entered (u.start is spent) */
     uint8_t finished;          /* the body has returned; the loop frees the stack after the switch back */
     uint8_t copy_mode;         /* immutable: runs on loop->shared, its bytes saved while suspended */
-    char *saved;               /* owned (copy mode): the stack bytes from sp to the top while suspended */
-    size_t saved_len;
 #if CORIO_HAVE_ASAN
     void *asan_fake;           /* ASan fake-stack handle across the switch */
 #endif
@@ -174,7 +189,7 @@ struct corio__task {
 };
 
 static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
-static inline int corio__is_task(const corio_future *f) { return f->ops == &corio__task_ops; }
+static inline int corio__is_task(const corio_future *f) { return f->kind == CORIO__TASK; }
 
 extern _Thread_local corio__task *volatile corio__current;
 /* Is the running task in copy mode? Then nothing of corio's may live in
@@ -216,6 +231,10 @@ struct corio_handle {
     uint8_t cancelled;
 };
 
+/* Copy-mode saved stacks up to this many 16-byte units come from slabs
+ * (no allocator header, reused hot); larger ones from malloc. */
+#define CORIO__SAVED_CLASSES 64
+
 /* ---- the loop ----------------------------------------------------------- */
 
 /* Internal state the loop must free at close if nothing else did (objects
@@ -234,8 +253,10 @@ struct corio_loop {
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
     corio__slab handle_slab;      /* public handles (each holds a loop reference) */
+    corio__slab saved_slabs[CORIO__SAVED_CLASSES]; /* copy-mode saved stacks by 16-byte class */
     int stack_mode;               /* CORIO_STACK_* for new tasks */
     corio__stack shared;          /* the copy-mode tasks' stack (lo NULL until needed); from pools */
+    char *shared_top;             /* its top: copy-mode frames are saved from sp up to here */
     corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
     corio_task *current;          /* the task running now, borrowed */
     struct corio__task *back;     /* the task that switched back to the loop last, borrowed */
@@ -289,7 +310,7 @@ extern _Thread_local corio_loop *corio__running_loop;
 extern _Thread_local corio__task *volatile corio__current;
 
 /* task.c */
-void corio__future_init(corio_future *f, corio_loop *loop, const corio__future_ops *ops);
+void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind);
 /* A future living in the caller's frame (a primitive's waiter): it never
  * escapes the waiting call, so no allocation. Fini checks nobody kept it. */
 void corio__future_init_local(corio_future *f, corio_loop *loop);

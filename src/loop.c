@@ -75,6 +75,8 @@ int corio_loop_new(corio_loop **out) {
     loop->handler = corio_loop_default_exception_handler;
     corio__slab_init(&loop->task_slab, sizeof(corio__task));
     corio__slab_init(&loop->handle_slab, sizeof(corio_handle));
+    for (int k = 0; k < CORIO__SAVED_CLASSES; k++)
+        corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1));
     int rc = corio__pools_new(&loop->pools);
     if (rc == 0) rc = corio__timers_new(&loop->timers);
     if (rc == 0) rc = corio__backend_init(loop);
@@ -102,6 +104,7 @@ void corio__loop_unref(corio_loop *loop) {
     corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
     corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
     corio__slab_destroy(&loop->handle_slab);
+    for (int k = 0; k < CORIO__SAVED_CLASSES; k++) corio__slab_destroy(&loop->saved_slabs[k]);
     corio__timers_free(loop->timers);      /* so may handles, disarmed after it */
     corio__free(loop);
 }

@@ -29,7 +29,7 @@ typedef struct slab_region {
 
 void corio__slab_init(corio__slab *s, size_t objsize) {
     memset(s, 0, sizeof *s);
-    s->objsize = (objsize + 15) & ~(size_t)15;
+    s->objsize = (objsize + 7) & ~(size_t)7; /* corio's objects need no more than 8 */
 }
 
 #if CORIO_HAVE_ASAN

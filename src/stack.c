@@ -206,15 +206,16 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
         if (rc < 0) return rc;
     }
     out->lo = lo;
-    out->size = usable;
     out->pool = pl;
     return 0;
 }
 
+size_t corio__stack_size(const corio__stack *st) { return ((const pool *)st->pool)->usable; }
+
 void corio__stack_put(corio__stack *st) {
     pool *pl = st->pool;
     if (pl->nfree >= HOT_MAX) /* enough hot stacks: give this one's pages back */
-        (void)corio__madvise(st->lo, st->size, MADV_DONTNEED);
+        (void)corio__madvise(st->lo, pl->usable, MADV_DONTNEED);
     pl->free[pl->nfree++] = st->lo;
     st->lo = NULL;
 }
@@ -250,7 +251,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
         put_str("corio: task '");
         put_str(name);
         put_str("' overflowed its stack (");
-        put_num(t->stack.size);
+        put_num(corio__stack_size(&t->stack));
         put_str(" bytes); give it a larger stack_size\n");
         signal(SIGSEGV, SIG_DFL); /* returning re-faults and ends the process */
         return;
