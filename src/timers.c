@@ -9,12 +9,18 @@
  *     growth cost more than the list's one cache miss per append, 108 ns
  *     against 65 per arm at a million scrambled deadlines.) A bitmap finds
  *     the next non-empty bucket.
- *   - soon: a heap holding the timers of windows already opened (deadline
- *     before `opened_until`). When it runs dry, the earliest non-empty
- *     bucket is moved into it, so it stays small (one window's timers).
+ *   - run: a bucket whose timers were armed in (deadline, seq) order (the
+ *     common case: one delay, armed in turn) is spliced here whole when
+ *     it opens, and fires from its front: no heap at all. Arming knows
+ *     the order for free, since appending touches the tail anyway.
+ *   - soon: a heap holding the timers of other windows already opened
+ *     (deadline before `opened_until`). When soon and run are spent, the
+ *     earliest non-empty bucket is opened, so it stays small (one
+ *     window's timers).
  *   - far: a heap for timers beyond the buckets' reach.
- * Every bucket timer is at or after opened_until, every soon timer before
- * it, so the earliest timer is the smaller of soon's and far's minimum:
+ * Every bucket timer is at or after opened_until, every run and soon timer
+ * before it, so the earliest timer is the least of run's front, soon's and
+ * far's minimum:
  * firing order and the virtual clock's jumps are exact.
  *
  * Lazy cancel (public handles, as asyncio's TimerHandle): the timer is
@@ -31,6 +37,8 @@
 #define NB 4096  /* buckets: about 4.3 s ahead */
 #define WORDS (NB / 64)
 
+/* A timer of an opened sorted window keeps W_BUCKET: it is in run exactly
+ * when its window is before the cursor (no walk to relabel it). */
 enum { W_NONE = 0, W_SOON, W_FAR, W_BUCKET };
 
 struct corio__timers {
@@ -38,6 +46,10 @@ struct corio__timers {
     corio__heap soon;        /* timers before opened_until (array owned) */
     corio__heap far;         /* timers past the buckets' reach (array owned) */
     corio__list bucket[NB];  /* timers by window, in arming order */
+    uint32_t count[NB];      /* timers per bucket, dead ones included */
+    uint8_t unsorted[NB];    /* a bucket's timers are not in (when, seq) order */
+    corio__list run;         /* an opened sorted window, in firing order */
+    size_t in_run;           /* timers in run, dead ones included */
     uint64_t bits[WORDS];    /* non-empty buckets */
     int64_t cursor;          /* first window the buckets hold */
     size_t in_buckets;       /* timers in buckets, dead ones included */
@@ -48,6 +60,7 @@ int corio__timers_new(corio__timers **out) {
     corio__timers *T = corio__calloc(1, sizeof *T);
     if (!T) return CORIO_ENOMEM;
     for (int i = 0; i < NB; i++) corio__list_init(&T->bucket[i]);
+    corio__list_init(&T->run);
     *out = T;
     return 0;
 }
@@ -76,7 +89,15 @@ static int64_t opened_until(const corio__timers *T) { return T->cursor << SHIFT;
 static int bucket_of(int64_t w) { return (int)(w & (NB - 1)); }
 
 static void bucket_add(corio__timers *T, corio__timer *t, int b) {
-    corio__list_push_back(&T->bucket[b], &t->ev.link);
+    corio__list *h = &T->bucket[b];
+    if (corio__list_empty(h)) {
+        T->unsorted[b] = 0;
+    } else {
+        corio__timer *tail = corio__container_of(h->prev, corio__timer, ev.link);
+        if (corio__heap_less(&t->node, &tail->node)) T->unsorted[b] = 1;
+    }
+    corio__list_push_back(h, &t->ev.link);
+    T->count[b]++;
     T->bits[b / 64] |= 1ull << (b % 64);
     t->node.where = W_BUCKET;
     T->in_buckets++;
@@ -85,6 +106,7 @@ static void bucket_add(corio__timers *T, corio__timer *t, int b) {
 static void bucket_remove(corio__timers *T, corio__timer *t) {
     int b = bucket_of(t->node.when >> SHIFT);
     corio__list_unlink(&t->ev.link);
+    T->count[b]--;
     if (corio__list_empty(&T->bucket[b])) T->bits[b / 64] &= ~(1ull << (b % 64));
     T->in_buckets--;
 }
@@ -94,7 +116,7 @@ int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t 
     t->node.seq = seq;
     t->node.dead = 0;
     int64_t w = when >> SHIFT;
-    if (T->in_buckets == 0 && T->soon.n == 0) T->cursor = w;
+    if (T->in_buckets == 0 && T->soon.n == 0 && T->in_run == 0) T->cursor = w;
     int near = w < T->cursor + NB;
     int soon = when < opened_until(T);
     /* A near timer goes to soon now or when its bucket opens: keep room in
@@ -120,7 +142,14 @@ static void unarm(corio__timers *T, corio__timer *t) {
     switch (t->node.where) {
     case W_SOON: corio__heap_remove(&T->soon, &t->node); break;
     case W_FAR: corio__heap_remove(&T->far, &t->node); break;
-    case W_BUCKET: bucket_remove(T, t); break;
+    case W_BUCKET:
+        if ((t->node.when >> SHIFT) < T->cursor) { /* opened: in run */
+            corio__list_unlink(&t->ev.link);
+            T->in_run--;
+        } else {
+            bucket_remove(T, t);
+        }
+        break;
     default: return;
     }
     t->node.where = W_NONE;
@@ -170,6 +199,11 @@ static void sweep(corio__timers *T) {
             if (t->node.dead) reap(T, t);
         }
     }
+    for (corio__list *n = T->run.next, *next; n != &T->run; n = next) {
+        next = n->next;
+        corio__timer *t = corio__container_of(n, corio__timer, ev);
+        if (t->node.dead) reap(T, t);
+    }
     sweep_heap(T, &T->soon);
     sweep_heap(T, &T->far);
 }
@@ -197,13 +231,22 @@ static int next_bucket(const corio__timers *T) {
     return -1;
 }
 
-/* soon ran dry: open the earliest bucket into it (dead timers are reaped). */
+/* soon and run are spent: open the earliest bucket. In order, it becomes
+ * the run in O(1); else its timers go to soon (dead ones are reaped). */
 static void open_next(corio__timers *T) {
     int b = next_bucket(T);
     if (b < 0) return;
     int64_t w = T->cursor + ((b - T->cursor) & (NB - 1));
     T->bits[b / 64] &= ~(1ull << (b % 64));
     T->cursor = w + 1;
+    if (!T->unsorted[b]) {
+        corio__list_splice_back(&T->run, &T->bucket[b]);
+        T->in_run += T->count[b];
+        T->in_buckets -= T->count[b];
+        T->count[b] = 0;
+        return;
+    }
+    T->count[b] = 0;
     corio__list *n;
     while ((n = corio__list_pop_front(&T->bucket[b]))) { /* capacity in soon reserved at arming */
         corio__timer *t = corio__container_of(n, corio__timer, ev);
@@ -222,9 +265,11 @@ static void open_next(corio__timers *T) {
 /* The earliest live timer; dead ones met at the front are reaped. */
 corio__timer *corio__timers_peek(corio__timers *T) {
     for (;;) {
-        if (T->soon.n == 0 && T->in_buckets) open_next(T);
-        corio__heap_node *a = corio__heap_min(&T->soon), *b = corio__heap_min(&T->far);
-        corio__heap_node *m = !a ? b : !b ? a : corio__heap_less(b, a) ? b : a;
+        if (T->soon.n == 0 && T->in_run == 0 && T->in_buckets) open_next(T);
+        corio__heap_node *m = NULL, *s1 = corio__heap_min(&T->soon), *f = corio__heap_min(&T->far);
+        if (T->in_run) m = &corio__container_of(T->run.next, corio__timer, ev.link)->node;
+        if (s1 && (!m || corio__heap_less(s1, m))) m = s1;
+        if (f && (!m || corio__heap_less(f, m))) m = f;
         if (!m) return NULL;
         corio__timer *t = corio__container_of(m, corio__timer, node);
         if (!m->dead) return t;

@@ -164,6 +164,43 @@ TEST(direct_switch_cancel_and_mixed_modes) {
     return 0;
 }
 
+/* Sleeps armed in deadline order fill a bucket that opens whole into the
+ * timers' run (no heap); a sleep cancelled while its window is open
+ * leaves the run at once, and the others keep their order. */
+static double wake_times[8];
+static int timed_sleeper(void *arg, void **res) {
+    (void)res;
+    long i = (long)(intptr_t)arg;
+    int rc = corio_sleep(1.0 + (double)i * 1e-5); /* one ~1 ms window */
+    wake_times[i] = corio_loop_time(corio_get_running_loop());
+    char name[24];
+    snprintf(name, sizeof name, rc == CORIO_ECANCELED ? "x%ld" : "s%ld", i);
+    trace_add(&tr, name);
+    return 0;
+}
+static corio_task *sleepers8[8];
+static void cancel_s5(void *arg) {
+    (void)arg;
+    trace_add(&tr, "cancel");
+    ASSERT_EQ(corio_task_cancel(sleepers8[5], NULL), 1);
+}
+
+TEST(sleep_sorted_window_run) {
+    corio_loop *loop = vloop();
+    for (long i = 0; i < 8; i++)
+        ASSERT_EQ(corio_loop_create_task(loop, timed_sleeper, (void *)(intptr_t)i, NULL, 0, &sleepers8[i]), 0);
+    /* Fires from the sleepers' window, opened by then, just before them. */
+    ASSERT_EQ(corio_call_at(loop, 1.0 - 1e-6, cancel_s5, NULL, NULL), 0);
+    ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK);
+    ASSERT_STR(tr.buf, "cancel x5 s0 s1 s2 s3 s4 s6 s7");
+    for (int i = 0; i < 8; i++) {
+        if (i != 5) ASSERT(wake_times[i] >= 1.0 + i * 1e-5 - 1e-9);
+        corio_future_unref(sleepers8[i]);
+    }
+    close_loop(loop);
+    return 0;
+}
+
 static int sleeper_named(void *arg, void **res) {
     (void)res;
     int rc = corio_sleep(1);
