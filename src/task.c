@@ -148,7 +148,8 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     t->id = ++loop->task_ids;
     t->u.start.fn = fn;
     t->u.start.arg = arg;
-    t->stack_pages = (uint32_t)((stack_size ? stack_size : loop->stack_size) / corio__page_size());
+    size_t page = corio__page_size(), want = stack_size ? stack_size : loop->stack_size;
+    t->stack_pages = (uint32_t)((want + page - 1) / page); /* rounded up, as the pools do */
     t->copy_mode = loop->stack_mode == CORIO_STACK_COPY;
     corio__list_init(&t->step.ev.link);
     t->step.ev.run = task_step;
@@ -417,10 +418,10 @@ void corio__task_destroy_pending(corio__task *t) {
 
 corio__task *corio__running_task(void) { return corio__current; }
 
-/* Switch to the loop until woken; returns the wake code. The caller has
- * arranged for a wake-up (step queued or registered somewhere). */
-/* Never inlined: callers reach it by a tail call, so their frames are gone
- * while the task is suspended (a copy-mode task saves fewer bytes). */
+/* Switch away until woken; returns the wake code. The caller has arranged
+ * for a wake-up (step queued or registered somewhere). Never inlined:
+ * callers reach it by a tail call, so their frames are gone while the task
+ * is suspended (a copy-mode task saves fewer bytes). */
 __attribute__((noinline)) int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
     t->wait_cancel = cancel;
     t->wait_obj = obj;
