@@ -157,6 +157,14 @@ static void unarm(corio__timers *T, corio__timer *t) {
     else T->head.n--;
 }
 
+/* A dead timer already taken out of its place: its owner's event runs
+ * now, to release it. */
+static void release_dead(corio__timers *T, corio__timer *t) {
+    t->node.where = W_NONE;
+    T->dead--;
+    t->ev.run(&t->ev);
+}
+
 /* A dead timer leaves: its owner's event runs now, to release it. */
 static void reap(corio__timers *T, corio__timer *t) {
     unarm(T, t);
@@ -174,11 +182,8 @@ static void sweep_heap(corio__timers *T, corio__heap *h) {
     for (uint32_t i = 0; i < h->n; i++) {
         corio__heap_node *x = h->v[i];
         if (x->dead) {
-            corio__timer *t = corio__container_of(x, corio__timer, node);
             x->index = CORIO__HEAP_NONE;
-            x->where = W_NONE;
-            T->dead--;
-            t->ev.run(&t->ev);
+            release_dead(T, corio__container_of(x, corio__timer, node));
         } else {
             corio__heap_place(h, k++, x);
         }
@@ -188,22 +193,20 @@ static void sweep_heap(corio__timers *T, corio__heap *h) {
     corio__heap_check(h);
 }
 
-/* More dead timers than live ones: remove them all (amortized O(1) per
- * cancel, and memory held by cancelled handles stays bounded). */
-static void sweep(corio__timers *T) {
-    for (int b = 0; b < NB; b++) {
-        corio__list *n = T->bucket[b].next, *next;
-        for (; n != &T->bucket[b]; n = next) {
-            next = n->next;
-            corio__timer *t = corio__container_of(n, corio__timer, ev);
-            if (t->node.dead) reap(T, t);
-        }
-    }
-    for (corio__list *n = T->run.next, *next; n != &T->run; n = next) {
+/* Reap the dead timers of a bucket or of the run. */
+static void sweep_list(corio__timers *T, corio__list *h) {
+    for (corio__list *n = h->next, *next; n != h; n = next) {
         next = n->next;
         corio__timer *t = corio__container_of(n, corio__timer, ev);
         if (t->node.dead) reap(T, t);
     }
+}
+
+/* More dead timers than live ones: remove them all (amortized O(1) per
+ * cancel, and memory held by cancelled handles stays bounded). */
+static void sweep(corio__timers *T) {
+    for (int b = 0; b < NB; b++) sweep_list(T, &T->bucket[b]);
+    sweep_list(T, &T->run);
     sweep_heap(T, &T->soon);
     sweep_heap(T, &T->far);
 }
@@ -252,9 +255,7 @@ static void open_next(corio__timers *T) {
         corio__timer *t = corio__container_of(n, corio__timer, ev);
         T->in_buckets--;
         if (t->node.dead) {
-            t->node.where = W_NONE;
-            T->dead--;
-            t->ev.run(&t->ev);
+            release_dead(T, t);
         } else {
             corio__heap_insert(&T->soon, &t->node);
             t->node.where = W_SOON;
