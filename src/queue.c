@@ -1,7 +1,10 @@
 /* Queue, LifoQueue, PriorityQueue: asyncio 3.13's algorithm (with
- * shutdown), getters and putters as futures in FIFO lists, so wake-ups
- * happen when CPython's do. A getter or putter cancelled after being woken
- * wakes the next one instead, so no item and no free slot is lost. */
+ * shutdown), getters and putters in FIFO lists, so wake-ups happen when
+ * CPython's do. asyncio parks each waiter on a future; here the waiter is
+ * the task itself, woken straight into the ready queue, which is the one
+ * hop a future's completion takes too. A getter or putter cancelled after
+ * being woken wakes the next one instead, so no item and no free slot is
+ * lost. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -12,10 +15,15 @@ typedef struct slot {
     uint64_t seq; /* put order: ties in a priority queue keep it */
 } slot;
 
+enum { W_WAITING, W_WOKEN, W_CANCELLED };
+
+/* Lives in the waiting call's frame, or on the heap for a copy-mode task
+ * (whose frame is copied away while it waits). */
 typedef struct qwaiter {
-    corio__list link;   /* in getters or putters while queued there */
-    corio_future *fut;  /* points at `local` */
-    struct corio_future local; /* lives in the waiting call's frame */
+    corio__list link;   /* in getters or putters while W_WAITING */
+    corio__task *task;  /* borrowed: the task waiting in wait_turn */
+    uint8_t state;      /* W_*: a woken waiter is no longer in the list */
+    uint8_t heap;       /* malloc'ed: freed by wait_turn, or by the cancel at loop close */
 } qwaiter;
 
 struct corio_queue {
@@ -71,7 +79,8 @@ int corio_queue_free(corio_queue *q) {
 int corio_queue_qsize(const corio_queue *q) { return q ? q->n : CORIO_EINVAL; }
 int corio_queue_maxsize(const corio_queue *q) { return q ? q->maxsize : CORIO_EINVAL; }
 int corio_queue_empty(const corio_queue *q) { return q && q->n == 0; }
-int corio_queue_full(const corio_queue *q) { return q && q->maxsize > 0 && q->n >= q->maxsize; }
+static int is_full(const corio_queue *q) { return q->maxsize > 0 && q->n >= q->maxsize; }
+int corio_queue_full(const corio_queue *q) { return q && is_full(q); }
 
 /* ---- storage ---------------------------------------------------------------- */
 
@@ -99,7 +108,8 @@ static int store(corio_queue *q, void *item) {
     if (rc < 0) return rc;
     slot s = {item, q->seq++};
     if (q->kind == Q_FIFO) {
-        q->v[(q->head + q->n) % q->cap] = s;
+        int i = q->head + q->n; /* no division on the hot path */
+        q->v[i >= q->cap ? i - q->cap : i] = s;
         q->n++;
     } else if (q->kind == Q_LIFO) {
         q->v[q->n++] = s;
@@ -117,7 +127,7 @@ static int store(corio_queue *q, void *item) {
 static void *take(corio_queue *q) {
     if (q->kind == Q_FIFO) {
         void *item = q->v[q->head].item;
-        q->head = (q->head + 1) % q->cap;
+        if (++q->head == q->cap) q->head = 0;
         q->n--;
         return item;
     }
@@ -139,16 +149,24 @@ static void *take(corio_queue *q) {
 
 /* ---- waiting ------------------------------------------------------------------- */
 
-/* Wake the first waiter not already woken or cancelled (asyncio pops them). */
+/* A woken heap waiter is only the resuming task's to free, unless the
+ * loop closes first; then the task's wait_cancel is all that reaches it. */
+static int woken_heap_cancel(corio__task *t) {
+    if (!t->fut.loop->closed) return 0; /* a cancel now is delivered when it resumes */
+    corio__free(t->wait_obj);
+    return 1;
+}
+
+static void wake(qwaiter *w) {
+    w->state = W_WOKEN;
+    corio__wake(w->task, 0);
+    if (w->heap) w->task->wait_cancel = woken_heap_cancel;
+}
+
+/* Wake the first waiter (cancelled ones have left the list already). */
 static void wakeup_next(corio__list *l) {
-    corio__list *n;
-    while ((n = corio__list_pop_front(l))) {
-        qwaiter *w = corio__container_of(n, qwaiter, link);
-        if (!w->fut->state) {
-            corio_future_set_result(w->fut, NULL);
-            break;
-        }
-    }
+    corio__list *n = corio__list_pop_front(l);
+    if (n) wake(corio__container_of(n, qwaiter, link));
 }
 
 static int bind(corio_queue *q) {
@@ -157,39 +175,45 @@ static int bind(corio_queue *q) {
     return q->loop == corio__running_loop ? 0 : CORIO_EWRONGLOOP;
 }
 
+/* A cancel reaching a waiting task: it leaves the list and wakes with the
+ * cancel. At loop close the task never resumes, so its heap waiter goes
+ * here. */
+static int waiter_cancel(corio__task *t) {
+    qwaiter *w = t->wait_obj;
+    corio__list_unlink(&w->link);
+    w->state = W_CANCELLED;
+    corio__wake(t, CORIO_ECANCELED);
+    if (t->fut.loop->closed && w->heap) corio__free(w);
+    return 1;
+}
+
 /* Wait in `l` until woken. If cancelled after being woken, and the queue
  * could serve the next one (still_ok), wake it instead. */
 static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio_queue *)) {
-    qwaiter local, *w = &local; /* in the frame, unless that is copied away (copy mode) */
-    if (corio__copy_mode() && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
-    w->fut = &w->local;
-    corio__future_init_local(w->fut, q->loop);
+    corio__task *t = corio__running_task();
+    qwaiter local, *w = &local;
+    if (t->copy_mode && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    w->task = t;
+    w->state = W_WAITING;
+    w->heap = w != &local;
     corio__list_init(&w->link);
     corio__list_push_back(l, &w->link);
-    int rc = corio_await(w->fut, NULL);
-    if (rc < 0) {
-        corio_future_cancel(w->fut, NULL); /* just in case it is not done yet */
-        if (corio__list_linked(&w->link)) corio__list_unlink(&w->link);
-        if (still_ok(q) && w->fut->state != CORIO__CANCELLED) wakeup_next(l);
-    } else if (corio__list_linked(&w->link)) {
-        corio__list_unlink(&w->link);
-    }
-    corio__future_fini_local(w->fut);
-    if (w != &local) corio__free(w);
+    int rc = corio__suspend(t, waiter_cancel, w);
+    if (rc < 0 && w->state == W_WOKEN && still_ok(q)) wakeup_next(l);
+    if (w->heap) corio__free(w);
     return rc;
 }
 
-static int not_full(const corio_queue *q) { return !corio_queue_full(q); }
+static int not_full(const corio_queue *q) { return !is_full(q); }
 static int not_empty(const corio_queue *q) { return q->n > 0; }
 
 int corio_queue_put_nowait(corio_queue *q, void *item) {
     if (!q) return CORIO_EINVAL;
     if (q->shutdown) return CORIO_ESHUTDOWN;
-    if (corio_queue_full(q)) return CORIO_EFULL;
+    if (is_full(q)) return CORIO_EFULL;
     int rc = store(q, item);
     if (rc < 0) return rc;
-    q->unfinished++;
-    corio_event_clear(q->finished);
+    if (q->unfinished++ == 0) corio_event_clear(q->finished); /* set iff unfinished == 0 */
     wakeup_next(&q->getters);
     return 0;
 }
@@ -206,7 +230,7 @@ int corio_queue_put(corio_queue *q, void *item) {
     if (!q) return CORIO_EINVAL;
     int rc = bind(q);
     if (rc < 0) return rc;
-    while (corio_queue_full(q)) {
+    while (is_full(q)) {
         if (q->shutdown) return CORIO_ESHUTDOWN;
         if ((rc = wait_turn(q, &q->putters, not_full)) < 0) return rc;
     }
@@ -248,14 +272,7 @@ int corio_queue_shutdown(corio_queue *q, int immediate) {
         if (q->unfinished == 0) corio_event_set(q->finished);
     }
     /* Every waiter re-checks and meets the shutdown. */
-    corio__list *n;
-    while ((n = corio__list_pop_front(&q->getters))) {
-        qwaiter *w = corio__container_of(n, qwaiter, link);
-        if (!w->fut->state) corio_future_set_result(w->fut, NULL);
-    }
-    while ((n = corio__list_pop_front(&q->putters))) {
-        qwaiter *w = corio__container_of(n, qwaiter, link);
-        if (!w->fut->state) corio_future_set_result(w->fut, NULL);
-    }
+    while (!corio__list_empty(&q->getters)) wakeup_next(&q->getters);
+    while (!corio__list_empty(&q->putters)) wakeup_next(&q->putters);
     return 0;
 }

@@ -416,8 +416,6 @@ void corio__task_destroy_pending(corio__task *t) {
 
 /* ---- suspension and cancellation --------------------------------------- */
 
-corio__task *corio__running_task(void) { return corio__current; }
-
 /* Switch away until woken; returns the wake code. The caller has arranged
  * for a wake-up (step queued or registered somewhere). Never inlined:
  * callers reach it by a tail call, so their frames are gone while the task

@@ -115,6 +115,38 @@ static int sleepy(void *arg, void **res) {
 
 static void stop_it(void *arg) { corio_loop_stop(arg); }
 
+static int r_item;
+
+/* Copy-mode queue waiters live on the heap (their frames are copied
+ * away). At close, one still waiting and one woken but not yet resumed are
+ * both freed (LSan checks), and the queue is left with no waiter. */
+static int getter(void *arg, void **res) {
+    return corio_queue_get(arg, res);
+}
+
+static void put_and_stop(void *arg) {
+    corio_loop *loop = corio_get_running_loop();
+    ASSERT_EQ(corio_queue_put_nowait(arg, &r_item), 0); /* wakes the first getter */
+    corio_loop_stop(loop);
+}
+
+TEST(copy_stack_queue_waiters_at_close) {
+    corio_loop *loop = vloop();
+    reports r = {0};
+    corio_loop_set_exception_handler(loop, capture_report, &r);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    corio_queue *wq;
+    ASSERT_EQ(corio_queue_new(&wq, 0), 0);
+    for (int i = 0; i < 2; i++) ASSERT_EQ(corio_loop_create_task(loop, getter, wq, NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_call_later(loop, 1, put_and_stop, wq, NULL), 0);
+    ASSERT_EQ(corio_loop_run_forever(loop), 0);
+    close_loop(loop);
+    ASSERT_EQ(r.n, 2);
+    ASSERT_EQ(corio_queue_qsize(wq), 1); /* the woken getter never took it */
+    ASSERT_EQ(corio_queue_free(wq), 0);   /* no waiter left behind */
+    return 0;
+}
+
 TEST(copy_stack_destroyed_pending) {
     corio_loop *loop = vloop();
     reports r = {0};
