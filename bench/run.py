@@ -144,7 +144,7 @@ def metric(workload, f, n):
     """The figure(s) a run contributes: dict name -> value."""
     secs = float(f.get("secs", "nan"))
     if workload == "spawn_gather":
-        return {"ns": secs / n * 1e9}
+        return {"ns": secs / n * 1e9, "rss_mb": (f.get("rss_kb") or 0) / 1024.0}
     if workload in ("yield", "pingpong"):
         return {"ns": secs / (2 * n) * 1e9}
     if workload == "timers":
@@ -197,11 +197,13 @@ def main():
             variants = [[], ["as_completed"], ["copy"], ["as_completed", "copy"]]
         if workload == "sleepers":
             variants = [[], ["copy"]]  # corio's stack modes: own stacks, copied stacks
+        if workload == "spawn_gather":
+            variants = [[], ["eager"]]  # corio also with eager tasks (asyncio 3.12's factory)
         for n in sizes:
             for extra in variants:
                 for peer, prefix in peers.items():
-                    if "copy" in extra and peer != "corio":
-                        continue  # a stack mode only corio has
+                    if ("copy" in extra or "eager" in extra) and peer != "corio":
+                        continue  # a stack mode or task factory only corio has (3.11's asyncio lacks eager)
                     if extra and peer != "corio" and peer not in ("asyncio", "uvloop"):
                         continue  # other peers have one natural drain idiom
                     if peer == "libuv" and workload in ("yield", "wait_loop"):
@@ -286,6 +288,11 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
                     cells.append("—")
             ratio = "—"
             others = {p: m for p, m in meds.items() if p != "corio"}
+            if not others and key[2]:  # a corio-only mode: against the peers' own idiom at that size
+                for p in names:
+                    v = results.get((key[0], key[1], "", p))
+                    if p != "corio" and v and pick in v:
+                        others[p] = statistics.median(v[pick])
             if "corio" in meds and others and meds["corio"] > 0:
                 bp = min(others, key=others.get)
                 ratio = "%.2f× (%s)" % (others[bp] / meds["corio"], bp)
@@ -294,6 +301,7 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
             rows.append((label + " " + pick, meds))
 
     table("spawn_gather: ns per task", "ns", lambda k: k[0] == "spawn_gather", "ns")
+    table("spawn_gather: peak RSS, MB", "MB", lambda k: k[0] == "spawn_gather", "rss_mb")
     table("yield: ns per switch", "ns", lambda k: k[0] == "yield", "ns")
     table("pingpong: ns per one-way hand-off", "ns", lambda k: k[0] == "pingpong", "ns")
     table("timers: ns per arm", "ns", lambda k: k[0] == "timers", "arm")

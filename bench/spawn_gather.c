@@ -1,6 +1,9 @@
-/* spawn_gather N: N tasks that each return their index, gathered in input
- * order; prints the sum. */
+/* spawn_gather N [eager]: N tasks that each return their index, gathered
+ * in input order; prints the sum. `eager`: the loop starts tasks eagerly
+ * (asyncio 3.12's eager_task_factory), so each runs inside gather's call. */
 #include "bench.h"
+
+#include <string.h>
 
 static int task_fn(void *arg, void **result) {
     *result = arg;
@@ -12,14 +15,15 @@ static double secs;
 static long long sum;
 
 static int main_task(void *arg, void **result) {
-    (void)arg;
     (void)result;
+    int rc = corio_loop_set_eager_tasks(corio_get_running_loop(), *(int *)arg);
+    if (rc < 0) return rc;
     corio_aw *aws = malloc((size_t)n * sizeof *aws);
     void **vals = malloc((size_t)n * sizeof *vals);
     if (!aws || !vals) return CORIO_ENOMEM;
     for (long i = 0; i < n; i++) aws[i] = CORIO_CORO(task_fn, (void *)(intptr_t)i);
     double t0 = bench_now();
-    int rc = corio_gather_wait(aws, (size_t)n, 0, vals, NULL);
+    rc = corio_gather_wait(aws, (size_t)n, 0, vals, NULL);
     secs = bench_now() - t0;
     for (long i = 0; rc == 0 && i < n; i++) sum += (intptr_t)vals[i];
     free(aws);
@@ -29,7 +33,12 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     n = bench_size(argc, argv, 1000000);
-    int rc = corio_run(main_task, NULL, NULL);
+    int eager = argc > 2 && strcmp(argv[2], "eager") == 0;
+    if (argc > 2 && !eager) {
+        fprintf(stderr, "spawn_gather: unknown mode %s (eager)\n", argv[2]);
+        return 2;
+    }
+    int rc = corio_run(main_task, &eager, NULL);
     if (rc < 0) return bench_fail("spawn_gather", rc);
     printf("spawn_gather n=%ld sum=%lld secs=%.6f\n", n, sum, secs);
     return sum == (long long)n * (n - 1) / 2 ? 0 : 1;

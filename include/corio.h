@@ -129,6 +129,14 @@ CORIO_API int corio_loop_set_stack_size(corio_loop *loop, size_t bytes);
  * process ends with a message. */
 enum { CORIO_STACK_OWN = 0, CORIO_STACK_COPY = 1 };
 CORIO_API int corio_loop_set_stack_mode(corio_loop *loop, int mode);
+/* Eager tasks (asyncio 3.12's loop.set_task_factory(eager_task_factory)):
+ * while the loop runs, a task created afterwards starts inside the
+ * creating call and runs until it first suspends or finishes; then the
+ * creator goes on. A task that finishes there never visits the ready
+ * queue, and a gather of such tasks is done when corio_gather returns.
+ * Outside a running loop, and for copy-mode tasks or creators, tasks start
+ * on a later iteration as usual. Off by default. */
+CORIO_API int corio_loop_set_eager_tasks(corio_loop *loop, int on);
 /* Virtual time: the clock starts at 0 and jumps to the next timer whenever
  * nothing is ready. Only while no timer is armed. */
 CORIO_API int corio_loop_set_virtual_time(corio_loop *loop, int on);

@@ -5,25 +5,44 @@
  * and decides: first error (or cancelled child) completes the gather at
  * once unless return_exceptions; otherwise the last child completes it with
  * every position's outcome. Cancelling the gather cancels every child not
- * yet done; the gather then ends with the cancel as its error. */
+ * yet done; the gather then ends with the cancel as its error.
+ *
+ * Children already done when the gather is made (eager tasks, done
+ * futures) are seen right after the last child is added, in order, as
+ * asyncio 3.12 does: a gather of tasks that all finished eagerly is done
+ * when corio_gather returns.
+ *
+ * corio_gather_wait's gather never escapes, so it "collects": each
+ * child's outcome goes straight into the caller's arrays when seen, and
+ * the child is let go then rather than with the gather. A million eager
+ * children then reuse one task's memory instead of holding a million. */
 #define _GNU_SOURCE
 #include "internal.h"
 #include "ptrmap.h"
 
 typedef struct kid {
-    corio__watch w;   /* on f */
-    corio_future *f;  /* owned reference */
+    corio__watch w;   /* on f; first, so a watch is its kid */
+    corio_future *f;  /* owned reference; NULL once collected */
+    size_t at;        /* its first position */
+    uint8_t shared;   /* more than one position: never collected early */
+    uint8_t deferred; /* done when added: seen once every child is in (make_gather) */
 } kid;
 
 typedef struct gather {
     struct corio_future fut; /* must be first; kind CORIO__GATHER */
     size_t n;                /* positions */
-    size_t nkids;            /* distinct children */
-    size_t nfinished;        /* children whose watch has run */
+    size_t nchildren;        /* distinct children */
+    size_t nkids;            /* of them, those with a kid (all but the collected at once) */
+    size_t nfinished;        /* children seen done */
+    size_t ndeferred;        /* kids done when added, seen after construction */
     uint8_t return_exceptions;
     uint8_t cancel_requested; /* a cancel reached at least one child */
-    kid **pos;               /* owned array: per position, its child (shared for duplicates) */
-    void **values;           /* owned array: per position, the result once done */
+    uint8_t collect;         /* corio_gather_wait's: outcomes go to values/codes when seen */
+    kid **pos;               /* owned array: per position, its child (shared for duplicates);
+                                NULL: collected at construction */
+    void **values;           /* per position, the result once done: owned, or the
+                                gather_wait caller's while collecting */
+    int *codes;              /* collecting: the caller's (may be NULL), per position */
     kid *kids;               /* owned array of nkids (fixed: watches point into it) */
 } gather;
 
@@ -50,9 +69,18 @@ static void finish(gather *g, corio_error *err) {
     corio__future_complete(&g->fut, CORIO__DONE);
 }
 
-static void child_done(corio__watch *w) {
-    gather *g = w->owner;
-    corio_future *f = w->child;
+/* Collecting: position i's outcome into the caller's arrays. */
+static void store(gather *g, size_t i, corio_future *f) {
+    void *v = NULL;
+    int c = corio_future_result(f, &v);
+    g->values[i] = c == 0 ? v : NULL;
+    if (g->codes) g->codes[i] = c;
+}
+
+static void complete(gather *g, corio_future *last);
+
+/* A child is done (asyncio's _done_callback). */
+static void seen_done(gather *g, corio_future *f) {
     g->nfinished++;
     if (g->fut.state) { /* already done: a later error counts as read */
         f->retrieved = 1;
@@ -69,24 +97,45 @@ static void child_done(corio__watch *w) {
             return;
         }
     }
-    if (g->nfinished < g->nkids) return;
+    if (g->nfinished < g->nchildren) return;
+    complete(g, f);
+}
+
+/* Every child is done; `last` was seen last (NULL: none was left to see). */
+static void complete(gather *g, corio_future *last) {
     for (size_t i = 0; i < g->n; i++) {
-        corio_future *c = g->pos[i]->f;
+        kid *k = g->pos[i];
+        if (!k || !k->f) continue; /* collected */
+        corio_future *c = k->f;
         c->retrieved = 1;
         g->values[i] = c->state == CORIO__DONE && !c->error ? c->result : NULL;
     }
     if (g->cancel_requested) { /* cancelled gathers end cancelled, return_exceptions or not */
-        finish(g, cancel_error_of(f));
+        finish(g, cancel_error_of(last));
         return;
     }
     finish(g, NULL);
+}
+
+static void child_done(corio__watch *w) {
+    gather *g = w->owner;
+    kid *k = (kid *)(void *)w;
+    corio_future *f = k->f;
+    int early = g->collect && !k->shared;
+    if (early) store(g, k->at, f);
+    seen_done(g, f);
+    if (early) { /* its outcome is copied: let it go now */
+        f->retrieved = 1;
+        k->f = NULL;
+        corio_future_unref(f);
+    }
 }
 
 static int gather_cancel(corio_future *f, const char *msg) {
     gather *g = as_gather(f);
     int any = 0;
     for (size_t i = 0; i < g->nkids; i++)
-        if (corio_future_cancel(g->kids[i].f, msg) == 1) any = 1;
+        if (g->kids[i].f && corio_future_cancel(g->kids[i].f, msg) == 1) any = 1;
     if (any) g->cancel_requested = 1;
     return any;
 }
@@ -95,6 +144,7 @@ static void gather_destroy(corio_future *f) {
     gather *g = as_gather(f);
     for (size_t i = 0; i < g->nkids; i++) {
         corio__watch_stop(&g->kids[i].w);
+        if (!g->kids[i].f) continue; /* collected */
         /* Nobody will collect its outcome through us any more: as asyncio,
          * a gather's children count as retrieved. */
         g->kids[i].f->retrieved = 1;
@@ -102,13 +152,14 @@ static void gather_destroy(corio_future *f) {
     }
     corio__free(g->kids);
     corio__free(g->pos);
-    corio__free(g->values);
+    if (!g->collect) corio__free(g->values);
 }
 
 /* A failed construction: cancel the tasks we made (they have not run) and
  * let everything go. */
 static void abandon(gather *g) {
-    for (size_t i = 0; i < g->nkids; i++) corio_future_cancel(g->kids[i].f, NULL);
+    for (size_t i = 0; i < g->nkids; i++)
+        if (g->kids[i].f) corio_future_cancel(g->kids[i].f, NULL);
     corio_future_unref(&g->fut);
 }
 
@@ -119,8 +170,61 @@ static corio_loop *pick_loop(const corio_aw *aws, size_t n) {
     return NULL;
 }
 
-int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out) {
-    if (!out) return CORIO_EINVAL;
+/* Position i's awaitable becomes a child: a kid watching it, or, for a
+ * collecting gather and a new task that already finished well (eagerly),
+ * its outcome at once and no kid at all: such a child only counts, so
+ * counting it now is seeing it in order. */
+static int add_child(gather *g, corio_loop *loop, const corio_aw *aw, size_t i, corio__ptrmap *seen) {
+    void **dup = aw->fut ? corio__ptrmap_find(seen, aw->fut) : NULL;
+    if (dup) { /* the same future twice: awaited once, both positions */
+        kid *k = *dup;
+        g->pos[i] = k;
+        k->shared = 1;
+        return 0;
+    }
+    corio_future *f;
+    int rc = corio__ensure_future(loop, aw, &f);
+    if (rc < 0) return rc;
+    g->nchildren++;
+    if (f->state == CORIO__DONE && !f->error && g->collect && !aw->fut) {
+        store(g, i, f);
+        g->nfinished++;
+        corio_future_unref(f);
+        return 0;
+    }
+    kid *k = &g->kids[g->nkids++];
+    k->f = f;
+    k->at = i;
+    g->pos[i] = k;
+    corio__list_init(&k->w.ev.link);
+    k->w.later = child_done;
+    k->w.owner = g;
+    if (aw->fut && (rc = corio__ptrmap_put(seen, aw->fut, k)) < 0) return rc;
+    if (f->state) { /* done already: seen once all are in (asyncio 3.12), not an iteration later */
+        k->w.child = f;
+        k->deferred = 1;
+        g->ndeferred++;
+    } else {
+        corio__watch_start(&k->w, f);
+    }
+    return 0;
+}
+
+/* The children done when added, in order; then, if none was left to see,
+ * the gather may be complete already. */
+static void see_deferred(gather *g) {
+    for (size_t i = 0; g->ndeferred && i < g->nkids; i++) {
+        if (!g->kids[i].deferred) continue;
+        g->kids[i].deferred = 0;
+        g->ndeferred--;
+        child_done(&g->kids[i].w);
+    }
+    if (!g->fut.state && g->nfinished == g->nchildren) complete(g, NULL);
+}
+
+/* values/codes: a collecting gather's destination (corio_gather_wait). */
+static int make_gather(const corio_aw *aws, size_t n, int flags, void **values, int *codes,
+                       corio_future **out) {
     *out = NULL;
     if ((n && !aws) || n > ((size_t)1 << 40)) return CORIO_EINVAL;
     corio_loop *loop = pick_loop(aws, n);
@@ -131,39 +235,33 @@ int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out) {
     corio__future_init(&g->fut, loop, CORIO__GATHER);
     g->n = n;
     g->return_exceptions = (flags & CORIO_RETURN_EXCEPTIONS) != 0;
+    g->collect = values != NULL;
+    g->values = values;
+    g->codes = codes;
     if (n == 0) { /* asyncio: an already-done gather with an empty list */
         finish(g, NULL);
         *out = &g->fut;
         return 0;
     }
     g->pos = corio__calloc(n, sizeof *g->pos);
-    g->values = corio__calloc(n, sizeof *g->values);
+    if (!g->collect) g->values = corio__calloc(n, sizeof *g->values);
     g->kids = corio__calloc(n, sizeof *g->kids);
     corio__ptrmap seen = {0};
     int rc = g->pos && g->values && g->kids ? 0 : CORIO_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        void **dup = aws[i].fut ? corio__ptrmap_find(&seen, aws[i].fut) : NULL;
-        if (dup) { /* the same future twice: awaited once, both positions */
-            g->pos[i] = *dup;
-            continue;
-        }
-        kid *k = &g->kids[g->nkids];
-        rc = corio__ensure_future(loop, &aws[i], &k->f);
-        if (rc < 0) break;
-        g->nkids++;
-        g->pos[i] = k;
-        if (aws[i].fut && (rc = corio__ptrmap_put(&seen, aws[i].fut, k)) < 0) break;
-        k->w.later = child_done;
-        k->w.owner = g;
-        corio__watch_start(&k->w, k->f);
-    }
+    for (size_t i = 0; i < n && rc == 0; i++) rc = add_child(g, loop, &aws[i], i, &seen);
     corio__ptrmap_free(&seen);
     if (rc < 0) {
         abandon(g);
         return rc;
     }
+    see_deferred(g);
     *out = &g->fut;
     return 0;
+}
+
+int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out) {
+    if (!out) return CORIO_EINVAL;
+    return make_gather(aws, n, flags, NULL, NULL, out);
 }
 
 int corio_gather_size(const corio_future *f) {
@@ -173,7 +271,7 @@ int corio_gather_size(const corio_future *f) {
 
 corio_future *corio_gather_child(const corio_future *f, size_t i) {
     gather *g = as_gather(f);
-    return g && i < g->n ? g->pos[i]->f : NULL;
+    return g && i < g->n && g->pos[i] ? g->pos[i]->f : NULL;
 }
 
 static corio_future *position(corio_future *f, size_t i, int *rc) {
@@ -200,16 +298,19 @@ int corio_gather_exception(corio_future *f, size_t i, const corio_error **err) {
 int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, int *codes) {
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     if (n && !values) return CORIO_EINVAL;
-    corio_future *g;
-    int rc = corio_gather(aws, n, flags, &g);
+    void *none[1];
+    corio_future *f;
+    int rc = make_gather(aws, n, flags, n ? values : none, codes, &f);
     if (rc < 0) return rc;
-    rc = corio_await(g, NULL);
-    for (size_t i = 0; i < n; i++) {
-        void *v = NULL;
-        int c = corio_gather_result(g, i, &v);
-        values[i] = c == 0 ? v : NULL;
-        if (codes) codes[i] = c;
+    rc = corio_await(f, NULL);
+    gather *g = as_gather(f);
+    for (size_t i = 0; i < n; i++) { /* positions not collected: still pending, or shared */
+        kid *k = g->pos[i];
+        if (k && k->f) store(g, i, k->f);
     }
-    corio_future_unref(g);
+    g->values = NULL; /* the caller's arrays: nothing may write there once we return */
+    g->codes = NULL;
+    g->collect = 0;
+    corio_future_unref(f);
     return rc;
 }

@@ -260,6 +260,8 @@ struct corio_loop {
     corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
     corio_task *current;          /* the task running now, borrowed */
     struct corio__task *back;     /* the task that switched back to the loop last, borrowed */
+    struct corio__task *eager_task;   /* in its eager first step now (task.c), borrowed */
+    struct corio__task *eager_parent; /* whom eager_task returns to; NULL: the loop's stack */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     int64_t now;                  /* clock at the last update, ns */
     int64_t vnow;                 /* virtual clock, ns (virtual mode) */
@@ -277,6 +279,7 @@ struct corio_loop {
     uint8_t stopping;
     uint8_t closed;
     uint8_t inline_ok;            /* run_loop is iterating: a task may advance it (advance_inline) */
+    uint8_t eager;                /* new tasks start eagerly (corio_loop_set_eager_tasks) */
     uint8_t guard_acquired;       /* holds a reference on the thread's overflow guard */
     corio_exception_handler handler; /* never NULL */
     void *handler_arg;

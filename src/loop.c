@@ -160,6 +160,13 @@ int corio_loop_set_stack_mode(corio_loop *loop, int mode) {
     return 0;
 }
 
+int corio_loop_set_eager_tasks(corio_loop *loop, int on) {
+    if (!loop) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
+    loop->eager = on != 0;
+    return 0;
+}
+
 int corio_loop_set_virtual_time(corio_loop *loop, int on) {
     if (!loop) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;

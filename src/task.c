@@ -69,16 +69,18 @@ static void switch_to_loop(corio_loop *loop, corio__task *t, int last) {
     corio__switch(&t->sp, loop->sp);
 }
 
-/* Task -> task, both with stacks of their own (see next_direct). */
-static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u) {
+/* Task -> task, both with stacks of their own (see next_direct and eager
+ * starts). `last`: t's stack will not be used again. */
+static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u, int last) {
 #if CORIO_HAVE_ASAN
     loop->asan_from_loop = 0;
-    __sanitizer_start_switch_fiber(&t->asan_fake, u->stack.lo, corio__stack_size(&u->stack));
+    __sanitizer_start_switch_fiber(last ? NULL : &t->asan_fake, u->stack.lo,
+                                   corio__stack_size(&u->stack));
 #endif
 #if CORIO_HAVE_TSAN
     __tsan_switch_to_fiber(u->tsan_fiber, 0);
 #endif
-    (void)loop;
+    (void)loop, (void)last;
     corio__switch(&t->sp, u->sp);
 }
 
@@ -129,6 +131,48 @@ int corio_task_set_name(corio_task *task, const char *name) {
 /* ---- life cycle ---------------------------------------------------------- */
 
 static void task_step(corio__event *ev);
+static int step_prepare(corio_loop *loop, corio__task *t);
+static void task_retire(corio__task *t);
+
+/* ---- eager start --------------------------------------------------------- */
+
+/* The first step of a new task, run inside the creating call (asyncio
+ * 3.12's eager start): from the creating task by a direct switch, or from
+ * the loop's own stack (a callback) as task_step would. The task comes
+ * back here when it first suspends or finishes (switch_out, task_entry).
+ * Nested eager starts chain through the saved pair. 0 when it cannot
+ * start now: it is then queued as usual. */
+static int eager_start(corio_loop *loop, corio__task *t) {
+    corio__task *parent = corio__current;
+    if (!loop->eager || !loop->running || corio__running_loop != loop || t->copy_mode ||
+        (parent && parent->copy_mode) || step_prepare(loop, t) < 0)
+        return 0;
+    corio__task *saved_task = loop->eager_task, *saved_parent = loop->eager_parent;
+    corio_task *saved_current = loop->current;
+    loop->eager_task = t;
+    loop->eager_parent = parent;
+    loop->current = &t->fut;
+    corio__current = t;
+    if (parent) {
+        switch_direct(loop, parent, t, 0);
+        arrived(parent);
+    } else {
+        switch_into(loop, t);
+    }
+    loop->eager_task = saved_task;
+    loop->eager_parent = saved_parent;
+    loop->current = saved_current;
+    corio__current = parent;
+    if (t->finished) task_retire(t); /* its stack is ours to release now that we left it */
+    return 1;
+}
+
+/* The eager task t leaves for its creator. */
+static void eager_back(corio_loop *loop, corio__task *t, int last) {
+    corio__task *p = loop->eager_parent;
+    if (p) switch_direct(loop, t, p, last);
+    else switch_to_loop(loop, t, last);
+}
 
 int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char *name,
                            size_t stack_size, corio_task **out) {
@@ -157,8 +201,8 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     corio__list_init(&t->link);
     corio__list_push_back(&loop->tasks, &t->link);
     loop->ntasks++;
-    corio__ready_push(loop, &t->step.ev);
     if (out) *out = &t->fut;
+    if (!eager_start(loop, t)) corio__ready_push(loop, &t->step.ev);
     return 0;
 }
 
@@ -193,6 +237,8 @@ static void task_complete(corio__task *t, int rc, void *result) {
     corio__future_complete(&t->fut, CORIO__DONE);
 }
 
+static void eager_back(corio_loop *loop, corio__task *t, int last);
+
 /* Runs on the task's own stack; never returns. */
 static void task_entry(void *arg) {
     corio__task *t = arg;
@@ -208,7 +254,9 @@ static void task_entry(void *arg) {
     int rc = fn(fn_arg, &t->fut.result);
     task_complete(t, rc, t->fut.result);
     t->finished = 1;
-    switch_to_loop(t->fut.loop, t, 1);
+    corio_loop *loop = t->fut.loop;
+    if (t == loop->eager_task) eager_back(loop, t, 1);
+    else switch_to_loop(loop, t, 1);
     __builtin_unreachable();
 }
 
@@ -375,12 +423,17 @@ static corio__task *next_direct(corio_loop *loop, corio__task *t) {
 /* Leave the running task t until something wakes it. */
 static void switch_out(corio__task *t) {
     corio_loop *loop = t->fut.loop;
+    if (t == loop->eager_task) { /* its eager first step is over: back to the creator */
+        eager_back(loop, t, 0);
+        arrived(t);
+        return;
+    }
     corio__task *u = next_direct(loop, t);
     if (u == t) return; /* its own step was next: no switch at all */
     if (u) {
         loop->current = &u->fut;
         corio__current = u;
-        switch_direct(loop, t, u);
+        switch_direct(loop, t, u, 0);
     } else {
         switch_to_loop(loop, t, 0);
     }

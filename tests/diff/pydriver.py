@@ -2,7 +2,8 @@
 clock and prints their traces. Where 3.12/3.13 changed behaviour and this
 interpreter is older, the 3.12/3.13 algorithm is used: wait_for is a timeout
 scope around an await (3.12), as_completed hands back the original tasks
-(3.13's _AsCompletedIterator)."""
+(3.13's _AsCompletedIterator), gather sees children that are done already
+at once (3.12)."""
 import asyncio
 import heapq
 import os
@@ -308,7 +309,7 @@ class Scenario:
             for s in args:
                 label, aw = self.item(s)
                 aws.append(self.ensure(label, aw))
-            g = asyncio.gather(*aws, return_exceptions=re)
+            g = gather_312(*aws, return_exceptions=re)
             if name:
                 self.gathers[name] = g
                 self.labels[g] = name
@@ -504,6 +505,62 @@ class AsCompleted313:
         if f is None:
             raise TimeoutError
         return f
+
+
+def gather_312(*aws, return_exceptions=False):
+    """asyncio 3.12's gather: a child already done when the gather is made
+    is seen right after the last child is added (3.11 sees it one loop
+    iteration later, through call_soon)."""
+    if not aws:
+        outer = asyncio.get_running_loop().create_future()
+        outer.set_result([])
+        return outer
+    state = {"finished": 0, "outer": None}
+    by_arg, children, done_now = {}, [], []
+
+    def outcome(f):
+        if f.cancelled():
+            return asyncio.CancelledError("" if f._cancel_message is None else f._cancel_message)
+        e = f.exception()
+        return f.result() if e is None else e
+
+    def seen(f):
+        state["finished"] += 1
+        outer = state["outer"]
+        if outer is None or outer.done():
+            if not f.cancelled():
+                f.exception()
+            return
+        if not return_exceptions:
+            if f.cancelled():
+                outer.set_exception(f._make_cancelled_error())
+                return
+            if f.exception() is not None:
+                outer.set_exception(f.exception())
+                return
+        if state["finished"] < len(by_arg):
+            return
+        results = [outcome(c) for c in children]
+        if outer._cancel_requested:
+            outer.set_exception(f._make_cancelled_error())
+        else:
+            outer.set_result(results)
+
+    for a in aws:
+        if a not in by_arg:
+            f = asyncio.ensure_future(a)
+            if f is not a:
+                f._log_destroy_pending = False
+            by_arg[a] = f
+            if f.done():
+                done_now.append(f)
+            else:
+                f.add_done_callback(seen)
+        children.append(by_arg[a])
+    state["outer"] = asyncio.tasks._GatheringFuture(children, loop=asyncio.get_running_loop())
+    for f in done_now:
+        seen(f)
+    return state["outer"]
 
 
 async def wait_for_312(fut, timeout):
