@@ -71,7 +71,7 @@ void corio_future_unref(corio_future *f) {
         corio__event *ev = corio__container_of(n, corio__event, link);
         if (ev->run == donecb_run) corio__free(corio__container_of(ev, donecb, ev));
     }
-    corio__error_unref(f->error);
+    if (f->error) corio__error_unref(f->error);
     corio_loop *loop = f->loop;
     if (f->kind) corio__kind_ops[f->kind]->destroy(f);
     if (corio__is_task(f)) corio__slab_free(&loop->task_slab, f);

@@ -103,7 +103,7 @@ static void seen_done(gather *g, corio_future *f) {
 
 /* Every child is done; `last` was seen last (NULL: none was left to see). */
 static void complete(gather *g, corio_future *last) {
-    for (size_t i = 0; i < g->n; i++) {
+    for (size_t i = 0; g->nkids && i < g->n; i++) { /* no kid: all collected, pos untouched */
         kid *k = g->pos[i];
         if (!k || !k->f) continue; /* collected */
         corio_future *c = k->f;
@@ -304,7 +304,7 @@ int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, i
     if (rc < 0) return rc;
     rc = corio_await(f, NULL);
     gather *g = as_gather(f);
-    for (size_t i = 0; i < n; i++) { /* positions not collected: still pending, or shared */
+    for (size_t i = 0; g->nkids && i < n; i++) { /* positions not collected: pending, or shared */
         kid *k = g->pos[i];
         if (k && k->f) store(g, i, k->f);
     }

@@ -195,7 +195,7 @@ static int fresh_slot(pool *pl, char **lo) {
 
 int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
     size_t page = corio__page_size();
-    size_t usable = (size + page - 1) / page * page;
+    size_t usable = (size + page - 1) & ~(page - 1); /* a power of two: no division */
     pool *pl = pool_for(p, usable);
     if (!pl) return CORIO_ENOMEM;
     char *lo;

@@ -193,7 +193,9 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     t->u.start.fn = fn;
     t->u.start.arg = arg;
     size_t page = corio__page_size(), want = stack_size ? stack_size : loop->stack_size;
-    t->stack_pages = (uint32_t)((want + page - 1) / page); /* rounded up, as the pools do */
+    /* Rounded up, as the pools do; the page size is a power of two, so a
+     * shift, not a 64-bit division (tens of cycles per task). */
+    t->stack_pages = (uint32_t)((want + page - 1) >> __builtin_ctzl(page));
     t->copy_mode = loop->stack_mode == CORIO_STACK_COPY;
     corio__list_init(&t->step.ev.link);
     t->step.ev.run = task_step;
@@ -443,9 +445,10 @@ static void switch_out(corio__task *t) {
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
     if (t->copy_mode && t->started && t->u.copy.saved) saved_free(t->fut.loop, t);
-    corio__free(t->name);
-    corio__free(t->cancel_msg);
-    corio__error_unref(t->exc);
+    /* Usually all NULL: skip the calls (every finished task comes here). */
+    if (t->name) corio__free(t->name);
+    if (t->cancel_msg) corio__free(t->cancel_msg);
+    if (t->exc) corio__error_unref(t->exc);
 }
 
 static int task_cancel(corio_future *f, const char *msg);
