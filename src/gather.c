@@ -277,6 +277,7 @@ corio_future *corio_gather_child(const corio_future *f, size_t i) {
 static corio_future *position(corio_future *f, size_t i, int *rc) {
     gather *g = as_gather(f);
     *rc = !g || i >= g->n ? CORIO_EINVAL : !g->fut.state ? CORIO_EINVALSTATE : 0;
+    if (!*rc && (!g->pos[i] || !g->pos[i]->f)) *rc = CORIO_EINVALSTATE; /* collected: gather_wait's own */
     return *rc ? NULL : g->pos[i]->f;
 }
 
