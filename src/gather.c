@@ -299,9 +299,8 @@ int corio_gather_exception(corio_future *f, size_t i, const corio_error **err) {
 int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, int *codes) {
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     if (n && !values) return CORIO_EINVAL;
-    void *none[1];
     corio_future *f;
-    int rc = make_gather(aws, n, flags, n ? values : none, codes, &f);
+    int rc = make_gather(aws, n, flags, values, codes, &f); /* n == 0: done at once, nothing to collect */
     if (rc < 0) return rc;
     rc = corio_await(f, NULL);
     gather *g = as_gather(f);
