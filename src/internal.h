@@ -107,6 +107,10 @@ void corio__slab_destroy(corio__slab *s);
 /* Save callee-saved state on the current stack, store its sp in *save,
  * continue on the stack whose saved sp is `load`. */
 void corio__switch(void **save, void *load);
+/* The same switch; it differs only in how the resumption is predicted
+ * (switch_x86_64.S says which suits what; one and the same on aarch64).
+ * Either may resume a context the other saved. */
+void corio__switch_jmp(void **save, void *load);
 /* Prepare a fresh stack so that switching to the returned sp calls
  * entry(arg) on it. entry must never return. */
 void *corio__ctx_make(void *top, void (*entry)(void *), void *arg);

@@ -43,6 +43,13 @@ corio__switch:
     .cfi_endproc
     .size corio__switch, .-corio__switch
 
+/* void corio__switch_jmp(void **save, void *load): on x86-64 a variant that
+ * resumes by an indirect jump. Here it is the same code: `ret` needs no
+ * BTI landing pad at the resume address, `br` would. */
+    .globl corio__switch_jmp
+    .hidden corio__switch_jmp
+    .set corio__switch_jmp, corio__switch
+
 /* First resumption of a fresh context: x19 = arg, x20 = entry. */
     .type corio__trampoline, %function
     .p2align 4

@@ -4,13 +4,9 @@
  * is caller-saved, so the C caller of corio__switch has already spilled it. */
     .text
 
-/* void corio__switch(void **save, void *load) */
-    .globl corio__switch
-    .hidden corio__switch
-    .type corio__switch, @function
-    .p2align 4
-corio__switch:
-    .cfi_startproc
+/* The switch proper: save this context, load the other up to its resume
+ * address, which is left on the stack. */
+.macro SWITCH_BODY
     pushq %rbp
     pushq %rbx
     pushq %r12
@@ -39,27 +35,62 @@ corio__switch:
     popq %r12
     popq %rbx
     popq %rbp
-    /* An indirect jump, not `ret`: the return predictor would guess the
-     * caller in the old context and miss on every switch (measured: -15%
-     * per switch with the jump). */
-    popq %rcx
-    jmpq *%rcx
+.endm
+
+/* The control words, loaded only when they differ (see SWITCH_BODY). */
+.macro SWITCH_LOAD_CW
 1:  ldmxcsr (%rsp)
     fldcw 4(%rsp)
     jmp 2b
+.endm
+
+/* void corio__switch(void **save, void *load)
+ * Resumes with `ret`: the return predictor guesses this call's own return
+ * address, right when the other context suspended at the same call site
+ * (two tasks handing off through the same wait). The return stack stays
+ * balanced. */
+    .globl corio__switch
+    .hidden corio__switch
+    .type corio__switch, @function
+    .p2align 4
+corio__switch:
+    .cfi_startproc
+    SWITCH_BODY
+    ret
+    SWITCH_LOAD_CW
     .cfi_endproc
     .size corio__switch, .-corio__switch
 
+/* void corio__switch_jmp(void **save, void *load)
+ * Resumes with an indirect jump, which the branch-target predictor learns
+ * per pattern: better when the other context suspended somewhere else
+ * (loop and task, creator and eager child), where `ret` would miss every
+ * time. */
+    .globl corio__switch_jmp
+    .hidden corio__switch_jmp
+    .type corio__switch_jmp, @function
+    .p2align 4
+corio__switch_jmp:
+    .cfi_startproc
+    SWITCH_BODY
+    popq %rcx
+    jmpq *%rcx
+    SWITCH_LOAD_CW
+    .cfi_endproc
+    .size corio__switch_jmp, .-corio__switch_jmp
+
 /* First resumption of a fresh context lands here: r12 = arg, r13 = entry.
- * rsp is 16-byte aligned, as a call site requires. entry never returns. */
+ * rsp is 16-byte aligned; the pushed 0 makes it what entry expects after
+ * a call. entry never returns. */
     .type corio__trampoline, @function
     .p2align 4
 corio__trampoline:
     .cfi_startproc
     .cfi_undefined rip
     movq %r12, %rdi
-    callq *%r13
-    ud2
+    pushq $0           /* entry's return address: none (ends backtraces) */
+    jmpq *%r13         /* not a call, which would leave an entry on the
+                        * return stack that no `ret` ever takes */
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 

@@ -22,7 +22,9 @@
 /* ---- switching, with the sanitizers told about it ---------------------- */
 
 /* Loop -> task. Returns when a task switches back to the loop: this one
- * or, after direct switches (below), another; loop->back says which. */
+ * or, after direct switches (below), another; loop->back says which.
+ * Loop and task resume at different places: the jump-resuming switch,
+ * both ways (internal.h). */
 static void switch_into(corio_loop *loop, corio__task *t) {
 #if CORIO_HAVE_ASAN
     void *fake = NULL;
@@ -32,7 +34,7 @@ static void switch_into(corio_loop *loop, corio__task *t) {
 #if CORIO_HAVE_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
-    corio__switch(&loop->sp, t->sp);
+    corio__switch_jmp(&loop->sp, t->sp);
 #if CORIO_HAVE_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -66,12 +68,16 @@ static void switch_to_loop(corio_loop *loop, corio__task *t, int last) {
 #endif
     (void)last;
     loop->back = t;
-    corio__switch(&t->sp, loop->sp);
+    corio__switch_jmp(&t->sp, loop->sp);
 }
 
+typedef void corio__switch_fn(void **save, void *load);
+
 /* Task -> task, both with stacks of their own (see next_direct and eager
- * starts). `last`: t's stack will not be used again. */
-static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u, int last) {
+ * starts). `last`: t's stack will not be used again. `sw`: which switch
+ * predicts u's resume address (internal.h). */
+static inline void switch_tasks(corio_loop *loop, corio__task *t, corio__task *u, int last,
+                                corio__switch_fn *sw) {
 #if CORIO_HAVE_ASAN
     loop->asan_from_loop = 0;
     __sanitizer_start_switch_fiber(last ? NULL : &t->asan_fake, u->stack.lo,
@@ -81,7 +87,18 @@ static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u, int 
     __tsan_switch_to_fiber(u->tsan_fiber, 0);
 #endif
     (void)loop, (void)last;
-    corio__switch(&t->sp, u->sp);
+    sw(&t->sp, u->sp);
+}
+
+/* A suspending task to the next ready one, which most often suspended
+ * at the same place (two tasks taking turns at the same wait). */
+static void switch_peer(corio_loop *loop, corio__task *t, corio__task *u) {
+    switch_tasks(loop, t, u, 0, corio__switch);
+}
+
+/* Creator to eager child and back: they resume at different places. */
+static void switch_direct(corio_loop *loop, corio__task *t, corio__task *u, int last) {
+    switch_tasks(loop, t, u, last, corio__switch_jmp);
 }
 
 /* ---- names --------------------------------------------------------------- */
@@ -435,7 +452,7 @@ static void switch_out(corio__task *t) {
     if (u) {
         loop->current = &u->fut;
         corio__current = u;
-        switch_direct(loop, t, u, 0);
+        switch_peer(loop, t, u);
     } else {
         switch_to_loop(loop, t, 0);
     }
@@ -569,15 +586,42 @@ static int sleep_cancel(corio__task *t) {
     return 1;
 }
 
+/* sleep(0): the task's step goes to the back of the ready queue and the
+ * next event runs, as after any suspension. The common case is done here
+ * with the least work: the next event is the step of another task that
+ * already runs on a stack of its own and has no cancel to take, so it
+ * is switched to straight away. Everything else (copy mode, the end of
+ * an eager first step, a pending cancel, a callback next, a batch that
+ * cannot be refilled without the loop) goes the general way. */
+static int yield_now(corio_loop *loop, corio__task *t) {
+    corio__ready_push(loop, &t->step.ev);
+    if (t->copy_mode || t->must_cancel || t == loop->eager_task) goto general;
+    if (corio__list_empty(&loop->batch) && !corio__advance_inline(loop)) goto general;
+    corio__event *ev = corio__container_of(loop->batch.next, corio__event, link);
+    if (ev == &t->step.ev) { /* nothing else was ready: go on */
+        corio__list_unlink(&ev->link);
+        return 0;
+    }
+    if (ev->run != task_step) goto general;
+    corio__task *u = corio__container_of(ev, corio__task, step.ev);
+    if (u->copy_mode || u->must_cancel || !u->sp) goto general;
+    corio__list_unlink(&ev->link);
+    t->wake_code = 0;
+    loop->current = &u->fut;
+    corio__current = u;
+    switch_peer(loop, t, u);
+    arrived(t);
+    return t->wake_code;
+general:
+    return corio__suspend(t, NULL, NULL);
+}
+
 int corio_sleep(double delay) {
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (isnan(delay)) return CORIO_EINVAL;
     corio_loop *loop = t->fut.loop;
-    if (delay <= 0) { /* a bare yield: back of the ready queue */
-        corio__ready_push(loop, &t->step.ev);
-        return corio__suspend(t, NULL, NULL);
-    }
+    if (delay <= 0) return yield_now(loop, t);
     int64_t when = corio__loop_now(loop) + corio__seconds_to_ns(delay);
     int rc = corio__timer_arm(loop, &t->step, when);
     if (rc < 0) return rc;

@@ -87,6 +87,52 @@ TEST(sleep0_interleaves_fifo) {
     return 0;
 }
 
+/* sleep(0) meets every kind of next event: a callback, a task that has
+ * not started, a task with a cancel to take, nothing but itself, and a
+ * cancel of the yielding task itself (asyncio gives the same trace). */
+static corio_task *yb;
+static void trace_cb(void *arg) { trace_add(&tr, arg); }
+
+static int yield_a(void *arg, void **res) {
+    (void)arg, (void)res;
+    trace_add(&tr, "A0");
+    ASSERT_EQ(corio_call_soon(corio_get_running_loop(), trace_cb, "cb1", NULL), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    trace_add(&tr, "A1");
+    ASSERT_EQ(corio_task_cancel(yb, NULL), 1);
+    ASSERT_EQ(corio_sleep(0), 0);
+    trace_add(&tr, "A2");
+    ASSERT_EQ(corio_sleep(0), 0);
+    trace_add(&tr, "A3");
+    ASSERT_EQ(corio_task_cancel(corio_current_task(), NULL), 1);
+    ASSERT_EQ(corio_sleep(0), CORIO_ECANCELED);
+    trace_add(&tr, "A-self-cancelled");
+    ASSERT_EQ(corio_task_uncancel(corio_current_task()), 0);
+    return 0;
+}
+
+static int yield_b(void *arg, void **res) {
+    (void)arg, (void)res;
+    trace_add(&tr, "B0");
+    ASSERT_EQ(corio_sleep(0), CORIO_ECANCELED);
+    trace_add(&tr, "B-cancelled");
+    return 0;
+}
+
+TEST(sleep0_every_next_event) {
+    corio_loop *loop = vloop();
+    corio_task *a;
+    ASSERT_EQ(corio_loop_create_task(loop, yield_a, NULL, NULL, 0, &a), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, yield_b, NULL, NULL, 0, &yb), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, a, NULL), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, yb, NULL), 0);
+    ASSERT_STR(tr.buf, "A0 B0 cb1 A1 B-cancelled A2 A3 A-self-cancelled");
+    corio_future_unref(a);
+    corio_future_unref(yb);
+    close_loop(loop);
+    return 0;
+}
+
 /* Direct switches (a suspending task runs the next task step itself, and
  * starts the next iteration when it cannot block) keep the loop's order
  * and its stop: stop() from a task ends the run after the current
