@@ -10,6 +10,7 @@
 #include "sys.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #if CORIO_HAVE_ASAN
@@ -367,6 +368,15 @@ void corio__timers_pop(corio__timers *T, corio__timer *t);
 
 /* threads.c */
 typedef struct corio__threads corio__threads;
+/* The start of struct corio__threads, so the loop can see without a call
+ * whether anything was posted (like corio__timers_head). */
+typedef struct corio__threads_head {
+    atomic_int wake_pending; /* an eventfd write is outstanding; threads.c writes it */
+} corio__threads_head;
+static inline int corio__threads_pending(const corio_loop *loop) {
+    return atomic_load_explicit(&((const corio__threads_head *)(const void *)loop->threads)->wake_pending,
+                                memory_order_acquire);
+}
 int corio__threads_new(corio_loop *loop);
 int corio__threads_fd(const corio_loop *loop);
 void corio__threads_drain(corio_loop *loop);  /* after each poll */

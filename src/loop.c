@@ -269,7 +269,7 @@ int corio__advance_inline(corio_loop *loop) {
     if (!loop->inline_ok || loop->stopping || corio__list_empty(&loop->ready) ||
         corio__backend_has_sources(loop))
         return 0;
-    corio__threads_drain(loop); /* all poll_io does here: timeout 0, no sources */
+    if (corio__threads_pending(loop)) corio__threads_drain(loop); /* all poll_io does here: timeout 0, no sources */
     fire_timers(loop);
     corio__list_splice_back(&loop->batch, &loop->ready);
     return 1;

@@ -103,14 +103,30 @@ static int grow(corio_queue *q) {
     return 0;
 }
 
-static int store(corio_queue *q, void *item) {
+/* A FIFO ring with room: the hot path, kept small enough to inline (a
+ * priority queue's sift would make every caller save registers). */
+static inline int ring_put(corio_queue *q, void *item) {
+    if (q->kind != Q_FIFO || q->n >= q->cap) return 0;
+    int i = q->head + q->n; /* no division on the hot path */
+    q->v[i >= q->cap ? i - q->cap : i].item = item;
+    q->n++;
+    return 1;
+}
+
+static inline int ring_take(corio_queue *q, void **item) {
+    if (q->kind != Q_FIFO) return 0;
+    *item = q->v[q->head].item;
+    if (++q->head == q->cap) q->head = 0;
+    q->n--;
+    return 1;
+}
+
+__attribute__((noinline)) static int store(corio_queue *q, void *item) {
     int rc = grow(q);
     if (rc < 0) return rc;
     slot s = {item, q->seq++};
-    if (q->kind == Q_FIFO) {
-        int i = q->head + q->n; /* no division on the hot path */
-        q->v[i >= q->cap ? i - q->cap : i] = s;
-        q->n++;
+    if (ring_put(q, item)) {
+        /* done: a FIFO needs no sequence number */
     } else if (q->kind == Q_LIFO) {
         q->v[q->n++] = s;
     } else { /* sift up */
@@ -124,15 +140,11 @@ static int store(corio_queue *q, void *item) {
     return 0;
 }
 
-static void *take(corio_queue *q) {
-    if (q->kind == Q_FIFO) {
-        void *item = q->v[q->head].item;
-        if (++q->head == q->cap) q->head = 0;
-        q->n--;
-        return item;
-    }
+__attribute__((noinline)) static void *take(corio_queue *q) {
+    void *item;
+    if (ring_take(q, &item)) return item;
     if (q->kind == Q_LIFO) return q->v[--q->n].item;
-    void *item = q->v[0].item; /* sift the last one down from the root */
+    item = q->v[0].item; /* sift the last one down from the root */
     slot last = q->v[--q->n];
     int i = 0;
     for (;;) {
@@ -207,22 +219,34 @@ static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio
 static int not_full(const corio_queue *q) { return !is_full(q); }
 static int not_empty(const corio_queue *q) { return q->n > 0; }
 
-int corio_queue_put_nowait(corio_queue *q, void *item) {
-    if (!q) return CORIO_EINVAL;
-    if (q->shutdown) return CORIO_ESHUTDOWN;
-    if (is_full(q)) return CORIO_EFULL;
-    int rc = store(q, item);
-    if (rc < 0) return rc;
+/* put_nowait and get_nowait once their checks passed; put and get come
+ * here too, without checking again. */
+static inline int put_checked(corio_queue *q, void *item) {
+    if (!ring_put(q, item)) {
+        int rc = store(q, item);
+        if (rc < 0) return rc;
+    }
     if (q->unfinished++ == 0) corio_event_clear(q->finished); /* set iff unfinished == 0 */
     wakeup_next(&q->getters);
     return 0;
 }
 
+static inline void get_checked(corio_queue *q, void **item) {
+    if (!ring_take(q, item)) *item = take(q);
+    wakeup_next(&q->putters);
+}
+
+int corio_queue_put_nowait(corio_queue *q, void *item) {
+    if (!q) return CORIO_EINVAL;
+    if (q->shutdown) return CORIO_ESHUTDOWN;
+    if (is_full(q)) return CORIO_EFULL;
+    return put_checked(q, item);
+}
+
 int corio_queue_get_nowait(corio_queue *q, void **item) {
     if (!q || !item) return CORIO_EINVAL;
     if (q->n == 0) return q->shutdown ? CORIO_ESHUTDOWN : CORIO_EEMPTY;
-    *item = take(q);
-    wakeup_next(&q->putters);
+    get_checked(q, item);
     return 0;
 }
 
@@ -234,7 +258,8 @@ int corio_queue_put(corio_queue *q, void *item) {
         if (q->shutdown) return CORIO_ESHUTDOWN;
         if ((rc = wait_turn(q, &q->putters, not_full)) < 0) return rc;
     }
-    return corio_queue_put_nowait(q, item);
+    if (q->shutdown) return CORIO_ESHUTDOWN; /* as put_nowait would say */
+    return put_checked(q, item);
 }
 
 int corio_queue_get(corio_queue *q, void **item) {
@@ -245,7 +270,8 @@ int corio_queue_get(corio_queue *q, void **item) {
         if (q->shutdown) return CORIO_ESHUTDOWN;
         if ((rc = wait_turn(q, &q->getters, not_empty)) < 0) return rc;
     }
-    return corio_queue_get_nowait(q, item);
+    get_checked(q, item);
+    return 0;
 }
 
 int corio_queue_task_done(corio_queue *q) {

@@ -434,7 +434,9 @@ static corio__task *next_direct(corio_loop *loop, corio__task *t) {
     corio__task *u = corio__container_of(ev, corio__task, step.ev);
     if (u->copy_mode) return NULL;
     if (!u->sp && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
-    if (step_prepare(loop, u) < 0) return NULL; /* no stack now: the loop reports it */
+    /* A started task without a cancel to take needs no preparing. */
+    if ((!u->sp || u->must_cancel) && step_prepare(loop, u) < 0)
+        return NULL; /* no stack now: the loop reports it */
     corio__list_unlink(&ev->link);
     return u;
 }

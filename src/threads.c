@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 struct corio__threads {
+    corio__threads_head head; /* first: wake_pending, an eventfd write is outstanding */
     pthread_mutex_t lock;     /* guards posted, closed, and the pool below */
     corio__list posted;       /* events posted from other threads */
-    atomic_int wake_pending;  /* an eventfd write is outstanding */
     int closed;               /* the loop is closed: refuse posts */
     int wake_fd;              /* eventfd, owned */
     /* the pool */
@@ -65,7 +65,7 @@ static int post(corio_loop *loop, corio__event *ev) {
         return CORIO_ECLOSED;
     }
     corio__list_push_back(&t->posted, &ev->link);
-    int first = !atomic_exchange(&t->wake_pending, 1);
+    int first = !atomic_exchange(&t->head.wake_pending, 1);
     pthread_mutex_unlock(&t->lock);
     if (first) {
         uint64_t one = 1;
@@ -78,18 +78,18 @@ static int post(corio_loop *loop, corio__event *ev) {
 /* Loop thread, after each poll: take what was posted. */
 void corio__threads_drain(corio_loop *loop) {
     corio__threads *t = loop->threads;
-    if (!atomic_load_explicit(&t->wake_pending, memory_order_acquire)) return;
+    if (!atomic_load_explicit(&t->head.wake_pending, memory_order_acquire)) return;
     uint64_t v;
     ssize_t r = read(t->wake_fd, &v, sizeof v);
     (void)r;
     pthread_mutex_lock(&t->lock);
-    atomic_store(&t->wake_pending, 0);
+    atomic_store(&t->head.wake_pending, 0);
     corio__list_splice_back(&loop->ready, &t->posted);
     pthread_mutex_unlock(&t->lock);
 }
 
 int corio__threads_busy(const corio_loop *loop) {
-    return loop->inflight > 0 || atomic_load(&loop->threads->wake_pending);
+    return loop->inflight > 0 || atomic_load(&loop->threads->head.wake_pending);
 }
 
 /* A threadsafe callback: an event that runs fn(arg) once. */
@@ -282,7 +282,7 @@ static void *worker(void *arg) {
         }
         pthread_mutex_lock(&t->lock);
         corio__list_push_back(&t->posted, &j->done_ev.link);
-        if (!atomic_exchange(&t->wake_pending, 1)) {
+        if (!atomic_exchange(&t->head.wake_pending, 1)) {
             uint64_t one = 1;
             ssize_t w = write(t->wake_fd, &one, sizeof one);
             (void)w;
