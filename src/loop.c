@@ -97,7 +97,6 @@ int corio_loop_new(corio_loop **out) {
     return 0;
 }
 
-void corio__loop_ref(corio_loop *loop) { loop->refs++; }
 
 void corio__loop_unref(corio_loop *loop) {
     if (--loop->refs) return;

@@ -34,7 +34,7 @@ void corio__slab_init(corio__slab *s, size_t objsize) {
 
 #if CORIO_HAVE_ASAN
 
-void *corio__slab_alloc(corio__slab *s) { return corio__calloc(1, s->objsize); }
+void *corio__slab_alloc_slow(corio__slab *s) { return corio__calloc(1, s->objsize); }
 void corio__slab_free(corio__slab *s, void *p) { (void)s, corio__free(p); }
 void corio__slab_destroy(corio__slab *s) { (void)s; }
 
@@ -64,15 +64,10 @@ static int grow(corio__slab *s) {
     return 0;
 }
 
-void *corio__slab_alloc(corio__slab *s) {
-    void *p = s->free;
-    if (p) {
-        s->free = *(void **)p;
-        memset(p, 0, s->objsize);
-        return p;
-    }
-    if (s->left == 0 && grow(s) < 0) return NULL;
-    p = s->cur; /* fresh region memory is zero already */
+/* The inline part (internal.h) found no freed object and no fresh one. */
+void *corio__slab_alloc_slow(corio__slab *s) {
+    if (grow(s) < 0) return NULL;
+    void *p = s->cur; /* fresh region memory is zero already */
     s->cur += s->objsize;
     s->left--;
     return p;
