@@ -618,17 +618,23 @@ general:
     return corio__suspend(t, NULL, NULL);
 }
 
-int corio_sleep(double delay) {
-    corio__task *t = corio__running_task();
-    if (!t) return CORIO_ENOTINTASK;
+/* A real sleep (or NaN), kept out of corio_sleep so that a yield does not
+ * pay for this path's registers and spills. */
+__attribute__((noinline)) static int sleep_timer(corio__task *t, double delay) {
     if (isnan(delay)) return CORIO_EINVAL;
     corio_loop *loop = t->fut.loop;
-    if (delay <= 0) return yield_now(loop, t);
     int64_t when = corio__loop_now(loop) + corio__seconds_to_ns(delay);
     int rc = corio__timer_arm(loop, &t->step, when);
     if (rc < 0) return rc;
     t->step.ev.run = sleep_fired;
     return corio__suspend(t, sleep_cancel, NULL);
+}
+
+int corio_sleep(double delay) {
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    if (delay <= 0) return yield_now(t->fut.loop, t); /* NaN compares false */
+    return sleep_timer(t, delay);
 }
 
 /* ---- await --------------------------------------------------------------- */

@@ -96,6 +96,7 @@ static void trace_cb(void *arg) { trace_add(&tr, arg); }
 static int yield_a(void *arg, void **res) {
     (void)arg, (void)res;
     trace_add(&tr, "A0");
+    ASSERT_EQ(corio_sleep(NAN), CORIO_EINVAL); /* no yield: the order below is unchanged */
     ASSERT_EQ(corio_call_soon(corio_get_running_loop(), trace_cb, "cb1", NULL), 0);
     ASSERT_EQ(corio_sleep(0), 0);
     trace_add(&tr, "A1");
@@ -120,6 +121,8 @@ static int yield_b(void *arg, void **res) {
 }
 
 TEST(sleep0_every_next_event) {
+    ASSERT_EQ(corio_sleep(0), CORIO_ENOTINTASK);
+    ASSERT_EQ(corio_sleep(1), CORIO_ENOTINTASK);
     corio_loop *loop = vloop();
     corio_task *a;
     ASSERT_EQ(corio_loop_create_task(loop, yield_a, NULL, NULL, 0, &a), 0);
