@@ -394,8 +394,8 @@ typedef struct corio__threads_head {
     atomic_int wake_pending; /* an eventfd write is outstanding; threads.c writes it */
 } corio__threads_head;
 static inline int corio__threads_pending(const corio_loop *loop) {
-    return atomic_load_explicit(&((const corio__threads_head *)(const void *)loop->threads)->wake_pending,
-                                memory_order_acquire);
+    const corio__threads_head *h = (const void *)loop->threads;
+    return atomic_load_explicit(&h->wake_pending, memory_order_acquire);
 }
 int corio__threads_new(corio_loop *loop);
 int corio__threads_fd(const corio_loop *loop);

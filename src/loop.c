@@ -97,7 +97,6 @@ int corio_loop_new(corio_loop **out) {
     return 0;
 }
 
-
 void corio__loop_unref(corio_loop *loop) {
     if (--loop->refs) return;
     corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
@@ -268,7 +267,8 @@ int corio__advance_inline(corio_loop *loop) {
     if (!loop->inline_ok || loop->stopping || corio__list_empty(&loop->ready) ||
         corio__backend_has_sources(loop))
         return 0;
-    if (corio__threads_pending(loop)) corio__threads_drain(loop); /* all poll_io does here: timeout 0, no sources */
+    /* All poll_io does here (timeout 0, no sources), the check inline. */
+    if (corio__threads_pending(loop)) corio__threads_drain(loop);
     fire_timers(loop);
     corio__list_splice_back(&loop->batch, &loop->ready);
     return 1;

@@ -78,7 +78,7 @@ static int post(corio_loop *loop, corio__event *ev) {
 /* Loop thread, after each poll: take what was posted. */
 void corio__threads_drain(corio_loop *loop) {
     corio__threads *t = loop->threads;
-    if (!atomic_load_explicit(&t->head.wake_pending, memory_order_acquire)) return;
+    if (!corio__threads_pending(loop)) return;
     uint64_t v;
     ssize_t r = read(t->wake_fd, &v, sizeof v);
     (void)r;
