@@ -18,6 +18,7 @@ typedef struct corio__heap_node {
     uint32_t index; /* position in the heap, CORIO__HEAP_NONE when not in one */
     uint8_t where;  /* which structure of timers.c holds it (0: none) */
     uint8_t dead;   /* cancelled lazily: still in place, not counted (timers.c) */
+    uint8_t spare[2]; /* the embedder's (padding otherwise): a handle keeps its flags here */
 } corio__heap_node;
 
 typedef struct corio__heap {

@@ -365,6 +365,8 @@ int corio_loop_stop(corio_loop *loop) {
 
 /* ---- public callbacks ---------------------------------------------------- */
 
+_Static_assert(sizeof(void *) != 8 || sizeof(corio_handle) == 80, "handle layout (internal.h)");
+
 static void handle_free(corio_handle *h) {
     corio_loop *loop = h->loop;
     corio__slab_free(&loop->handle_slab, h);
@@ -373,9 +375,9 @@ static void handle_free(corio_handle *h) {
 
 static void handle_run(corio__event *ev) {
     corio_handle *h = corio__container_of(ev, corio_handle, timer.ev);
-    if (!h->cancelled && !h->loop->closed) h->fn(h->arg);
-    h->cancelled = 1; /* ran: cancelling now does nothing */
-    if (--h->refs == 0) handle_free(h);
+    if (!corio__handle_cancelled(h) && !h->loop->closed) h->fn(h->arg);
+    corio__handle_cancelled(h) = 1; /* ran: cancelling now does nothing */
+    if (--corio__handle_refs(h) == 0) handle_free(h);
 }
 
 static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out,
@@ -391,7 +393,7 @@ static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **o
     n->loop = loop;
     n->fn = fn;
     n->arg = arg;
-    n->refs = out ? 2 : 1;
+    corio__handle_refs(n) = out ? 2 : 1;
     corio__loop_ref(loop);
     *h = n;
     return 0;
@@ -436,13 +438,13 @@ int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
  * lets go of it when it comes up (or when a sweep finds it). */
 int corio_handle_cancel(corio_handle *h) {
     if (!h) return CORIO_EINVAL;
-    if (h->cancelled) return 0;
-    h->cancelled = 1;
+    if (corio__handle_cancelled(h)) return 0;
+    corio__handle_cancelled(h) = 1;
     corio__timers_cancel_lazy(h->loop->timers, &h->timer); /* last: may release h */
     return 0;
 }
 
-int corio_handle_cancelled(const corio_handle *h) { return h && h->cancelled; }
+int corio_handle_cancelled(const corio_handle *h) { return h && corio__handle_cancelled(h); }
 
 double corio_handle_when(const corio_handle *h) {
     if (!h || h->timer.node.when < 0) return -1;
@@ -450,5 +452,5 @@ double corio_handle_when(const corio_handle *h) {
 }
 
 void corio_handle_release(corio_handle *h) {
-    if (h && --h->refs == 0) handle_free(h);
+    if (h && --corio__handle_refs(h) == 0) handle_free(h);
 }
