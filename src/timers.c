@@ -203,8 +203,9 @@ static void sweep_list(corio__timers *T, corio__list *h) {
 }
 
 /* More dead timers than live ones: remove them all (amortized O(1) per
- * cancel, and memory held by cancelled handles stays bounded). */
-static void sweep(corio__timers *T) {
+ * cancel, and memory held by cancelled handles stays bounded). Out of
+ * line: inlined, its registers were saved on every cancel. */
+__attribute__((noinline)) static void sweep(corio__timers *T) {
     for (int b = 0; b < NB; b++) sweep_list(T, &T->bucket[b]);
     sweep_list(T, &T->run);
     sweep_heap(T, &T->soon);
