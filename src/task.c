@@ -598,7 +598,15 @@ static int sleep_cancel(corio__task *t) {
 static int yield_now(corio_loop *loop, corio__task *t) {
     corio__ready_push(loop, &t->step.ev);
     if (t->copy_mode || t->must_cancel || t == loop->eager_task) goto general;
-    if (corio__list_empty(&loop->batch) && !corio__advance_inline(loop)) goto general;
+    if (corio__list_empty(&loop->batch)) {
+        int more = corio__advance_inline(loop);
+        /* Nothing is kept across a call on this path: t is taken again
+         * from the running task, so no register needs saving here (the
+         * switch below saves them anyway). */
+        t = corio__current;
+        loop = t->fut.loop;
+        if (!more) goto general;
+    }
     corio__event *ev = corio__container_of(loop->batch.next, corio__event, link);
     if (ev == &t->step.ev) { /* nothing else was ready: go on */
         corio__list_unlink(&ev->link);
@@ -612,6 +620,7 @@ static int yield_now(corio_loop *loop, corio__task *t) {
     loop->current = &u->fut;
     corio__current = u;
     switch_peer(loop, t, u);
+    t = corio__current; /* resumed: the running task again */
     arrived(t);
     return t->wake_code;
 general:
