@@ -378,19 +378,30 @@ typedef struct corio__timers corio__timers;
 int corio__timers_new(corio__timers **out);
 void corio__timers_free(corio__timers *T);
 /* The first member of corio__timers, so the loop's hot paths read the
- * count without a call. */
+ * count, and a lazy cancel is done, without a call. */
 typedef struct corio__timers_head {
-    size_t n; /* timers armed, all places together; timers.c writes it */
+    size_t n;    /* timers armed and live, all places together; timers.c writes it */
+    size_t dead; /* cancelled lazily, still in place */
 } corio__timers_head;
 static inline size_t corio__timers_count(const corio__timers *T) {
     return ((const corio__timers_head *)(const void *)T)->n;
 }
 int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq);
 void corio__timers_disarm(corio__timers *T, corio__timer *t); /* armed, or due in ready */
+void corio__timers_sweep(corio__timers *T);
 /* Cancel without removing (one-shot timers only): the timer stays until it
  * reaches the front or a sweep, then its event runs at once, out of order,
- * and must only release its owner. A timer already due is left alone. */
-void corio__timers_cancel_lazy(corio__timers *T, corio__timer *t);
+ * and must only release its owner. A timer already due (node.where 0) is
+ * left alone. When dead timers outnumber live ones, all go (amortized O(1)
+ * per cancel, and memory held by cancelled handles stays bounded). */
+static inline void corio__timers_cancel_lazy(corio__timers *T, corio__timer *t) {
+    corio__timers_head *h = (corio__timers_head *)(void *)T;
+    if (t->node.where == 0) return; /* already due: the event sees the cancel */
+    t->node.dead = 1;
+    h->n--;
+    h->dead++;
+    if (h->dead > 1024 && h->dead > h->n) corio__timers_sweep(T);
+}
 corio__timer *corio__timers_peek(corio__timers *T);           /* the earliest, or NULL */
 void corio__timers_pop(corio__timers *T, corio__timer *t);
 

@@ -39,10 +39,10 @@
 
 /* A timer of an opened sorted window keeps W_BUCKET: it is in run exactly
  * when its window is before the cursor (no walk to relabel it). */
-enum { W_NONE = 0, W_SOON, W_FAR, W_BUCKET };
+enum { W_NONE = 0, W_SOON, W_FAR, W_BUCKET }; /* W_NONE is 0: internal.h relies on it */
 
 struct corio__timers {
-    corio__timers_head head; /* first: the live count, read inline (internal.h) */
+    corio__timers_head head; /* first: the live and dead counts, used inline (internal.h) */
     corio__heap soon;        /* timers before opened_until (array owned) */
     corio__heap far;         /* timers past the buckets' reach (array owned) */
     corio__list bucket[NB];  /* timers by window, in arming order */
@@ -53,7 +53,6 @@ struct corio__timers {
     uint64_t bits[WORDS];    /* non-empty buckets */
     int64_t cursor;          /* first window the buckets hold */
     size_t in_buckets;       /* timers in buckets, dead ones included */
-    size_t dead;             /* cancelled lazily, still in place */
 };
 
 int corio__timers_new(corio__timers **out) {
@@ -153,7 +152,7 @@ static void unarm(corio__timers *T, corio__timer *t) {
     default: return;
     }
     t->node.where = W_NONE;
-    if (t->node.dead) T->dead--;
+    if (t->node.dead) T->head.dead--;
     else T->head.n--;
 }
 
@@ -161,7 +160,7 @@ static void unarm(corio__timers *T, corio__timer *t) {
  * now, to release it. */
 static void release_dead(corio__timers *T, corio__timer *t) {
     t->node.where = W_NONE;
-    T->dead--;
+    T->head.dead--;
     t->ev.run(&t->ev);
 }
 
@@ -202,24 +201,13 @@ static void sweep_list(corio__timers *T, corio__list *h) {
     }
 }
 
-/* More dead timers than live ones: remove them all (amortized O(1) per
- * cancel, and memory held by cancelled handles stays bounded). Out of
- * line: inlined, its registers were saved on every cancel. */
-__attribute__((noinline)) static void sweep(corio__timers *T) {
+/* More dead timers than live ones (corio__timers_cancel_lazy): remove
+ * them all. */
+void corio__timers_sweep(corio__timers *T) {
     for (int b = 0; b < NB; b++) sweep_list(T, &T->bucket[b]);
     sweep_list(T, &T->run);
     sweep_heap(T, &T->soon);
     sweep_heap(T, &T->far);
-}
-
-void corio__timers_cancel_lazy(corio__timers *T, corio__timer *t) {
-    if (t->node.where == W_NONE) { /* already due: the event sees the cancel */
-        return;
-    }
-    t->node.dead = 1;
-    T->head.n--;
-    T->dead++;
-    if (T->dead > 1024 && T->dead > T->head.n) sweep(T);
 }
 
 /* The first non-empty bucket from the cursor on, cyclically; -1 if none. */
