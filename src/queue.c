@@ -169,16 +169,17 @@ static int woken_heap_cancel(corio__task *t) {
     return 1;
 }
 
-static void wake(qwaiter *w) {
+__attribute__((noinline)) static void wake(qwaiter *w) {
     w->state = W_WOKEN;
     corio__wake(w->task, 0);
     if (w->heap) w->task->wait_cancel = woken_heap_cancel;
 }
 
-/* Wake the first waiter (cancelled ones have left the list already). */
-static void wakeup_next(corio__list *l) {
-    corio__list *n = corio__list_pop_front(l);
-    if (n) wake(corio__container_of(n, qwaiter, link));
+/* Wake the first waiter (cancelled ones have left the list already).
+ * The check inline, since most calls find nobody waiting. */
+static inline void wakeup_next(corio__list *l) {
+    if (corio__list_empty(l)) return;
+    wake(corio__container_of(corio__list_pop_front(l), qwaiter, link));
 }
 
 static int bind(corio_queue *q) {
