@@ -258,9 +258,10 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
     add("")
     add("Written by `make bench` (`bench/run.py`)%s on %s, in %.0f s. Medians of %d run(s) with the "
         "min–max spread; lower is better. Each program measures its own work (`secs=` in its check "
-        "line); peak RSS is the child's own (`wait4`). The ratio is the peer's figure over corio's: "
+        "line); peak RSS is the child's own (%s). The ratio is the peer's figure over corio's: "
         "above 1, corio is faster." % (" with `QUICK=1`" if a.quick else "",
-                                       datetime.date.today().isoformat(), elapsed, repeat))
+                                       datetime.date.today().isoformat(), elapsed, repeat,
+                                       "`/usr/bin/time`" if TIME else "`wait4`"))
     add("")
     add("| machine | |")
     add("|---|---|")
