@@ -35,8 +35,8 @@ typedef struct corio__event {
     uint64_t seq;                          /* when it joined a future's callbacks (order key) */
 } corio__event;
 
-/* A timer: an event the heap moves to the ready queue when due. */
-/* ev first: see corio_handle's layout. */
+/* A timer: an event the heap moves to the ready queue when due. The event
+ * first: see corio_handle's layout. */
 typedef struct corio__timer {
     corio__event ev;       /* pushed to loop->ready when due */
     corio__heap_node node; /* position in loop->timers (index NONE when not armed) */
