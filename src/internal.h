@@ -81,9 +81,16 @@ void corio__pools_free(corio__pools *p);
 int corio__stack_get(corio__pools *p, size_t size, corio__stack *out);
 /* Give it back; its pages stay hot for the next task (up to a cap). */
 void corio__stack_put(corio__stack *st);
-/* Usable bytes (the guard page sits below lo). Async-signal-safe. */
-size_t corio__stack_size(const corio__stack *st);
-size_t corio__page_size(void);
+/* Usable bytes (the guard page sits below lo). Async-signal-safe. Inline
+ * (on every task start): a pool's first member is its usable size. */
+static inline size_t corio__stack_size(const corio__stack *st) { return *(const size_t *)st->pool; }
+/* The page size, asked of the system once. */
+extern _Atomic size_t corio__page;
+size_t corio__page_size_slow(void);
+static inline size_t corio__page_size(void) {
+    size_t p = corio__page;
+    return p ? p : corio__page_size_slow();
+}
 /* Overflow reporting: install the SIGSEGV handler and this thread's
  * alternate signal stack (refcounted per thread; undone by _release). */
 int corio__overflow_guard_acquire(void);

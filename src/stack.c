@@ -54,8 +54,8 @@ typedef struct region {
 } region;
 
 typedef struct pool {
+    size_t usable;  /* first (corio__stack_size reads it inline): usable bytes per stack (page multiple) */
     struct pool *next; /* owned chain of the loop's pools (stacks point at their pool: never moved) */
-    size_t usable;  /* usable bytes per stack (page multiple) */
     size_t stride;  /* usable + one guard page */
     region *regions;
     size_t total;   /* slots handed out at least once, over all regions */
@@ -67,10 +67,11 @@ struct corio__pools {
     pool *first; /* owned list of pools, one per stack size in use */
 };
 
-size_t corio__page_size(void) {
-    static _Atomic size_t page; /* loops in several threads may ask at once */
-    size_t p = page;
-    if (!p) page = p = (size_t)sysconf(_SC_PAGESIZE);
+_Atomic size_t corio__page; /* loops in several threads may ask at once */
+
+size_t corio__page_size_slow(void) {
+    size_t p = (size_t)sysconf(_SC_PAGESIZE);
+    corio__page = p;
     return p;
 }
 
@@ -210,7 +211,7 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
     return 0;
 }
 
-size_t corio__stack_size(const corio__stack *st) { return ((const pool *)st->pool)->usable; }
+_Static_assert(offsetof(pool, usable) == 0, "corio__stack_size (internal.h) reads it first");
 
 void corio__stack_put(corio__stack *st) {
     pool *pl = st->pool;
