@@ -22,11 +22,6 @@ int corio__backend_add_wakeup(corio_loop *loop, int fd) {
     return epoll_ctl(loop->backend_fd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-int corio__backend_has_sources(const corio_loop *loop) {
-    (void)loop;
-    return 0; /* no I/O watchers exist yet */
-}
-
 /* epoll_pwait2 (Linux 5.11) takes nanoseconds; where it is missing (older
  * kernels, valgrind 3.19) epoll_wait gets the timeout rounded up to whole
  * milliseconds, so a timer is never polled for too early. */

@@ -312,6 +312,7 @@ struct corio_loop {
     uint32_t refs;                /* the user's until close + one per live future */
     int ntasks;                   /* length of tasks */
     int backend_fd;               /* epoll fd, owned (backend_epoll.c) */
+    size_t io_sources;            /* I/O watchers registered with the backend (none exist yet) */
     struct corio__threads *threads; /* owned: thread-safe posting and the pool (threads.c) */
     int inflight;                 /* to_thread jobs not yet back on the loop */
     uint8_t virtual_time;
@@ -437,7 +438,10 @@ int corio__backend_add_wakeup(corio_loop *loop, int fd);
 /* Wait for I/O up to timeout_ns (-1: forever, 0: just look). */
 int corio__backend_poll(corio_loop *loop, int64_t timeout_ns);
 void corio__backend_close(corio_loop *loop);
-/* Does anything outside the ready queue and timers promise work? */
-int corio__backend_has_sources(const corio_loop *loop);
+/* Does anything outside the ready queue and timers promise work? Inline:
+ * every inline iteration advance asks. */
+static inline int corio__backend_has_sources(const corio_loop *loop) {
+    return loop->io_sources != 0;
+}
 
 #endif
