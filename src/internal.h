@@ -367,7 +367,8 @@ int corio__future_cancel_now(corio_future *f, const char *msg);
 void corio__task_destroy_pending(corio__task *t); /* loop close */
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap);
 static inline corio__task *corio__running_task(void) { return corio__current; }
-/* Suspend the running task until woken (see task.c); returns the wake code. */
+/* Suspend the running task t (corio__current: it is read again from there
+ * after every call) until woken (see task.c); returns the wake code. */
 int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj);
 void corio__wake(corio__task *t, int code);
 /* The task saw fut fail: fut's error becomes its current error. */

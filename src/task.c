@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -515,6 +516,7 @@ void corio__task_destroy_pending(corio__task *t) {
  * callers reach it by a tail call, so their frames are gone while the task
  * is suspended (a copy-mode task saves fewer bytes). */
 __attribute__((noinline)) int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj) {
+    assert(t == corio__current);
     t->wait_cancel = cancel;
     t->wait_obj = obj;
     t->wake_code = 0;
