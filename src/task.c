@@ -456,8 +456,9 @@ static corio__task *next_direct(void) {
 /* Leave the running task until something wakes it. Nothing is kept in a
  * register across a call here or in corio__suspend: the running task is
  * read again from corio__current afterwards (whoever resumes a task sets
- * it first). So the suspending frames save no registers, which the
- * switch saves anyway, and a copy-mode task keeps 32 bytes fewer per
+ * it first). So corio__suspend's frame saves one register (the
+ * thread-local's offset) instead of four and a padding word, which the
+ * switch saves anyway: a copy-mode task keeps 32 bytes fewer per
  * suspension. */
 static void switch_out(void) {
     corio__task *t = corio__current;
