@@ -157,11 +157,11 @@ static void gather_destroy(corio_future *f) {
     for (size_t i = 0; i < g->nkids; i++) {
         kid *k = &g->kids[i];
         if (corio__list_linked(&k->ev.link)) corio__list_unlink(&k->ev.link);
-        if (!g->kids[i].f) continue; /* collected */
+        if (!k->f) continue; /* collected */
         /* Nobody will collect its outcome through us any more: as asyncio,
          * a gather's children count as retrieved. */
-        g->kids[i].f->retrieved = 1;
-        corio_future_unref(g->kids[i].f);
+        k->f->retrieved = 1;
+        corio_future_unref(k->f);
     }
     corio__free(g->kids);
     corio__free(g->pos);
