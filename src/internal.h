@@ -141,8 +141,9 @@ void corio__switch(void **save, void *load);
  * Either may resume a context the other saved. */
 void corio__switch_jmp(void **save, void *load);
 /* Prepare a fresh stack so that switching to the returned sp calls
- * entry(arg) on it. entry must never return. */
-void *corio__ctx_make(void *top, void (*entry)(void *), void *arg);
+ * entry(arg) on it. entry either never returns, or returns the saved sp
+ * of a context to resume instead of its own, which is then over. */
+void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg);
 
 /* ---- futures and tasks ------------------------------------------------- */
 

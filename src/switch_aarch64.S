@@ -3,6 +3,23 @@
  * d8..d15 and FPCR. Everything else is caller-saved. */
     .text
 
+/* The load half of the switch: the frame at sp back into the registers. */
+.macro SWITCH_LOAD
+    ldp x19, x20, [sp, #0]
+    ldp x21, x22, [sp, #16]
+    ldp x23, x24, [sp, #32]
+    ldp x25, x26, [sp, #48]
+    ldp x27, x28, [sp, #64]
+    ldp x29, x30, [sp, #80]
+    ldp d8, d9, [sp, #96]
+    ldp d10, d11, [sp, #112]
+    ldp d12, d13, [sp, #128]
+    ldp d14, d15, [sp, #144]
+    ldr x9, [sp, #160]
+    msr fpcr, x9
+    add sp, sp, #176
+.endm
+
 /* void corio__switch(void **save, void *load) */
     .globl corio__switch
     .hidden corio__switch
@@ -26,19 +43,7 @@ corio__switch:
     mov x9, sp
     str x9, [x0]
     mov sp, x1
-    ldp x19, x20, [sp, #0]
-    ldp x21, x22, [sp, #16]
-    ldp x23, x24, [sp, #32]
-    ldp x25, x26, [sp, #48]
-    ldp x27, x28, [sp, #64]
-    ldp x29, x30, [sp, #80]
-    ldp d8, d9, [sp, #96]
-    ldp d10, d11, [sp, #112]
-    ldp d12, d13, [sp, #128]
-    ldp d14, d15, [sp, #144]
-    ldr x9, [sp, #160]
-    msr fpcr, x9
-    add sp, sp, #176
+    SWITCH_LOAD
     ret
     .cfi_endproc
     .size corio__switch, .-corio__switch
@@ -50,7 +55,10 @@ corio__switch:
     .hidden corio__switch_jmp
     .set corio__switch_jmp, corio__switch
 
-/* First resumption of a fresh context: x19 = arg, x20 = entry. */
+/* First resumption of a fresh context: x19 = arg, x20 = entry. entry
+ * returns the saved sp of the context to resume; this one is over, so
+ * only the load half of the switch runs, and its `ret` is predicted right
+ * when entry never switched away (switch_x86_64.S says why). */
     .type corio__trampoline, %function
     .p2align 4
 corio__trampoline:
@@ -58,11 +66,13 @@ corio__trampoline:
     .cfi_undefined x30
     mov x0, x19
     blr x20
-    brk #0
+    mov sp, x0
+    SWITCH_LOAD
+    ret
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
-/* void *corio__ctx_make(void *top, void (*entry)(void *), void *arg) */
+/* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg) */
     .globl corio__ctx_make
     .hidden corio__ctx_make
     .type corio__ctx_make, %function

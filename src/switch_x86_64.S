@@ -4,9 +4,10 @@
  * is caller-saved, so the C caller of corio__switch has already spilled it. */
     .text
 
-/* The switch proper: save this context, load the other up to its resume
- * address, which is left on the stack. */
-.macro SWITCH_BODY
+/* The switch proper, in two halves: save this context (its sp into
+ * *rdi), then load the one whose sp is in rsi up to its resume address,
+ * which is left on the stack. */
+.macro SWITCH_SAVE
     pushq %rbp
     pushq %rbx
     pushq %r12
@@ -17,6 +18,10 @@
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
     movq %rsp, (%rdi)
+.endm
+
+/* Expects this context's control words at (%rsp). */
+.macro SWITCH_LOAD
     /* The control words rarely differ between contexts, and loading them
      * serialises the pipeline: compare first, load only on a change. Each
      * is read back with the width it was stored with, so the loads are
@@ -35,6 +40,11 @@
     popq %r12
     popq %rbx
     popq %rbp
+.endm
+
+.macro SWITCH_BODY
+    SWITCH_SAVE
+    SWITCH_LOAD
 .endm
 
 /* The control words, loaded only when they differ (see SWITCH_BODY). */
@@ -80,21 +90,34 @@ corio__switch_jmp:
     .size corio__switch_jmp, .-corio__switch_jmp
 
 /* First resumption of a fresh context lands here: r12 = arg, r13 = entry.
- * rsp is 16-byte aligned; the pushed 0 makes it what entry expects after
- * a call. entry never returns. */
+ * rsp is 16-byte aligned, so the call leaves it as entry expects. entry
+ * returns the saved sp of the context to resume; this one is over, so
+ * only the load half of the switch runs. It resumes with `ret`, which the
+ * return predictor gets right when the resumed context is the one that
+ * switched here and entry returned without ever switching away: the
+ * entry this `call` pushed was popped by entry's return, so the top one
+ * is that context's own call of the switch. That is the common case of a
+ * task that finishes in its first step (an eager child back to its
+ * creator, a task back to the loop): no mispredicted return there or in
+ * the creator's returns that follow. */
     .type corio__trampoline, @function
     .p2align 4
 corio__trampoline:
     .cfi_startproc
     .cfi_undefined rip
     movq %r12, %rdi
-    pushq $0           /* entry's return address: none (ends backtraces) */
-    jmpq *%r13         /* not a call, which would leave an entry on the
-                        * return stack that no `ret` ever takes */
+    callq *%r13
+    movq %rax, %rsi
+    pushq $0
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    SWITCH_LOAD
+    ret
+    SWITCH_LOAD_CW
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
-/* void *corio__ctx_make(void *top, void (*entry)(void *), void *arg)
+/* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg)
  * Builds the frame corio__switch pops, with the trampoline as return
  * address and the caller's MXCSR/x87 control words. Returns the sp. */
     .globl corio__ctx_make

@@ -259,8 +259,28 @@ static void task_complete(corio__task *t, int rc, void *result) {
 
 static void eager_back(corio_loop *loop, corio__task *t, int last);
 
-/* Runs on the task's own stack; never returns. */
-static void task_entry(void *arg) {
+/* The body has returned: the context to resume (the eager creator, else
+ * the loop), whose saved sp task_entry hands to the trampoline. It loads
+ * that context with a `ret` that the return predictor gets right when
+ * the task never suspended (switch_x86_64.S): a switch called from here
+ * would leave a return-stack entry that no `ret` takes, and the creator's
+ * next returns would each be mispredicted. Sanitizer builds switch here
+ * after their hooks instead: nothing may run on this stack after them. */
+static void *task_exit(corio_loop *loop, corio__task *t) {
+#if CORIO_HAVE_ASAN || CORIO_HAVE_TSAN
+    if (t == loop->eager_task) eager_back(loop, t, 1);
+    else switch_to_loop(loop, t, 1);
+    __builtin_unreachable();
+#else
+    corio__task *p = t == loop->eager_task ? loop->eager_parent : NULL;
+    if (p) return p->sp;
+    loop->back = t;
+    return loop->sp;
+#endif
+}
+
+/* Runs on the task's own stack, entered by the trampoline (switch_*.S). */
+static void *task_entry(void *arg) {
     corio__task *t = arg;
     arrived(t);
     corio_fn fn = t->u.start.fn;
@@ -274,10 +294,7 @@ static void task_entry(void *arg) {
     int rc = fn(fn_arg, &t->fut.result);
     task_complete(t, rc, t->fut.result);
     t->finished = 1;
-    corio_loop *loop = t->fut.loop;
-    if (t == loop->eager_task) eager_back(loop, t, 1);
-    else switch_to_loop(loop, t, 1);
-    __builtin_unreachable();
+    return task_exit(t->fut.loop, t);
 }
 
 /* ---- copy mode: tasks sharing one stack -------------------------------- */
