@@ -1,8 +1,10 @@
 /* Binary min-heap of timers keyed by (when, seq) — header-only.
  * seq is a per-loop counter, so timers with equal deadlines pop in the
- * order they were armed (asyncio's guarantee). Each timer stores its own
- * index, so cancel is O(log n) with no search. -DCORIO_DEBUG verifies the
- * heap property after every change. */
+ * order they were armed (asyncio's guarantee). The node does not hold it:
+ * the includer defines corio__heap_seq (internal.h: the timer's event
+ * keeps it, a field the event does not use while armed), 8 bytes less per
+ * timer. Each timer stores its own index, so cancel is O(log n) with no
+ * search. -DCORIO_DEBUG verifies the heap property after every change. */
 #ifndef CORIO_HEAP_H
 #define CORIO_HEAP_H
 
@@ -14,7 +16,6 @@
 
 typedef struct corio__heap_node {
     int64_t when;   /* deadline, ns on the loop clock */
-    uint64_t seq;   /* arming order, tie-breaker */
     uint32_t index; /* position in the heap, CORIO__HEAP_NONE when not in one */
     uint8_t where;  /* which structure of timers.c holds it (0: none) */
     uint8_t dead;   /* cancelled lazily: still in place, not counted (timers.c) */
@@ -27,8 +28,11 @@ typedef struct corio__heap {
     uint32_t cap;
 } corio__heap;
 
+/* The arming order of x, the tie-breaker: the includer's. */
+static inline uint64_t corio__heap_seq(const corio__heap_node *x);
+
 static inline int corio__heap_less(const corio__heap_node *a, const corio__heap_node *b) {
-    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+    return a->when < b->when || (a->when == b->when && corio__heap_seq(a) < corio__heap_seq(b));
 }
 
 static inline void corio__heap_place(corio__heap *h, uint32_t i, corio__heap_node *x) {

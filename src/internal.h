@@ -32,15 +32,22 @@
 typedef struct corio__event {
     corio__list link;                      /* owned by whichever list holds it */
     void (*run)(struct corio__event *ev);  /* set by the owner; called once per dequeue */
-    uint64_t seq;                          /* when it joined a future's callbacks (order key) */
+    uint64_t seq;                          /* order key: when it joined a future's callbacks,
+                                              or, for an armed timer's, when it was armed */
 } corio__event;
 
 /* A timer: an event the heap moves to the ready queue when due. The event
- * first: see corio_handle's layout. */
+ * first: see corio_handle's layout. While armed, the event is in no
+ * future's callbacks (a bucket links it through ev.link), so ev.seq is
+ * free to hold the arming order the heap breaks ties with. */
 typedef struct corio__timer {
-    corio__event ev;       /* pushed to loop->ready when due */
+    corio__event ev;       /* pushed to loop->ready when due; ev.seq: arming order while armed */
     corio__heap_node node; /* position in loop->timers (index NONE when not armed) */
 } corio__timer;
+
+static inline uint64_t corio__heap_seq(const corio__heap_node *x) {
+    return corio__container_of(x, const corio__timer, node)->ev.seq;
+}
 
 /* A combinator's hook on one child future: an event in the child's
  * callback list. `now` (optional) runs inside the child's completion, so
@@ -256,9 +263,10 @@ void corio__error_unref(corio_error *e);
 
 /* ---- handles (public callbacks) ---------------------------------------- */
 
-/* 80 bytes: the flags live in the heap node's spare bytes. The layout is
+/* 72 bytes: the flags live in the heap node's spare bytes, the arming
+ * order in the event's seq. The layout is
  * measured, not guessed (1M scrambled timers, interleaved runs): with the
- * node's flags and `loop` side by side (bytes 52..63), cancel reads one
+ * node's flags and `loop` side by side (bytes 46..55), cancel reads one
  * cache line per handle; against node, ev, fn, arg, loop this order cut
  * cancel from 20 to 17 ns and firing from 313 to 283 ns per timer. */
 struct corio_handle {

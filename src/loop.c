@@ -365,7 +365,7 @@ int corio_loop_stop(corio_loop *loop) {
 
 /* ---- public callbacks ---------------------------------------------------- */
 
-_Static_assert(sizeof(void *) != 8 || sizeof(corio_handle) == 80, "handle layout (internal.h)");
+_Static_assert(sizeof(void *) != 8 || sizeof(corio_handle) == 72, "handle layout (internal.h)");
 
 static void handle_free(corio_handle *h) {
     corio_loop *loop = h->loop;

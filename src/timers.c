@@ -112,7 +112,7 @@ static void bucket_remove(corio__timers *T, corio__timer *t) {
 
 int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq) {
     t->node.when = when;
-    t->node.seq = seq;
+    t->ev.seq = seq;
     t->node.dead = 0;
     int64_t w = when >> SHIFT;
     if (T->in_buckets == 0 && T->soon.n == 0 && T->in_run == 0) T->cursor = w;
