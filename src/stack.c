@@ -8,10 +8,16 @@
  * (two mappings per stack), and past the mapping limit to unguarded stacks
  * with one warning.
  *
- * A slot is touched only when a task first runs on it; freed slots go on a
- * LIFO list so the next task gets a stack whose pages are already resident
- * (a fresh page costs microseconds to fault in; a hot one nanoseconds).
- * Past `hot_max` free stacks, released ones give their pages back.
+ * Fresh slots are prepared in batches once a pool has handed out a few:
+ * the guards of up to 1 024 slots in one system call, and their top pages
+ * (the one a task touches first) filled in by one more, instead of a
+ * madvise and a page fault per stack (measured here: 0.71 -> 0.46 us per
+ * guard, 2.4 -> 1.8 us per page). Batches double with the pool, so the
+ * pages filled ahead of use stay below the ones in use, and below 1 024.
+ * Freed slots go on a LIFO list so the next task gets a stack whose pages
+ * are already resident (a fresh page costs microseconds to fault in; a
+ * hot one nanoseconds). Past HOT_MAX free stacks, released ones give
+ * their pages back, 64 stacks to a call.
  *
  * Overflow: a thread running a loop gets an alternate signal stack and a
  * SIGSEGV handler that recognises a fault in the running task's guard page
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -35,12 +42,20 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #define REGION_FIRST_SLOTS 64
 #define REGION_MAX_SLOTS 16384
 #define HOT_MAX 1024
+#define BATCH_MIN 16   /* fewer fresh slots to prepare: one madvise each */
+#define BATCH_MAX 1024 /* UIO_MAXIOV: the most ranges one call takes */
+#define COLD_BATCH 64  /* stacks whose pages go back together */
 
 enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
 static _Atomic int guard_mode = GUARD_MADVISE; /* process-wide (loops in many threads); only degrades */
+static _Atomic int batch_ok = 1; /* process_madvise takes guards on oneself; only degrades */
 
 typedef struct region {
     struct region *next; /* owned chain of the pool's regions */
@@ -48,6 +63,7 @@ typedef struct region {
     size_t len;
     size_t nslots;       /* slots in the mapping */
     size_t used;         /* slots handed out at least once (prefix) */
+    size_t ready;        /* slots [used, ready) have their guard and top page already (prepare) */
 #ifdef CORIO_HAVE_VALGRIND
     unsigned *vg_ids;    /* owned; valgrind stack ids per used slot (NULL off valgrind) */
 #endif
@@ -61,6 +77,10 @@ typedef struct pool {
     size_t total;   /* slots handed out at least once, over all regions */
     char **free;    /* owned array of free slots' `lo`, capacity == total */
     size_t nfree;
+    /* Freed past HOT_MAX with their pages still resident: kept out of
+     * `free` until release_cold gives the pages back, in one call. */
+    struct iovec cold[COLD_BATCH];
+    size_t ncold;
 } pool;
 
 struct corio__pools {
@@ -171,6 +191,44 @@ static int install_guard(char *guard) {
     return 0;
 }
 
+/* Can corio__madvise_ranges be tried? */
+static int ranges_ok(void) {
+#ifdef CORIO_HAVE_VALGRIND
+    if (RUNNING_ON_VALGRIND) return 0; /* it does not know process_madvise */
+#endif
+    return batch_ok;
+}
+
+/* After a corio__madvise_ranges call: how many of its ranges were
+ * advised (a prefix). A kernel or sandbox that refuses the call itself
+ * turns batches off for good. */
+static size_t ranges_done(long rc, size_t range_len) {
+    if (rc == -ENOSYS || rc == -EINVAL || rc == -EPERM || rc == -EBADF) batch_ok = 0;
+    return rc > 0 ? (size_t)rc / range_len : 0;
+}
+
+/* Best effort: the guards of the next fresh slots of r in one call, then
+ * their top pages filled in by another; as many slots as the pool has
+ * handed out so far (a pool that stays small never prepares any). What
+ * this does not do, fresh_slot does one slot at a time. */
+static void prepare(pool *pl, region *r) {
+    size_t k = pl->total < BATCH_MAX ? pl->total : BATCH_MAX;
+    if (k > r->nslots - r->used) k = r->nslots - r->used;
+    if (k < BATCH_MIN || !ranges_ok() || guard_mode != GUARD_MADVISE) return;
+    struct iovec *v = corio__malloc(k * sizeof *v); /* 16 KiB at most: not on a task's stack */
+    if (!v) return;
+    size_t page = corio__page_size();
+    for (size_t i = 0; i < k; i++) {
+        v[i].iov_base = r->base + (r->used + i) * pl->stride;
+        v[i].iov_len = page;
+    }
+    size_t guarded = ranges_done(corio__madvise_ranges(v, k, MADV_GUARD_INSTALL), page);
+    for (size_t i = 0; i < guarded; i++) v[i].iov_base = (char *)v[i].iov_base + pl->stride - page;
+    if (guarded) (void)corio__madvise_ranges(v, guarded, MADV_POPULATE_WRITE); /* else on demand */
+    corio__free(v);
+    r->ready = r->used + guarded;
+}
+
 /* Hand out a never-used slot, growing the free array first so that the
  * later corio__stack_put can never fail. */
 static int fresh_slot(pool *pl, char **lo) {
@@ -182,9 +240,13 @@ static int fresh_slot(pool *pl, char **lo) {
     char **nf = corio__realloc(pl->free, (pl->total + 1) * sizeof *nf);
     if (!nf) return CORIO_ENOMEM;
     pl->free = nf;
+    if (r->used == r->ready) prepare(pl, r);
     char *guard = r->base + r->used * pl->stride;
-    int rc = install_guard(guard);
-    if (rc < 0) return rc;
+    if (r->used == r->ready) { /* not prepared: its guard now */
+        int rc = install_guard(guard);
+        if (rc < 0) return rc;
+        r->ready++;
+    }
     *lo = guard + corio__page_size();
 #ifdef CORIO_HAVE_VALGRIND
     if (r->vg_ids) r->vg_ids[r->used] = VALGRIND_STACK_REGISTER(*lo, *lo + pl->usable);
@@ -202,6 +264,8 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
     char *lo;
     if (pl->nfree) {
         lo = pl->free[--pl->nfree];
+    } else if (pl->ncold) { /* its pages are still there */
+        lo = pl->cold[--pl->ncold].iov_base;
     } else {
         int rc = fresh_slot(pl, &lo);
         if (rc < 0) return rc;
@@ -213,11 +277,26 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
 
 _Static_assert(offsetof(pool, usable) == 0, "corio__stack_size (internal.h) reads it first");
 
+/* The cold stacks' pages go back, then the stacks join `free`. One call
+ * for the batch, so one TLB flush (an interrupt to the other core when
+ * the process last ran there) instead of one per stack. */
+static void release_cold(pool *pl) {
+    size_t i = 0;
+    if (ranges_ok()) i = ranges_done(corio__madvise_ranges(pl->cold, pl->ncold, MADV_DONTNEED), pl->usable);
+    for (; i < pl->ncold; i++) (void)corio__madvise(pl->cold[i].iov_base, pl->usable, MADV_DONTNEED);
+    for (i = 0; i < pl->ncold; i++) pl->free[pl->nfree++] = pl->cold[i].iov_base;
+    pl->ncold = 0;
+}
+
 void corio__stack_put(corio__stack *st) {
     pool *pl = st->pool;
-    if (pl->nfree >= HOT_MAX) /* enough hot stacks: give this one's pages back */
-        (void)corio__madvise(st->lo, pl->usable, MADV_DONTNEED);
-    pl->free[pl->nfree++] = st->lo;
+    if (pl->nfree < HOT_MAX) {
+        pl->free[pl->nfree++] = st->lo;
+    } else { /* enough hot stacks: this one's pages go back, with a batch of others */
+        pl->cold[pl->ncold].iov_base = st->lo;
+        pl->cold[pl->ncold].iov_len = pl->usable;
+        if (++pl->ncold == COLD_BATCH) release_cold(pl);
+    }
     st->lo = NULL;
 }
 

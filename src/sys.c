@@ -9,6 +9,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static _Thread_local long fail_at; /* 0: never; else the call number that fails */
@@ -87,6 +89,23 @@ int corio__madvise(void *p, size_t len, int advice) {
 int corio__mprotect(void *p, size_t len, int prot) {
     if (fail_now()) return -ENOMEM;
     return mprotect(p, len, prot) ? -errno : 0;
+}
+
+long corio__madvise_ranges(const struct iovec *ranges, size_t n, int advice) {
+    if (fail_now()) return -ENOMEM;
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+    /* A pidfd of our own for the call: open and closed here, so no file
+     * descriptor outlives it (one per batch of ranges). */
+    int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (pidfd < 0) return -errno;
+    long r = syscall(SYS_process_madvise, pidfd, ranges, n, advice, 0);
+    int err = errno;
+    close(pidfd);
+    return r < 0 ? -err : r;
+#else
+    (void)ranges, (void)n, (void)advice;
+    return -ENOSYS;
+#endif
 }
 
 int corio__epoll_create(void) {

@@ -38,6 +38,12 @@ int corio__munmap(void *p, size_t len);
 /* These return 0 or -errno. */
 int corio__madvise(void *p, size_t len, int advice);
 int corio__mprotect(void *p, size_t len, int prot);
+/* madvise over n ranges of this process in one system call
+ * (process_madvise; every advice is allowed on oneself since Linux 6.13).
+ * Returns the bytes advised, in range order (fewer than asked: it stopped
+ * at a failure), or -errno (-ENOSYS where the call does not exist). */
+struct iovec;
+long corio__madvise_ranges(const struct iovec *ranges, size_t n, int advice);
 int corio__epoll_create(void);
 int corio__eventfd(void); /* non-blocking, close-on-exec */
 
