@@ -354,6 +354,7 @@ int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when);
 void corio__timer_disarm(corio_loop *loop, corio__timer *t);
 void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
 int corio__run_once(corio_loop *loop);
+void corio__run_batch(corio_loop *loop); /* task.c: the ready phase */
 /* Start the next iteration from a task when it cannot block: 1 if done. */
 int corio__advance_inline(corio_loop *loop);
 int corio__loop_idle(const corio_loop *loop);

@@ -238,18 +238,8 @@ static void fire_timers(corio_loop *loop) {
     }
 }
 
-/* Run what was ready when the phase began; what becomes ready meanwhile
- * waits for the next iteration (asyncio's ntodo). The batch lives in the
- * loop because a suspending task may take its next event itself (task.c:
- * a task step, switched to directly). */
-static void run_ready(corio_loop *loop) {
-    corio__list_splice_back(&loop->batch, &loop->ready);
-    corio__list *n;
-    while ((n = corio__list_pop_front(&loop->batch))) {
-        corio__event *ev = corio__container_of(n, corio__event, link);
-        ev->run(ev);
-    }
-}
+/* Run what was ready when the phase began (task.c: corio__run_batch). */
+static void run_ready(corio_loop *loop) { corio__run_batch(loop); }
 
 int corio__run_once(corio_loop *loop) {
     int rc = poll_io(loop);
