@@ -50,7 +50,8 @@ test-arm64:
 	else echo "aarch64 tests skipped (no aarch64-linux-gnu-gcc or qemu-aarch64; make deps installs them)"; fi
 
 # Every workload on corio and on each peer that builds here; writes
-# docs/benchmarks.md and docs/benchmarks.png. QUICK=1: small sizes, one run.
+# docs/benchmarks.md and docs/benchmarks.png. QUICK=1: small sizes, one run,
+# written to $(BUILD)/bench-quick/ (a smoke test: docs/ keeps the real figures).
 bench: build
 	python3 bench/run.py --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick,)
 

@@ -1,7 +1,9 @@
 """make bench: build the peers that can be built here, run every workload
 of shared/spec/performance.md on corio and on each peer several times,
 and report medians (min-max), peak RSS and corio's ratio to each peer.
-Writes docs/benchmarks.md and docs/benchmarks.png (gnuplot, if present).
+Writes docs/benchmarks.md and docs/benchmarks.png (gnuplot, if present);
+--quick (the CI smoke test) writes them under the build directory instead,
+so that its figures never replace the real ones.
 
     python3 bench/run.py [--build build] [--quick] [--repeat 3] [--only corio,go]
 """
@@ -179,8 +181,10 @@ def main():
     ap.add_argument("--quick", action="store_true", default=os.environ.get("QUICK") == "1")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--only", default="")
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
+    ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.out is None:
+        a.out = os.path.join(a.build, "bench-quick") if a.quick else os.path.join(ROOT, "docs")
     repeat = a.repeat or (1 if a.quick else 3)
     peers, skipped = build_peers(a.build)
     if a.only:
