@@ -22,14 +22,6 @@ const corio__future_ops *const corio__kind_ops[CORIO__KINDS] = {
     [CORIO__GATHER] = &corio__gather_ops,
 };
 
-void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind) {
-    corio__list_init(&f->callbacks);
-    f->loop = loop;
-    f->refs = 1;
-    f->kind = kind;
-    corio__loop_ref(loop);
-}
-
 void corio__future_init_local(corio_future *f, corio_loop *loop) {
     memset(f, 0, sizeof *f);
     corio__future_init(f, loop, CORIO__PLAIN);

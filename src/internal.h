@@ -135,7 +135,14 @@ static inline void *corio__slab_alloc(corio__slab *s) {
 #endif
     return corio__slab_alloc_slow(s);
 }
-void corio__slab_free(corio__slab *s, void *p);
+#if CORIO_HAVE_ASAN
+void corio__slab_free(corio__slab *s, void *p); /* free(): a use after free is still caught */
+#else
+static inline void corio__slab_free(corio__slab *s, void *p) { /* LIFO: reused hot */
+    *(void **)p = s->free;
+    s->free = p;
+}
+#endif
 void corio__slab_destroy(corio__slab *s);
 
 /* ---- context switching (switch_<arch>.S) ------------------------------- */
@@ -345,7 +352,10 @@ struct corio_loop {
 
 /* loop.c */
 static inline void corio__loop_ref(corio_loop *loop) { loop->refs++; }
-void corio__loop_unref(corio_loop *loop);
+void corio__loop_free(corio_loop *loop); /* the last reference went */
+static inline void corio__loop_unref(corio_loop *loop) {
+    if (--loop->refs == 0) corio__loop_free(loop);
+}
 static inline void corio__ready_push(corio_loop *loop, corio__event *ev) {
     corio__list_push_back(&loop->ready, &ev->link);
 }
@@ -364,7 +374,14 @@ extern _Thread_local corio_loop *corio__running_loop;
 extern _Thread_local corio__task *volatile corio__current;
 
 /* task.c */
-void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind);
+/* The rest of f must be zero already (calloc, slab). */
+static inline void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind) {
+    corio__list_init(&f->callbacks);
+    f->loop = loop;
+    f->refs = 1;
+    f->kind = kind;
+    corio__loop_ref(loop);
+}
 /* A future living in the caller's frame (a primitive's waiter): it never
  * escapes the waiting call, so no allocation. Fini checks nobody kept it. */
 void corio__future_init_local(corio_future *f, corio_loop *loop);

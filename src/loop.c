@@ -97,8 +97,7 @@ int corio_loop_new(corio_loop **out) {
     return 0;
 }
 
-void corio__loop_unref(corio_loop *loop) {
-    if (--loop->refs) return;
+void corio__loop_free(corio_loop *loop) {
     corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
     corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
     corio__slab_destroy(&loop->handle_slab);

@@ -73,11 +73,6 @@ void *corio__slab_alloc_slow(corio__slab *s) {
     return p;
 }
 
-void corio__slab_free(corio__slab *s, void *p) {
-    *(void **)p = s->free;
-    s->free = p;
-}
-
 void corio__slab_destroy(corio__slab *s) {
     slab_region *r = s->regions;
     while (r) {
