@@ -225,7 +225,8 @@ struct corio__task {
     int num_cancels;           /* cancel() requests not withdrawn by uncancel() */
     uint32_t stack_pages;      /* requested usable stack size, in pages */
     uint8_t must_cancel;       /* deliver CORIO_ECANCELED at the next resumption */
-    uint8_t started;           /* the body has been entered (u.start is spent) */
+    uint8_t started;           /* the body has been entered (u.start is spent): 1, then 2
+                                  once it has suspended through switch_out (task_exit) */
     uint8_t finished;          /* the body has returned; the loop frees the stack after the switch back */
     uint8_t copy_mode;         /* immutable: runs on loop->shared, its bytes saved while suspended */
 #if CORIO_HAVE_ASAN
