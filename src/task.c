@@ -268,7 +268,7 @@ static void eager_back(corio_loop *loop, corio__task *t, int last);
  * the return stack knows nothing of its frames: returning to the
  * trampoline would miss, and so would its `ret`; it switches from here,
  * with the jump the branch predictor learns (1 000 tasks that sleep(0)
- * once, gathered 1 000 times: ~10 ns a task slower the other way). Only
+ * once, gathered 1 000 times: ~5% slower the other way). Only
  * the prediction depends on `started`: sleep(0)'s direct switch does not
  * mark it, to keep that path one store shorter.
  * Sanitizer builds always switch here, after their hooks: nothing may run
