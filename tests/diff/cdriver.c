@@ -151,13 +151,15 @@ static def *find_def(const char *name) {
 
 static void new_label(const char *d, char *out, size_t cap) {
     int k = ++S->counts[find_def(d) - S->defs];
-    if (k == 1) snprintf(out, cap, "%s", d);
-    else snprintf(out, cap, "%s#%d", d, k);
+    int len = k == 1 ? snprintf(out, cap, "%s", d) : snprintf(out, cap, "%s#%d", d, k);
+    if (len < 0 || (size_t)len >= cap) abort(); /* a label too long for the table */
 }
 
 static void reg(const char *label, corio_future *f) {
     entry *e = &S->tasks[S->ntasks++];
-    snprintf(e->label, sizeof e->label, "%s", label);
+    size_t len = strlen(label);
+    if (len >= sizeof e->label) abort(); /* a label too long for the table */
+    memcpy(e->label, label, len + 1);
     e->f = corio_future_ref(f);
 }
 
