@@ -374,7 +374,7 @@ static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **o
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;
-    corio_handle *n = corio__slab_alloc(&loop->handle_slab);
+    corio_handle *n = corio__slab_alloc(&loop->handle_slab, sizeof(corio_handle));
     if (!n) return CORIO_ENOMEM;
     corio__list_init(&n->timer.ev.link);
     n->timer.ev.run = handle_run;

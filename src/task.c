@@ -199,7 +199,7 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     if (loop->closed) return CORIO_ECLOSED;
     if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
         return CORIO_EINVAL;
-    corio__task *t = corio__slab_alloc(&loop->task_slab);
+    corio__task *t = corio__slab_alloc(&loop->task_slab, sizeof(corio__task));
     if (!t) return CORIO_ENOMEM;
     if (name && !(t->name = corio__strdup(name))) {
         corio__slab_free(&loop->task_slab, t);
@@ -333,7 +333,7 @@ static void writable(void *p, size_t n) {
 static char *saved_alloc(corio_loop *loop, size_t len) {
     size_t k = (len + 15) / 16;
     if (k == 0 || k > CORIO__SAVED_CLASSES) return corio__malloc(len);
-    return corio__slab_alloc(&loop->saved_slabs[k - 1]);
+    return corio__slab_alloc(&loop->saved_slabs[k - 1], k * 16);
 }
 
 static void saved_free(corio_loop *loop, corio__task *t) {
