@@ -315,6 +315,7 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
     table("sleepers: wall seconds (each task sleeps 1 s)", "s", lambda k: k[0] == "sleepers", "wall")
     table("sleepers: peak RSS, MB", "MB", lambda k: k[0] == "sleepers", "rss_mb")
     table("sleepers: peak RSS per task, bytes", "B", lambda k: k[0] == "sleepers", "bytes_per_task")
+    targets(results, names, add)
     add("")
     add("![corio and its peers](benchmarks.png)")
     add("")
@@ -327,6 +328,70 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
     print("\n".join(lines[: lines.index("![corio and its peers](benchmarks.png)")]))
     chart(rows, names, os.path.join(a.out, "benchmarks.png"))
     log("bench: wrote %s" % md)
+
+
+# The targets of shared/spec/performance.md, at the full sizes:
+# (workload, n, extra, metric, limit, what).
+TARGETS = [
+    ("spawn_gather", 1000000, "eager", "ns", 50, "ns per task"),
+    ("yield", 1000000, "", "ns", 15, "ns per switch"),
+    ("pingpong", 1000000, "", "ns", 25, "ns per hand-off"),
+    ("sleepers", 1000000, "copy", "bytes_per_task", 400, "bytes per task"),
+    ("sleepers", 1000000, "copy", "wall", 1.3, "s wall"),
+    ("sleepers", 1000000, "", "bytes_per_task", 4500, "bytes per task"),
+    ("sleepers", 1000000, "", "wall", None, "s wall: bound by first-touch page faults, reported beside the peers"),
+    ("timers", 1000000, "", "arm", 25, "ns per arm"),
+    ("timers", 1000000, "", "cancel", 15, "ns per cancel"),
+]
+
+
+def targets(results, names, add):
+    """Each target, met or not, with the ratio to the best peer; wait_loop:
+    linear (10 000 -> 100 000 tasks: <= 12x the overhead) and under 0.1 s
+    at 100 000, per drain style. Only at the full sizes: QUICK=1 skips it."""
+    def med(key, pick):
+        v = results.get(key)
+        return statistics.median(v[pick]) if v and v.get(pick) else None
+
+    def vs_best_peer(workload, n, pick, m):
+        meds = {p: med((workload, n, "", p), pick) for p in names if p != "corio"}
+        meds = {p: v for p, v in meds.items() if v is not None}
+        if not meds or m <= 0:
+            return "—"
+        p = min(meds, key=meds.get)
+        return "%.2f× (%s)" % (meds[p] / m, p)
+
+    def verdict(m, limit):
+        if limit is None:
+            return "no target"
+        return "yes" if m <= limit else "no: %.2f× the target" % (m / limit)
+
+    rows = []
+    for workload, n, extra, pick, limit, what in TARGETS:
+        m = med((workload, n, extra, "corio"), pick)
+        if m is not None:
+            rows.append(("%s %d%s" % (workload, n, " " + extra if extra else ""),
+                         what if limit is None else "≤ %g %s" % (limit, what), "%.4g" % m, verdict(m, limit),
+                         vs_best_peer(workload, n, pick, m)))
+    for extra in sorted({k[2] for k in results if k[0] == "wait_loop" and k[3] == "corio"}):
+        name = " " + extra if extra else ""
+        a = med(("wait_loop", 10000, extra, "corio"), "overhead")
+        b = med(("wait_loop", 100000, extra, "corio"), "overhead")
+        if a and b and a > 0 and b > 0:
+            rows.append(("wait_loop 10000 → 100000" + name, "≤ 12× the overhead",
+                         "%.1f×" % (b / a), verdict(b / a, 12), "—"))
+        if b is not None:
+            rows.append(("wait_loop 100000" + name, "≤ 0.1 s overhead", "%.3g s" % b,
+                         verdict(b, 0.1), vs_best_peer("wait_loop", 100000, "overhead", b)))
+    if not rows:
+        return
+    add("")
+    add("## Targets (shared/spec/performance.md), this run")
+    add("")
+    add("| workload | target | corio | met? | best peer / corio |")
+    add("|---|---|---|---|---|")
+    for r in rows:
+        add("| %s |" % " | ".join(r))
 
 
 def chart(rows, names, png):
