@@ -129,17 +129,18 @@ static inline void corio__zero(void *p, size_t n) {
     if (i < n) *(corio__u64a *)(void *)(c + i) = 0;
 }
 
-/* Zeroed, or NULL. The hot cases inline: the last freed object, or the
- * next fresh one of the newest region (zero already). `size` is the
- * slab's objsize, passed again so that a caller's sizeof makes the
- * clearing a few inline stores instead of a call to memset. */
-static inline void *corio__slab_alloc(corio__slab *s, size_t size) {
-    assert(size == s->objsize);
+/* An object, or NULL. The hot cases inline: the last freed object
+ * (cleared when `clear` is nonzero: the slab's objsize, passed as the
+ * caller's sizeof so that clearing is a few inline stores instead of a
+ * call to memset), or the next fresh one of the newest region (zero
+ * already). */
+static inline void *corio__slab_take(corio__slab *s, size_t clear) {
+    assert(clear == 0 || clear == s->objsize);
 #if !CORIO_HAVE_ASAN
     void *p = s->free;
     if (p) {
         s->free = *(void **)p;
-        corio__zero(p, size);
+        if (clear) corio__zero(p, clear);
         return p;
     }
     if (s->left) {
@@ -151,6 +152,10 @@ static inline void *corio__slab_alloc(corio__slab *s, size_t size) {
 #endif
     return corio__slab_alloc_slow(s);
 }
+/* Zeroed. `size`: the slab's objsize, as the caller's sizeof. */
+static inline void *corio__slab_alloc(corio__slab *s, size_t size) { return corio__slab_take(s, size); }
+/* Contents unspecified: for a buffer the caller overwrites at once. */
+static inline void *corio__slab_alloc_uninit(corio__slab *s) { return corio__slab_take(s, 0); }
 #if CORIO_HAVE_ASAN
 void corio__slab_free(corio__slab *s, void *p); /* free(): a use after free is still caught */
 #else

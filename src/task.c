@@ -333,7 +333,7 @@ static void writable(void *p, size_t n) {
 static char *saved_alloc(corio_loop *loop, size_t len) {
     size_t k = (len + 15) / 16;
     if (k == 0 || k > CORIO__SAVED_CLASSES) return corio__malloc(len);
-    return corio__slab_alloc(&loop->saved_slabs[k - 1], k * 16);
+    return corio__slab_alloc_uninit(&loop->saved_slabs[k - 1]); /* copy_out fills it */
 }
 
 static void saved_free(corio_loop *loop, corio__task *t) {
