@@ -55,7 +55,9 @@ test-arm64:
 # Every workload on corio and on each peer that builds here; writes
 # docs/benchmarks.md and docs/benchmarks.png. QUICK=1: small sizes, one run,
 # written to $(BUILD)/bench-quick/ (a smoke test: docs/ keeps the real figures).
-bench: build
+bench:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target benchmarks
 	python3 bench/run.py --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick,)
 
 deps:
