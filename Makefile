@@ -10,12 +10,14 @@ CMAKE_FLAGS ?=
 # warning-free under both gcc (plain) and clang (sanitized).
 SAN_CC     ?= $(shell command -v clang 2>/dev/null || echo cc)
 
-.PHONY: all build demo test test-plain test-asan test-tsan test-arm64 bench deps install clean
+.PHONY: all configure build demo test test-plain test-asan test-tsan test-arm64 bench deps install clean
 
 all: build
 
-build:
+configure:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
@@ -55,8 +57,7 @@ test-arm64:
 # Every workload on corio and on each peer that builds here; writes
 # docs/benchmarks.md and docs/benchmarks.png. QUICK=1: small sizes, one run,
 # written to $(BUILD)/bench-quick/ (a smoke test: docs/ keeps the real figures).
-bench:
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+bench: configure
 	cmake --build $(BUILD) -j $(JOBS) --target benchmarks
 	python3 bench/run.py --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick,)
 
