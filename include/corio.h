@@ -1,10 +1,29 @@
 /*
  * corio — Python asyncio's task model in C.
  *
- * One public header. Every fallible function returns 0 (or a documented
- * non-negative value) on success and a negative code on failure: -errno
- * values (CORIO_EINVAL == -EINVAL, ...) plus the library's own CORIO_E*
- * codes. corio_strerror() names any of them. errno is never the channel.
+ * One public header, opaque types. Every fallible function returns 0 (or a
+ * documented non-negative value) on success and a negative code on
+ * failure: -errno values (CORIO_EINVAL == -EINVAL, ...) plus the library's
+ * own CORIO_E* codes; corio_strerror() names any of them. errno is never
+ * the channel. Each function below says what it returns and which codes it
+ * can fail with; CORIO_EINVAL (a NULL or nonsense argument) is always
+ * possible and not repeated.
+ *
+ * Ownership, in one rule: every `T **out` parameter hands the caller a
+ * reference it owns and must release (corio_future_unref, corio_error_unref,
+ * corio_handle_unref, or the type's _free); every pointer a function
+ * returns is borrowed, and its comment says until when. One verb per kind
+ * of release: _unref for counted objects (futures, tasks, errors,
+ * handles), _free for owned ones (loops, sets, primitives, queues), _exit
+ * for scopes (timeouts, task groups). Nothing is released twice: a second
+ * _unref or _free of the same reference is a use after free (debug builds,
+ * -DCORIO_CHECKS=ON, detect the common cases and abort with a message).
+ *
+ * Time, in one rule, for every timeout and delay argument: NaN is
+ * CORIO_EINVAL; a negative value (-inf too) means "now"; CORIO_FOREVER
+ * (+inf) means "no timeout"; a finite value beyond the clock's range
+ * (about 292 years) saturates at its end and never wraps. Deadlines are
+ * ordered as CPython orders its float deadlines.
  *
  * Vocabulary (asyncio -> corio):
  *   coroutine function      corio_fn: int fn(void *arg, void **result)
@@ -19,6 +38,7 @@
 #define CORIO_H
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,8 +54,9 @@ extern "C" {
 #define CORIO_PRINTF(f, a)
 #endif
 
+/* The one source of the version (CMake reads these lines). */
 #define CORIO_VERSION_MAJOR 0
-#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_MINOR 2
 #define CORIO_VERSION_PATCH 0
 
 /* ---- error codes ------------------------------------------------------ */
@@ -44,12 +65,12 @@ extern "C" {
 #define CORIO_ENOMEM (-ENOMEM)       /* allocation failed */
 #define CORIO_ECANCELED (-ECANCELED) /* asyncio.CancelledError */
 #define CORIO_ETIMEDOUT (-ETIMEDOUT) /* asyncio.TimeoutError */
-#define CORIO_EBUSY (-EBUSY)         /* e.g. closing a running loop */
-#define CORIO_EDEADLK (-EDEADLK)     /* awaiting yourself; a loop that can never finish */
-/* The library's own codes, outside the errno range. */
+#define CORIO_EBUSY (-EBUSY)         /* in use: closing a running loop, freeing a primitive tasks wait on */
+#define CORIO_EDEADLK (-EDEADLK)     /* awaiting yourself; a wait that can never end */
+/* The library's own codes, outside the errno range (-4001 to -4999). */
 #define CORIO_EINVALSTATE (-4001) /* asyncio.InvalidStateError: result of a pending future, ... */
 #define CORIO_ENOTINTASK (-4002)  /* a suspending call made outside a task */
-#define CORIO_ECLOSED (-4003)     /* the loop is closed */
+#define CORIO_ECLOSED (-4003)     /* the loop is closed (or closing) */
 #define CORIO_ERUNNING (-4004)    /* the loop is already running */
 #define CORIO_ENOLOOP (-4005)     /* no running loop in this thread */
 #define CORIO_EWRONGLOOP (-4006)  /* the future belongs to another loop */
@@ -59,8 +80,14 @@ extern "C" {
 #define CORIO_EFULL (-4010)       /* put_nowait on a full queue (QueueFull) */
 #define CORIO_EEMPTY (-4011)      /* get_nowait on an empty queue (QueueEmpty) */
 #define CORIO_ESHUTDOWN (-4012)   /* the queue is shut down (QueueShutDown) */
+#define CORIO_ERUNTIME (-4013)    /* a generic failure (RuntimeError) for programs to raise */
+/* The program's own codes: CORIO_EUSER(0) .. CORIO_EUSER(9999), that is
+ * -10000 down to -19999. corio never returns them; corio_strerror names
+ * them "program error N". Use them instead of borrowing errno values. */
+#define CORIO_EUSER(n) (-10000 - (n))
+#define CORIO_EUSER_MAX 9999
 
-/* A readable name for any code this library returns (static storage). */
+/* A readable name for any code (static storage; never NULL). */
 CORIO_API const char *corio_strerror(int code);
 
 /* ---- opaque types ----------------------------------------------------- */
@@ -80,44 +107,70 @@ typedef int (*corio_fn)(void *arg, void **result);
 /* A plain callback for call_soon / call_later / done callbacks. */
 typedef void (*corio_cb)(void *arg);
 typedef void (*corio_done_cb)(corio_future *fut, void *arg);
+/* Gives back a result nobody took (corio_future_set_release, to_thread). */
+typedef void (*corio_release_fn)(void *result);
 
 /* ---- errors (the exception stand-in) ---------------------------------- */
 
 /* Errors are immutable, reference-counted values: code, message, cause. */
-CORIO_API int corio_error_code(const corio_error *err);
+CORIO_API corio_error *corio_error_ref(const corio_error *err); /* returns err; NULL-safe */
+CORIO_API void corio_error_unref(const corio_error *err);       /* NULL-safe */
+CORIO_API int corio_error_code(const corio_error *err);         /* CORIO_EINVAL for NULL */
+/* Borrowed, valid while err is; strerror(code) when it has no message. */
 CORIO_API const char *corio_error_message(const corio_error *err);
+/* Borrowed, valid while err is; NULL if none. */
 CORIO_API const corio_error *corio_error_cause(const corio_error *err);
 /* In a task: record an error (code < 0) with a message, to be attached to
  * the task if it returns that code; the cause is the error the task last
  * observed (from an await), as Python's implicit exception chaining.
- * Returns code, so `return corio_raise(-EIO, "read %s", path);` works. */
+ * Returns code, so `return corio_raise(-EIO, "read %s", path);` works
+ * (also outside a task, where it records nothing). */
 CORIO_API int corio_raise(int code, const char *fmt, ...) CORIO_PRINTF(2, 3);
 /* The error the current task last raised or observed (sys.exc_info()), or
  * NULL; borrowed until the task's next raise or await. */
 CORIO_API const corio_error *corio_current_error(void);
 /* An error with code CORIO_EGROUP holds other errors, in the order they
- * happened (ExceptionGroup.exceptions). Others hold none. */
-CORIO_API int corio_error_group_size(const corio_error *err);
-CORIO_API const corio_error *corio_error_group_get(const corio_error *err, int i);
+ * happened (ExceptionGroup.exceptions); others hold none. */
+CORIO_API size_t corio_error_group_size(const corio_error *err);
+/* Borrowed, valid while err is; NULL when i is out of range. */
+CORIO_API const corio_error *corio_error_group_get(const corio_error *err, size_t i);
 
-/* Reports of errors nobody handled. The default handler prints to stderr. */
+/* Reports of errors nobody handled, and of objects left behind. The
+ * default handler prints to stderr. `fut` and `err` are borrowed for the
+ * call. */
 typedef void (*corio_exception_handler)(corio_loop *loop, const char *message,
                                         corio_future *fut, const corio_error *err,
                                         void *arg);
+/* fn NULL restores the default. 0. */
 CORIO_API int corio_loop_set_exception_handler(corio_loop *loop, corio_exception_handler fn,
                                                void *arg);
 CORIO_API void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
                                                     corio_future *fut,
                                                     const corio_error *err, void *arg);
+/* loop.call_exception_handler: report through the loop's handler. */
+CORIO_API void corio_loop_call_exception_handler(corio_loop *loop, const char *message,
+                                                 corio_future *fut, const corio_error *err);
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* A new loop, owned by the caller (corio_loop_free). 0, CORIO_ENOMEM, or
+ * the -errno of a system call (eventfd, epoll). */
 CORIO_API int corio_loop_new(corio_loop **out);
-/* Close: fails with CORIO_EBUSY while running. Tasks still pending are
- * reported and destroyed. Releases the caller's reference; the memory goes
- * when the last future of the loop is released. */
+/* asyncio's loop.close(): tasks still pending are reported ("Task was
+ * destroyed but it is pending!") and destroyed, callbacks not run are
+ * released, posts from other threads are refused from now on, and every
+ * run_coroutine_threadsafe future of the loop completes as cancelled. The
+ * handle stays valid (corio_loop_is_closed says 1; most calls then give
+ * CORIO_ECLOSED) until corio_loop_free. 0; CORIO_EBUSY while running;
+ * CORIO_ECLOSED if already closed. */
 CORIO_API int corio_loop_close(corio_loop *loop);
-/* Default stack size for tasks created afterwards (rounded up to pages). */
+/* Close (if not closed yet) and give the handle up; no thread may use it
+ * afterwards. Futures and handles of the loop still referenced keep its
+ * memory until they are released, and are reported (a forgotten unref).
+ * 0, or corio_loop_close's error (CORIO_EBUSY: nothing was freed). NULL: 0. */
+CORIO_API int corio_loop_free(corio_loop *loop);
+/* Default stack size for tasks created afterwards (rounded up to pages;
+ * 2 pages to 1 TiB). 0 or CORIO_ECLOSED. */
 CORIO_API int corio_loop_set_stack_size(corio_loop *loop, size_t bytes);
 /* Stack mode for tasks created afterwards. CORIO_STACK_OWN (default): a
  * guarded stack per task. CORIO_STACK_COPY: tasks share one stack; a
@@ -125,8 +178,8 @@ CORIO_API int corio_loop_set_stack_size(corio_loop *loop, size_t bytes);
  * and back before it resumes (a few hundred bytes instead of a page).
  * Hazard: while such a task is suspended its stack addresses hold another
  * task's frames, so it must not lend out pointers to its locals (corio's
- * own waiters handle this). If copying out fails for lack of memory the
- * process ends with a message. */
+ * own waiters and result arrays handle this). If copying out fails for
+ * lack of memory the process ends with a message. 0 or CORIO_ECLOSED. */
 enum { CORIO_STACK_OWN = 0, CORIO_STACK_COPY = 1 };
 CORIO_API int corio_loop_set_stack_mode(corio_loop *loop, int mode);
 /* Eager tasks (asyncio 3.12's loop.set_task_factory(eager_task_factory)):
@@ -135,108 +188,165 @@ CORIO_API int corio_loop_set_stack_mode(corio_loop *loop, int mode);
  * creator goes on. A task that finishes there never visits the ready
  * queue, and a gather of such tasks is done when corio_gather returns.
  * Outside a running loop, and for copy-mode tasks or creators, tasks start
- * on a later iteration as usual. Off by default. */
+ * on a later iteration as usual. Off by default. 0 or CORIO_ECLOSED. */
 CORIO_API int corio_loop_set_eager_tasks(corio_loop *loop, int on);
-/* Virtual time: the clock starts at 0 and jumps to the next timer whenever
- * nothing is ready. Only while no timer is armed. */
+/* Virtual time: the clock starts at 0 and jumps to the next deadline
+ * whenever nothing is ready. 0, CORIO_ECLOSED, or CORIO_EBUSY while the
+ * loop runs or a timer is armed. */
 CORIO_API int corio_loop_set_virtual_time(corio_loop *loop, int on);
-/* Monotonic time in seconds (loop.time()). NAN-free: a NULL loop gives -1. */
-CORIO_API double corio_loop_time(const corio_loop *loop);
+/* loop.time(): the loop's monotonic clock in seconds (virtual time: the
+ * virtual clock). -1 for NULL. */
+CORIO_API double corio_loop_time(corio_loop *loop);
+/* Run until corio_loop_stop. 0, CORIO_ECLOSED, CORIO_ERUNNING (this loop
+ * or another runs in this thread), CORIO_EDEADLK (virtual time with
+ * nothing left that could ever happen), or a backend's -errno. */
 CORIO_API int corio_loop_run_forever(corio_loop *loop);
-/* Runs until fut is done; returns what corio_future_result would. */
+/* Run until fut is done; then what corio_future_result gives. Also
+ * CORIO_EWRONGLOOP, and the run_forever codes (fut then stays pending;
+ * CORIO_EINVALSTATE if the loop was stopped first). */
 CORIO_API int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut,
                                             void **result);
+/* Stop after the current iteration. 0 or CORIO_ECLOSED. */
 CORIO_API int corio_loop_stop(corio_loop *loop);
-CORIO_API int corio_loop_is_running(const corio_loop *loop);
-CORIO_API int corio_loop_is_closed(const corio_loop *loop);
-/* The loop running in this thread, or NULL (asyncio.get_running_loop). */
+CORIO_API int corio_loop_is_running(const corio_loop *loop); /* 0 or 1 (0 for NULL) */
+CORIO_API int corio_loop_is_closed(const corio_loop *loop);  /* 0 or 1 (0 for NULL) */
+/* The loop running in this thread, or NULL (asyncio.get_running_loop);
+ * borrowed while it runs. */
 CORIO_API corio_loop *corio_get_running_loop(void);
 
-/* Callbacks. `out` may be NULL; if given, the caller owns a reference it
- * must release with corio_handle_release (cancel first if it wants). */
+/* Callbacks. `out` may be NULL; if given, the caller owns a reference
+ * (corio_handle_unref; cancel first if it wants). 0, CORIO_ENOMEM or
+ * CORIO_ECLOSED. call_later/call_at follow the time rule (CORIO_FOREVER:
+ * a handle that never runs). */
 CORIO_API int corio_call_soon(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out);
 CORIO_API int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
                                corio_handle **out);
 CORIO_API int corio_call_at(corio_loop *loop, double when, corio_cb fn, void *arg,
                             corio_handle **out);
+/* Cancel (a no-op once it ran). 0. */
 CORIO_API int corio_handle_cancel(corio_handle *h);
-CORIO_API int corio_handle_cancelled(const corio_handle *h);
-CORIO_API double corio_handle_when(const corio_handle *h); /* timers only; -1 otherwise */
-CORIO_API void corio_handle_release(corio_handle *h);
+CORIO_API int corio_handle_cancelled(const corio_handle *h); /* 0 or 1 */
+/* The deadline on the loop clock; NAN for call_soon handles and NULL. */
+CORIO_API double corio_handle_when(const corio_handle *h);
+CORIO_API void corio_handle_unref(corio_handle *h); /* NULL-safe */
 
 /* ---- futures ------------------------------------------------------------ */
 
+/* A new pending future, owned by the caller. 0, CORIO_ENOMEM, CORIO_ECLOSED. */
 CORIO_API int corio_future_new(corio_loop *loop, corio_future **out);
+/* A new reference to fut (returned; NULL-safe). */
 CORIO_API corio_future *corio_future_ref(corio_future *fut);
+/* Release a reference (NULL-safe). The last one frees the future; an error
+ * nobody read is reported then ("exception was never retrieved"). */
 CORIO_API void corio_future_unref(corio_future *fut);
+/* Borrowed, valid while fut is. */
 CORIO_API corio_loop *corio_future_loop(const corio_future *fut);
-CORIO_API int corio_future_done(const corio_future *fut);
-CORIO_API int corio_future_cancelled(const corio_future *fut);
+CORIO_API int corio_future_done(const corio_future *fut);      /* 0 or 1 */
+CORIO_API int corio_future_cancelled(const corio_future *fut); /* 0 or 1 */
+/* Complete a plain future. 0; CORIO_EINVALSTATE if done already;
+ * CORIO_ECLOSED; CORIO_EINVAL for a task or a gather (they complete by
+ * themselves). */
 CORIO_API int corio_future_set_result(corio_future *fut, void *result);
-/* Fail with code (< 0, not CORIO_ECANCELED) and a printf-style message. */
+/* Fail with code (< 0, not CORIO_ECANCELED) and a printf-style message
+ * (fmt may be NULL). As set_result, and CORIO_ENOMEM. */
 CORIO_API int corio_future_set_error(corio_future *fut, int code, const char *fmt, ...)
     CORIO_PRINTF(3, 4);
-/* Fail with an existing error (a new reference is taken). */
+/* Fail with an existing error (the future takes a reference of its own). */
 CORIO_API int corio_future_set_exception(corio_future *fut, const corio_error *err);
-/* 1 if the cancel was requested, 0 if already done; negative on bad input. */
+/* Request cancellation: 1 if requested, 0 if already done; CORIO_ECLOSED,
+ * CORIO_ENOMEM (for the message). */
 CORIO_API int corio_future_cancel(corio_future *fut, const char *msg);
-/* 0 with *result, the error code, CORIO_ECANCELED, or CORIO_EINVALSTATE if
- * pending. Marks an error as retrieved. result may be NULL. */
+/* The outcome: 0 with *result (result may be NULL), the error's code, or
+ * CORIO_ECANCELED; CORIO_EINVALSTATE while pending. Marks it retrieved;
+ * passing a non-NULL result takes the result (corio_future_set_release). */
 CORIO_API int corio_future_result(corio_future *fut, void **result);
-/* asyncio's exception(): 0 with *err = the error (NULL after success; for
- * a cancelled future an error with code CORIO_ECANCELED and the cancel
- * message), or CORIO_EINVALSTATE if pending. Marks it retrieved. The
- * pointer is valid while the future is. */
-CORIO_API int corio_future_exception(corio_future *fut, const corio_error **err);
-/* Done callbacks run on a later loop iteration, in registration order. */
+/* asyncio's exception(): 0 with *err = a new reference to the error
+ * (NULL after success; for a cancelled future an error with code
+ * CORIO_ECANCELED and the cancel message), or CORIO_EINVALSTATE while
+ * pending. Marks it retrieved. */
+CORIO_API int corio_future_exception(corio_future *fut, corio_error **err);
+/* Done callbacks run on a later loop iteration, in registration order.
+ * 0, CORIO_ENOMEM, CORIO_ECLOSED. */
 CORIO_API int corio_future_add_done_callback(corio_future *fut, corio_done_cb fn, void *arg);
 /* Removes every registration of (fn, arg); returns how many. */
-CORIO_API int corio_future_remove_done_callback(corio_future *fut, corio_done_cb fn, void *arg);
+CORIO_API size_t corio_future_remove_done_callback(corio_future *fut, corio_done_cb fn,
+                                                   void *arg);
+/* A result nobody takes is not lost: if fut completes with a result that
+ * no one receives (no corio_future_result or corio_await with a non-NULL
+ * result pointer, no gather handing it on), release(result) runs when fut
+ * is freed. Set it before the result can be dropped (a task may set its
+ * own: corio_future_set_release(corio_current_task(), free)). NULL turns
+ * it off. 0, CORIO_ENOMEM. */
+CORIO_API int corio_future_set_release(corio_future *fut, corio_release_fn release);
 
 /* ---- tasks -------------------------------------------------------------- */
 
 /* Schedule fn(arg) as a task of the running loop; it starts on a later
  * iteration. name NULL gives "Task-N". `out` may be NULL (the loop keeps
- * the task until it is done); if given, the caller owns a reference. */
+ * the task until it is done); if given, the caller owns a reference.
+ * 0, CORIO_ENOLOOP, CORIO_ENOMEM. */
 CORIO_API int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out);
-/* The same on a given loop (it need not run yet); stack_size 0 = default. */
+/* The same on a given loop (it need not run yet); stack_size 0 = the
+ * loop's default, else 2 pages to 1 TiB. Also CORIO_ECLOSED. */
 CORIO_API int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char *name,
                                      size_t stack_size, corio_task **out);
-CORIO_API int corio_is_task(const corio_future *fut);
+CORIO_API int corio_is_task(const corio_future *fut); /* 0 or 1 */
+/* 1 if the cancel was requested, 0 if already done; CORIO_ENOTTASK,
+ * CORIO_ECLOSED, CORIO_ENOMEM. */
 CORIO_API int corio_task_cancel(corio_task *task, const char *msg);
-CORIO_API int corio_task_cancelling(const corio_task *task);
-CORIO_API int corio_task_uncancel(corio_task *task);
-CORIO_API const char *corio_task_get_name(const corio_task *task);
+/* cancelling(): the requests not withdrawn (0 for NULL or a plain future). */
+CORIO_API size_t corio_task_cancelling(const corio_task *task);
+/* uncancel(): withdraw one request; returns the requests left. */
+CORIO_API size_t corio_task_uncancel(corio_task *task);
+/* Borrowed, valid until the task is renamed or freed; NULL for NULL or a
+ * plain future. */
+CORIO_API const char *corio_task_get_name(corio_task *task);
+/* 0, CORIO_ENOTTASK, CORIO_ENOMEM. */
 CORIO_API int corio_task_set_name(corio_task *task, const char *name);
-/* The task running now, or NULL outside tasks. Borrowed pointer. */
+/* The task running now, or NULL outside tasks; borrowed while it runs. */
 CORIO_API corio_task *corio_current_task(void);
-/* Fills up to cap live (not done) tasks of loop into buf (borrowed
- * pointers) and returns how many there are, which may exceed cap. */
-CORIO_API int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap);
+/* Fills up to cap live (not done) tasks of loop (NULL: the running loop)
+ * into buf (borrowed pointers, valid while those tasks are) and returns
+ * how many there are, which may exceed cap. */
+CORIO_API size_t corio_all_tasks(corio_loop *loop, corio_task **buf, size_t cap);
 
 /* ---- suspending calls (in a task only; each is a cancellation point) ---- */
 
-/* Wait for fut; as corio_future_result. A cancel of the awaiting task is
- * forwarded to fut (as asyncio does). */
+/* Wait for fut; then as corio_future_result. A cancel of the awaiting task
+ * is forwarded to fut (as asyncio does). Also CORIO_ENOTINTASK,
+ * CORIO_EWRONGLOOP, CORIO_EDEADLK (awaiting itself). */
 CORIO_API int corio_await(corio_future *fut, void **result);
-/* asyncio.sleep(delay); delay <= 0 yields once to other ready tasks. */
+/* asyncio.sleep(delay), by the time rule; delay <= 0 yields once to the
+ * other ready tasks. 0, CORIO_ECANCELED, CORIO_ENOTINTASK, CORIO_ENOMEM. */
 CORIO_API int corio_sleep(double delay);
 
 /* ---- awaitables: what the combinators take ------------------------------- */
 
 /* A task or future, or a coroutine (fn + arg, not yet scheduled) that the
- * combinator wraps into a task (asyncio.ensure_future). */
+ * combinator wraps into a task (asyncio.ensure_future). The combinator
+ * reads it while the call lasts: it may live in the caller's frame. */
 typedef struct corio_aw {
-    corio_future *fut; /* a task or future; NULL for a coroutine */
+    corio_future *fut; /* a task or future (borrowed); NULL for a coroutine */
     corio_fn fn;       /* coroutine function (when fut is NULL) */
     void *arg;         /* its argument */
-    const char *name;  /* name of the wrapping task; NULL gives Task-N */
+    const char *name;  /* name of the wrapping task (copied); NULL gives Task-N */
 } corio_aw;
+#ifdef __cplusplus
+static inline corio_aw corio__aw(corio_future *f, corio_fn fn, void *arg, const char *name) {
+    corio_aw a = {f, fn, arg, name};
+    return a;
+}
+#define CORIO_FUT(f) corio__aw((f), NULL, NULL, NULL)
+#define CORIO_CORO(fn, arg) corio__aw(NULL, (fn), (arg), NULL)
+#define CORIO_CORO_NAMED(fn, arg, name) corio__aw(NULL, (fn), (arg), (name))
+#else
 #define CORIO_FUT(f) ((corio_aw){(f), NULL, NULL, NULL})
 #define CORIO_CORO(fn, arg) ((corio_aw){NULL, (fn), (arg), NULL})
+#define CORIO_CORO_NAMED(fn, arg, name) ((corio_aw){NULL, (fn), (arg), (name)})
+#endif
 
-/* "No timeout" for every timeout argument (asyncio's None). */
-#define CORIO_FOREVER (__builtin_inf())
+/* "No timeout" for every timeout argument (asyncio's None): +inf. */
+#define CORIO_FOREVER HUGE_VAL
 
 /* ---- gather (asyncio.gather) -------------------------------------------- */
 
@@ -248,53 +358,92 @@ typedef struct corio_aw {
  * counts as an error with code CORIO_ECANCELED. Cancelling the gather
  * cancels every child not done; awaiting it then gives CORIO_ECANCELED
  * (as in CPython, it ends with the cancel as its error, not "cancelled").
- * Awaiting it yields a `void **` array of the n results (owned by it). */
+ * Awaiting it yields a `void **` array of the n results, owned by the
+ * gather (valid while it is). *out: owned. 0, CORIO_ENOLOOP, CORIO_ECLOSED,
+ * CORIO_EWRONGLOOP, CORIO_ENOMEM; CORIO_EINVAL for unknown flags. */
 CORIO_API int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out);
-/* Per position, once the gather is done: value, or that child's code (with
- * CORIO_RETURN_EXCEPTIONS the child's error takes its place). */
-CORIO_API int corio_gather_size(const corio_future *g);
-/* The future at position i (the task wrapping a coroutine), borrowed. */
-CORIO_API corio_future *corio_gather_child(const corio_future *g, size_t i);
+/* The same over futures and tasks the program holds (no corio_aw array). */
+CORIO_API int corio_gather_tasks(corio_future *const *futs, size_t n, int flags,
+                                 corio_future **out);
+CORIO_API size_t corio_gather_size(const corio_future *g); /* 0 for NULL or not a gather */
+/* The future at position i (the task wrapping a coroutine); borrowed,
+ * valid while g is. NULL out of range. */
+CORIO_API corio_future *corio_gather_child(corio_future *g, size_t i);
+/* Position i's outcome once g is done: as corio_future_result and
+ * corio_future_exception (*err owned); CORIO_EINVALSTATE while pending. */
 CORIO_API int corio_gather_result(corio_future *g, size_t i, void **value);
-CORIO_API int corio_gather_exception(corio_future *g, size_t i, const corio_error **err);
-/* In a task: gather and await in one call; values[i] (and codes[i] if not
- * NULL: 0 or the child's code) per position. Returns the gather's code. */
-CORIO_API int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, int *codes);
+CORIO_API int corio_gather_exception(corio_future *g, size_t i, corio_error **err);
+
+/* One position's outcome: code 0 with value, or the child's code with its
+ * error (an owned reference; NULL if there was no memory for one). */
+typedef struct corio_outcome {
+    int code;
+    void *value;
+    corio_error *error;
+} corio_outcome;
+/* Release the errors of n outcomes (and zero them). NULL-safe. */
+CORIO_API void corio_outcomes_clear(corio_outcome *outs, size_t n);
+/* In a task: gather and await in one call. If outs is not NULL, outs[i]
+ * receives position i's outcome (release with corio_outcomes_clear);
+ * positions whose child was still running when the gather failed fast
+ * get CORIO_EINVALSTATE. Nothing is written after the call returns, and
+ * nothing while it waits (copy mode included). Returns the gather's code.
+ * Also CORIO_ENOTINTASK. */
+CORIO_API int corio_gather_wait(const corio_aw *aws, size_t n, int flags, corio_outcome *outs);
 
 /* ---- wait (asyncio.wait) -------------------------------------------------- */
 
 enum { CORIO_ALL_COMPLETED = 0, CORIO_FIRST_COMPLETED = 1, CORIO_FIRST_EXCEPTION = 2 };
 /* A set of futures (each held by a reference; duplicates kept once). */
 typedef struct corio_futset corio_futset;
-CORIO_API int corio_futset_new(corio_futset **out);
-CORIO_API int corio_futset_add(corio_futset *s, corio_future *f); /* 1 added, 0 present */
-CORIO_API int corio_futset_size(const corio_futset *s);
-CORIO_API corio_future *corio_futset_get(const corio_futset *s, int i); /* borrowed */
-CORIO_API int corio_futset_contains(const corio_futset *s, const corio_future *f);
-CORIO_API void corio_futset_free(corio_futset *s);
+CORIO_API int corio_futset_new(corio_futset **out); /* 0, CORIO_ENOMEM */
+/* 1 added, 0 already present; CORIO_ENOMEM. */
+CORIO_API int corio_futset_add(corio_futset *s, corio_future *f);
+CORIO_API size_t corio_futset_size(const corio_futset *s); /* 0 for NULL */
+/* Member i (0 <= i < size, no particular order); borrowed, valid while it
+ * is in the set. NULL out of range. */
+CORIO_API corio_future *corio_futset_get(const corio_futset *s, size_t i);
+CORIO_API int corio_futset_contains(const corio_futset *s, const corio_future *f); /* 0 or 1 */
+/* Cancel every member not done; returns how many were cancelled. */
+CORIO_API size_t corio_futset_cancel(corio_futset *s, const char *msg);
+/* In a task: wait until every member is done (they stay in the set);
+ * never fails on a member's error, and a cancel of the caller stops only
+ * the waiting. 0, CORIO_ECANCELED, CORIO_ENOTINTASK, CORIO_EBUSY, CORIO_ENOMEM. */
+CORIO_API int corio_futset_await(corio_futset *s);
+/* Release the members and the set. 0; NULL: 0; CORIO_EBUSY (nothing
+ * freed) while a task waits on it. */
+CORIO_API int corio_futset_free(corio_futset *s);
 /* Tasks and futures only (a coroutine is refused: CORIO_EINVAL, as asyncio
  * refuses them); empty input is CORIO_EINVAL. Never fails on a child's
- * error, never cancels anything, not on timeout either; returns the done
- * and pending sets (the caller frees both). */
+ * error, never cancels anything, not on timeout either; *done and
+ * *pending are new sets the caller frees. 0, CORIO_ECANCELED,
+ * CORIO_ENOTINTASK, CORIO_EWRONGLOOP, CORIO_ENOMEM. */
 CORIO_API int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
                          corio_futset **done, corio_futset **pending);
+CORIO_API int corio_wait_tasks(corio_future *const *futs, size_t n, double timeout,
+                               int return_when, corio_futset **done, corio_futset **pending);
 /* The same on a set: the done ones move out of `pending` into a new set
  * *done, the pending ones stay. Loop `while size(pending) > 0` over this:
- * each call costs what completed, not what is pending (linear drain). */
+ * each call costs what completed, not what is pending (linear drain).
+ * Also CORIO_EBUSY if another task waits on the set. */
 CORIO_API int corio_wait_set(corio_futset *pending, double timeout, int return_when,
                              corio_futset **done);
 
 /* ---- as_completed (asyncio.as_completed, 3.13) --------------------------- */
 
 typedef struct corio_as_completed corio_as_completed;
+/* *out: owned (corio_as_completed_free). 0, CORIO_ENOLOOP, CORIO_ECLOSED,
+ * CORIO_EWRONGLOOP, CORIO_ENOMEM. */
 CORIO_API int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
                                      corio_as_completed **out);
-/* In a task: 1 with *fut = the next child to finish (the original task or
- * future, borrowed; read its outcome with corio_future_result), 0 when all
- * were handed out, CORIO_ETIMEDOUT once the timeout passed (the rest are
- * not cancelled), CORIO_ECANCELED if the caller is cancelled. */
+/* In a task: 1 with *fut = a new reference to the next child to finish
+ * (the original task or future; read its outcome with
+ * corio_future_result), 0 when all were handed out, CORIO_ETIMEDOUT once
+ * the timeout passed (the rest are not cancelled), CORIO_ECANCELED if the
+ * caller is cancelled; CORIO_EBUSY if another task waits in next. */
 CORIO_API int corio_as_completed_next(corio_as_completed *it, corio_future **fut);
-CORIO_API void corio_as_completed_free(corio_as_completed *it);
+/* 0; NULL: 0; CORIO_EBUSY (nothing freed) while a task waits in next. */
+CORIO_API int corio_as_completed_free(corio_as_completed *it);
 
 /* ---- timeouts and shields --------------------------------------------------- */
 
@@ -304,18 +453,25 @@ CORIO_API void corio_as_completed_free(corio_as_completed *it);
  *     rc = corio_timeout_exit(cm, rc);   // CORIO_ETIMEDOUT if it fired
  * When the deadline passes the task is cancelled; exit turns that cancel
  * into CORIO_ETIMEDOUT unless a cancel from outside also came (it wins).
- * Exit frees the scope; scopes nest (exit the inner one first). */
+ * Exit frees the scope; scopes nest. A scope still open when its task
+ * ends is disarmed, reported and freed. enter: 0, CORIO_ENOTINTASK,
+ * CORIO_ENOMEM. */
 CORIO_API int corio_timeout_enter(double delay, corio_timeout **out);
 CORIO_API int corio_timeout_at_enter(double when, corio_timeout **out);
+/* rc, CORIO_ETIMEDOUT in its place, or CORIO_EINVALSTATE (cm is not an
+ * open scope of the calling task: exited already, or another task's). */
 CORIO_API int corio_timeout_exit(corio_timeout *cm, int rc);
-CORIO_API int corio_timeout_reschedule(corio_timeout *cm, double when); /* CORIO_FOREVER: none */
-CORIO_API double corio_timeout_when(const corio_timeout *cm);          /* CORIO_FOREVER: none */
-CORIO_API int corio_timeout_expired(const corio_timeout *cm);
+/* Move the deadline (absolute; CORIO_FOREVER: none). 0, CORIO_EINVALSTATE
+ * once expiring. cm must be open (these three read it). */
+CORIO_API int corio_timeout_reschedule(corio_timeout *cm, double when);
+CORIO_API double corio_timeout_when(const corio_timeout *cm); /* CORIO_FOREVER: none */
+CORIO_API int corio_timeout_expired(const corio_timeout *cm); /* 0 or 1 */
 /* asyncio.wait_for (3.12): await aw; if not done within timeout, cancel it,
  * wait for the cancel to finish, then CORIO_ETIMEDOUT. A coroutine runs in
- * the calling task, as `await coro` would. */
+ * the calling task, as `await coro` would. As corio_await. */
 CORIO_API int corio_wait_for(corio_aw aw, double timeout, void **result);
-/* asyncio.shield: a future that follows aw, whose cancel does not reach aw. */
+/* asyncio.shield: *out is a new future (owned) that follows aw, whose
+ * cancel does not reach aw. 0, CORIO_ENOLOOP, CORIO_ECLOSED, CORIO_ENOMEM. */
 CORIO_API int corio_shield(corio_aw aw, corio_future **out);
 
 /* ---- task groups (asyncio.TaskGroup) ------------------------------------- */
@@ -326,10 +482,18 @@ typedef struct corio_taskgroup corio_taskgroup;
  *     rc = corio_taskgroup_exit(tg, rc);
  * exit waits for every task. The first task to fail cancels the others and
  * the body; then exit returns CORIO_EGROUP and corio_current_error() is the
- * group of all errors. A cancel from outside is returned as CORIO_ECANCELED. */
+ * group of all errors. A cancel from outside is returned as CORIO_ECANCELED.
+ * Exit frees the group; a group still open when its task ends is
+ * reported and freed (its tasks run on). enter: 0, CORIO_ENOTINTASK,
+ * CORIO_ENOMEM. */
 CORIO_API int corio_taskgroup_enter(corio_taskgroup **out);
+/* On the group's loop (from its tasks or callbacks). *out (may be NULL):
+ * owned. 0, CORIO_ENOMEM, CORIO_ENOLOOP, CORIO_EINVALSTATE once the group
+ * is shutting down or has exited (detected, not a use after free). */
 CORIO_API int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg,
                                           const char *name, corio_task **out);
+/* The group's outcome as above; CORIO_EINVALSTATE if tg is not an open
+ * group of the calling task. */
 CORIO_API int corio_taskgroup_exit(corio_taskgroup *tg, int rc);
 
 /* ---- any: the first success wins --------------------------------------- */
@@ -337,43 +501,50 @@ CORIO_API int corio_taskgroup_exit(corio_taskgroup *tg, int rc);
 /* In a task: run/await all, return the first successful result (its index
  * in *winner), cancel the others and wait until they have finished. If all
  * fail: CORIO_EGROUP with the errors as corio_current_error(); if all were
- * cancelled: CORIO_ECANCELED. A round's finishers are taken in input order. */
+ * cancelled: CORIO_ECANCELED. A round's finishers are taken in input order;
+ * the results of the others are released (corio_future_set_release). */
 CORIO_API int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result);
+CORIO_API int corio_any_tasks(corio_future *const *futs, size_t n, size_t *winner,
+                              void **result);
 
 /* ---- synchronisation primitives (asyncio.Event, Lock, ...) --------------- */
 /* Each binds to the loop of its first waiting use (CORIO_EWRONGLOOP from
  * another loop). Waiters are served first come, first served; every wait
- * is a cancellation point and honours the task's timeout scopes; a
- * cancelled waiter gives its place up without losing a wake-up or a
- * permit. _free returns CORIO_EBUSY (and frees nothing) while tasks wait. */
+ * is a cancellation point and honours the task's timeout scopes (0 or
+ * CORIO_ECANCELED, and CORIO_ENOTINTASK, CORIO_ENOMEM); a cancelled waiter
+ * gives its place up without losing a wake-up or a permit. _free returns
+ * CORIO_EBUSY (and frees nothing) while a task is inside a wait, woken or
+ * not; _new returns 0 or CORIO_ENOMEM. */
 
 typedef struct corio_event corio_event;
 CORIO_API int corio_event_new(corio_event **out);
 CORIO_API int corio_event_free(corio_event *ev);
-CORIO_API int corio_event_set(corio_event *ev);   /* wakes every waiter */
+CORIO_API int corio_event_set(corio_event *ev); /* wakes every waiter */
 CORIO_API int corio_event_clear(corio_event *ev);
 CORIO_API int corio_event_is_set(const corio_event *ev);
-CORIO_API int corio_event_wait(corio_event *ev);  /* 0, or CORIO_ECANCELED */
+CORIO_API int corio_event_wait(corio_event *ev);
 
 typedef struct corio_lock corio_lock;
 CORIO_API int corio_lock_new(corio_lock **out);
 CORIO_API int corio_lock_free(corio_lock *lock);
 CORIO_API int corio_lock_acquire(corio_lock *lock);
-CORIO_API int corio_lock_release(corio_lock *lock); /* CORIO_EINVALSTATE if not locked */
+CORIO_API int corio_lock_release(corio_lock *lock); /* unlock: CORIO_EINVALSTATE if not locked */
 CORIO_API int corio_lock_locked(const corio_lock *lock);
 
 typedef struct corio_semaphore corio_semaphore;
-CORIO_API int corio_semaphore_new(corio_semaphore **out, int value);
+CORIO_API int corio_semaphore_new(corio_semaphore **out, size_t value);
 /* A bounded one: releasing above the initial value is -EOVERFLOW. */
-CORIO_API int corio_bounded_semaphore_new(corio_semaphore **out, int value);
+CORIO_API int corio_bounded_semaphore_new(corio_semaphore **out, size_t value);
 CORIO_API int corio_semaphore_free(corio_semaphore *sem);
 CORIO_API int corio_semaphore_acquire(corio_semaphore *sem);
+/* 0; -EOVERFLOW above a bounded semaphore's value, or at SIZE_MAX. */
 CORIO_API int corio_semaphore_release(corio_semaphore *sem);
 CORIO_API int corio_semaphore_locked(const corio_semaphore *sem);
-CORIO_API int corio_semaphore_value(const corio_semaphore *sem);
+CORIO_API size_t corio_semaphore_value(const corio_semaphore *sem);
 
 typedef struct corio_condition corio_condition;
-/* lock NULL: the condition makes its own; else it borrows `lock`. */
+/* lock NULL: the condition makes its own; else it borrows `lock` (which
+ * must outlive it). */
 CORIO_API int corio_condition_new(corio_condition **out, corio_lock *lock);
 CORIO_API int corio_condition_free(corio_condition *cond);
 CORIO_API int corio_condition_acquire(corio_condition *cond);
@@ -384,75 +555,94 @@ CORIO_API int corio_condition_locked(const corio_condition *cond);
  * on (3.13). CORIO_EINVALSTATE without the lock. */
 CORIO_API int corio_condition_wait(corio_condition *cond);
 CORIO_API int corio_condition_wait_for(corio_condition *cond, int (*pred)(void *arg), void *arg);
-CORIO_API int corio_condition_notify(corio_condition *cond, int n);
+/* Wake up to n waiters. 0, CORIO_EINVALSTATE without the lock. */
+CORIO_API int corio_condition_notify(corio_condition *cond, size_t n);
 CORIO_API int corio_condition_notify_all(corio_condition *cond);
 
 typedef struct corio_barrier corio_barrier;
-CORIO_API int corio_barrier_new(corio_barrier **out, int parties);
+CORIO_API int corio_barrier_new(corio_barrier **out, size_t parties); /* parties >= 1 */
 CORIO_API int corio_barrier_free(corio_barrier *b);
-/* The caller's arrival index (>= 0), or CORIO_EBROKEN, or CORIO_ECANCELED. */
-CORIO_API int corio_barrier_wait(corio_barrier *b);
+/* 0 with *index = the caller's arrival index (index may be NULL),
+ * CORIO_EBROKEN, CORIO_ECANCELED. */
+CORIO_API int corio_barrier_wait(corio_barrier *b, size_t *index);
 CORIO_API int corio_barrier_reset(corio_barrier *b);
 CORIO_API int corio_barrier_abort(corio_barrier *b);
-CORIO_API int corio_barrier_parties(const corio_barrier *b);
-CORIO_API int corio_barrier_n_waiting(const corio_barrier *b);
+CORIO_API size_t corio_barrier_parties(const corio_barrier *b);
+CORIO_API size_t corio_barrier_n_waiting(const corio_barrier *b);
 CORIO_API int corio_barrier_broken(const corio_barrier *b);
 
 /* ---- queues (asyncio.Queue, LifoQueue, PriorityQueue; 3.13) -------------- */
 
 typedef struct corio_queue corio_queue;
-/* maxsize <= 0: unbounded. Items are the caller's pointers. */
-CORIO_API int corio_queue_new(corio_queue **out, int maxsize);
-CORIO_API int corio_lifo_queue_new(corio_queue **out, int maxsize);
+/* maxsize 0: unbounded. Items are the caller's pointers (never freed). */
+CORIO_API int corio_queue_new(corio_queue **out, size_t maxsize);
+CORIO_API int corio_lifo_queue_new(corio_queue **out, size_t maxsize);
 /* Lowest first by cmp (< 0: a before b); equal ones in put order. */
-CORIO_API int corio_priority_queue_new(corio_queue **out, int maxsize,
+CORIO_API int corio_priority_queue_new(corio_queue **out, size_t maxsize,
                                        int (*cmp)(const void *a, const void *b));
 CORIO_API int corio_queue_free(corio_queue *q); /* items left are not freed */
-CORIO_API int corio_queue_put(corio_queue *q, void *item);     /* waits while full */
-CORIO_API int corio_queue_get(corio_queue *q, void **item);    /* waits while empty */
-CORIO_API int corio_queue_put_nowait(corio_queue *q, void *item); /* CORIO_EFULL */
-CORIO_API int corio_queue_get_nowait(corio_queue *q, void **item); /* CORIO_EEMPTY */
-CORIO_API int corio_queue_qsize(const corio_queue *q);
-CORIO_API int corio_queue_maxsize(const corio_queue *q);
+/* Wait while full: 0, CORIO_ESHUTDOWN, CORIO_ECANCELED, CORIO_ENOMEM. */
+CORIO_API int corio_queue_put(corio_queue *q, void *item);
+/* Wait while empty: 0 with *item, CORIO_ESHUTDOWN (shut down and empty),
+ * CORIO_ECANCELED. */
+CORIO_API int corio_queue_get(corio_queue *q, void **item);
+CORIO_API int corio_queue_put_nowait(corio_queue *q, void *item);  /* CORIO_EFULL, CORIO_ESHUTDOWN */
+CORIO_API int corio_queue_get_nowait(corio_queue *q, void **item); /* CORIO_EEMPTY, CORIO_ESHUTDOWN */
+CORIO_API size_t corio_queue_qsize(const corio_queue *q);
+CORIO_API size_t corio_queue_maxsize(const corio_queue *q);
 CORIO_API int corio_queue_empty(const corio_queue *q);
 CORIO_API int corio_queue_full(const corio_queue *q);
 CORIO_API int corio_queue_task_done(corio_queue *q); /* CORIO_EINVAL if called too often */
-CORIO_API int corio_queue_join(corio_queue *q);
+CORIO_API int corio_queue_join(corio_queue *q);      /* 0, CORIO_ECANCELED */
 /* Puts fail with CORIO_ESHUTDOWN from now on; gets too once the queue is
- * empty. immediate: drop the items left (counting them done). */
+ * empty. immediate: drop the items left (counting them done). 0. */
 CORIO_API int corio_queue_shutdown(corio_queue *q, int immediate);
 
 /* ---- threads ------------------------------------------------------------- */
 
-/* Schedule fn(arg) on loop from any thread; wakes the loop. */
+/* Schedule fn(arg) on loop from any thread; wakes the loop. 0,
+ * CORIO_ENOMEM, CORIO_ECLOSED once the loop is closing or closed (safe at
+ * any moment until corio_loop_free). */
 CORIO_API int corio_call_soon_threadsafe(corio_loop *loop, corio_cb fn, void *arg);
 
 /* asyncio.run_coroutine_threadsafe: from another thread, run fn(arg) as a
- * task of loop and get a future that thread can block on. */
+ * task of loop and get a future that thread can block on. *out: owned
+ * (corio_cfuture_free, in any order with the loop's close and free).
+ * 0, CORIO_ENOMEM, CORIO_ECLOSED. */
 typedef struct corio_cfuture corio_cfuture;
 CORIO_API int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg,
                                              corio_cfuture **out);
-/* Block (not in a task of that loop!) until done or timeout seconds
- * passed: the task's code (0 with *result), or CORIO_ETIMEDOUT. */
+/* Block until done or timeout seconds passed (the time rule): the task's
+ * code (0 with *result), CORIO_ECANCELED (also when the loop closed
+ * first), CORIO_ETIMEDOUT, or CORIO_EDEADLK from the loop's own thread
+ * (it could never finish). */
 CORIO_API int corio_cfuture_wait(corio_cfuture *cf, double timeout, void **result);
+/* 1 if a cancel was sent, 0 if already done; CORIO_ECLOSED, CORIO_ENOMEM. */
 CORIO_API int corio_cfuture_cancel(corio_cfuture *cf);
-CORIO_API void corio_cfuture_free(corio_cfuture *cf);
+CORIO_API void corio_cfuture_free(corio_cfuture *cf); /* NULL-safe */
 
 /* asyncio.to_thread: in a task, run blocking fn(arg) on the loop's thread
  * pool and await it. If the task is cancelled it stops waiting at once;
  * the work is not interrupted, and when it ends its result is passed to
- * release (if not NULL) instead of being lost. */
-CORIO_API int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *result),
-                              void **result);
-/* Threads of the pool (default: min(32, cores + 4), as asyncio). */
-CORIO_API int corio_loop_set_thread_pool_size(corio_loop *loop, int threads);
+ * release (if not NULL) instead of being lost. As corio_await, and
+ * CORIO_ENOTINTASK, CORIO_ENOMEM. */
+CORIO_API int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **result);
+/* Threads of the pool (default: min(32, cores + 4), as asyncio; 1 to
+ * 4096). 0, CORIO_ECLOSED. */
+CORIO_API int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads);
 
 /* ---- asyncio.run -------------------------------------------------------- */
 
-/* Run fn(arg) as the main task of a fresh loop; then cancel what is left,
- * wait for it, close the loop. Returns the main task's outcome. */
+/* asyncio.run(main(), loop_factory=...): run fn(arg) as the main task of
+ * loop (configured by the caller: virtual time, stack mode, eager tasks),
+ * then cancel every task left, wait for them, and close the loop (the
+ * caller still frees it). Returns the main task's outcome; CORIO_ERUNNING
+ * if a loop runs in this thread; CORIO_ECLOSED. */
+CORIO_API int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result);
+/* asyncio.run(main()): the same on a fresh loop, freed at the end. */
 CORIO_API int corio_run(corio_fn fn, void *arg, void **result);
 
+/* "MAJOR.MINOR.PATCH" of the library linked (static storage). */
 CORIO_API const char *corio_version(void);
 
 #ifdef __cplusplus

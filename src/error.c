@@ -22,7 +22,15 @@ const char *corio_strerror(int code) {
     case CORIO_EFULL: return "the queue is full";
     case CORIO_EEMPTY: return "the queue is empty";
     case CORIO_ESHUTDOWN: return "the queue is shut down";
+    case CORIO_ERUNTIME: return "runtime error";
     default: break;
+    }
+    if (code <= CORIO_EUSER(0) && code >= CORIO_EUSER(CORIO_EUSER_MAX)) {
+        /* One static string per code would be 10 000 strings: a
+         * thread-local buffer, rewritten by the next call in the thread. */
+        static _Thread_local char buf[32];
+        snprintf(buf, sizeof buf, "program error %d", CORIO_EUSER(0) - code);
+        return buf;
     }
     if (code < 0 && code > -4096) {
         const char *s = strerrordesc_np(-code);
@@ -84,12 +92,20 @@ corio_error *corio__error_group(const char *msg, corio_error **errs, int n) {
     return g;
 }
 
-int corio_error_group_size(const corio_error *err) { return err ? err->ngroup : 0; }
+size_t corio_error_group_size(const corio_error *err) { return err ? (size_t)err->ngroup : 0; }
 
-const corio_error *corio_error_group_get(const corio_error *err, int i) {
-    if (!err || i < 0 || i >= err->ngroup) return NULL;
+const corio_error *corio_error_group_get(const corio_error *err, size_t i) {
+    if (!err || i >= (size_t)err->ngroup) return NULL;
     return err->group[i];
 }
+
+/* The public counting: errors are immutable values, so a const pointer
+ * may be counted (the count is not part of the value). */
+corio_error *corio_error_ref(const corio_error *err) {
+    return err ? corio__error_ref((corio_error *)err) : NULL;
+}
+
+void corio_error_unref(const corio_error *err) { corio__error_unref((corio_error *)err); }
 
 void corio__error_unref(corio_error *e) {
     while (e && --e->refs == 0) {
@@ -111,4 +127,9 @@ const char *corio_error_message(const corio_error *err) {
 
 const corio_error *corio_error_cause(const corio_error *err) { return err ? err->cause : NULL; }
 
-const char *corio_version(void) { return "0.1.0"; }
+#define CORIO__STR2(x) #x
+#define CORIO__STR(x) CORIO__STR2(x)
+const char *corio_version(void) {
+    return CORIO__STR(CORIO_VERSION_MAJOR) "." CORIO__STR(CORIO_VERSION_MINOR) "." CORIO__STR(
+        CORIO_VERSION_PATCH);
+}

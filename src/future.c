@@ -4,6 +4,8 @@
 #include "internal.h"
 
 #include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A done callback: an event that sits in the future's list until the
@@ -25,6 +27,15 @@ const corio__future_ops *const corio__kind_ops[CORIO__KINDS] = {
 void corio__future_init_local(corio_future *f, corio_loop *loop) {
     memset(f, 0, sizeof *f);
     corio__future_init(f, loop, CORIO__PLAIN);
+}
+
+void corio__future_drop_local(corio_future *f) {
+    corio__list *n;
+    while ((n = corio__list_pop_front(&f->callbacks))) {
+    } /* only the waiting task's step: its destroy lets go of it */
+    corio__error_unref(f->error);
+    f->error = NULL;
+    corio__loop_unref(f->loop);
 }
 
 void corio__future_fini_local(corio_future *f) {
@@ -50,13 +61,65 @@ corio_future *corio_future_ref(corio_future *fut) {
     return fut;
 }
 
+#ifdef CORIO_DEBUG
+/* A freed future's refs (a double unref reads it before the memory is
+ * reused; ASan builds catch the rest). */
+#define FREED_POISON 0xDEADDEADu
+#endif
+
+_Static_assert(sizeof(corio_release_fn) == sizeof(void *), "release hooks are kept as pointers");
+
+static corio_release_fn release_of(corio_future *f, int remove) {
+    corio_release_fn fn = NULL;
+    void **slot = corio__ptrmap_find(&f->loop->releases, f);
+    if (slot) memcpy(&fn, slot, sizeof fn);
+    if (remove) corio__ptrmap_del(&f->loop->releases, f);
+    return fn;
+}
+
+int corio_future_set_release(corio_future *f, corio_release_fn release) {
+    if (!f) return CORIO_EINVAL;
+    if (!release) {
+        if (f->flags & CORIO__F_RELEASE) release_of(f, 1);
+        f->flags &= (uint8_t)~CORIO__F_RELEASE;
+        return 0;
+    }
+    void *v;
+    memcpy(&v, &release, sizeof v);
+    int rc = corio__ptrmap_put(&f->loop->releases, f, v);
+    if (rc < 0) return rc;
+    f->flags |= CORIO__F_RELEASE;
+    return 0;
+}
+
+void corio__future_move_release(corio_future *from, corio_future *to) {
+    if (!(from->flags & CORIO__F_RELEASE)) return;
+    corio_release_fn fn = release_of(from, 0);
+    if (fn && corio_future_set_release(to, fn) == 0) { /* else from keeps it */
+        release_of(from, 1);
+        from->flags &= (uint8_t)~CORIO__F_RELEASE;
+    }
+}
+
 void corio_future_unref(corio_future *f) {
-    if (!f || --f->refs) return;
+    if (!f) return;
+#ifdef CORIO_DEBUG
+    if (f->refs == FREED_POISON || f->refs == 0) {
+        fprintf(stderr, "corio: corio_future_unref of a future already freed (%p)\n", (void *)f);
+        abort();
+    }
+#endif
+    if (--f->refs) return;
     if (f->error && !f->retrieved && f->state == CORIO__DONE && f->error->code != CORIO_ECANCELED)
         corio__report(f->loop,
                       corio__is_task(f) ? "Task exception was never retrieved"
                                  : "Future exception was never retrieved",
                       f, f->error);
+    if (f->flags & CORIO__F_RELEASE) { /* a result nobody received goes back */
+        corio_release_fn fn = release_of(f, 1);
+        if (fn && f->state == CORIO__DONE && !f->error && !(f->flags & CORIO__F_TAKEN) && f->result)
+            fn(f->result);
+    }
     /* Callbacks of a future nobody can complete any more never run. */
     corio__list *n;
     while ((n = corio__list_pop_front(&f->callbacks))) {
@@ -66,6 +129,9 @@ void corio_future_unref(corio_future *f) {
     if (f->error) corio__error_unref(f->error);
     corio_loop *loop = f->loop;
     if (f->kind) corio__kind_ops[f->kind]->destroy(f);
+#ifdef CORIO_DEBUG
+    f->refs = FREED_POISON;
+#endif
     if (corio__is_task(f)) corio__slab_free(&loop->task_slab, f);
     else corio__free(f);
     corio__loop_unref(loop);
@@ -195,16 +261,16 @@ int corio_future_result(corio_future *f, void **result) {
     f->retrieved = 1;
     if (f->state == CORIO__CANCELLED) return CORIO_ECANCELED;
     if (f->error) return f->error->code;
-    if (result) *result = f->result;
+    if (result) *result = corio__future_take(f);
     return 0;
 }
 
-int corio_future_exception(corio_future *f, const corio_error **err) {
+int corio_future_exception(corio_future *f, corio_error **err) {
+    if (err) *err = NULL;
     if (!f || !err) return CORIO_EINVAL;
-    *err = NULL;
     if (!f->state) return CORIO_EINVALSTATE;
     f->retrieved = 1;
-    *err = f->error;
+    *err = f->error ? corio__error_ref(f->error) : NULL;
     return 0;
 }
 
@@ -235,9 +301,9 @@ int corio_future_add_done_callback(corio_future *f, corio_done_cb fn, void *arg)
     return 0;
 }
 
-int corio_future_remove_done_callback(corio_future *f, corio_done_cb fn, void *arg) {
-    if (!f || !fn) return CORIO_EINVAL;
-    int removed = 0;
+size_t corio_future_remove_done_callback(corio_future *f, corio_done_cb fn, void *arg) {
+    if (!f || !fn) return 0;
+    size_t removed = 0;
     corio__list *n = f->callbacks.next;
     while (n != &f->callbacks) {
         corio__list *next = n->next;

@@ -13,9 +13,12 @@
  * when corio_gather returns.
  *
  * corio_gather_wait's gather never escapes, so it "collects": each
- * child's outcome goes straight into the caller's arrays when seen, and
- * the child is let go then rather than with the gather. A million eager
- * children then reuse one task's memory instead of holding a million. */
+ * child's outcome goes straight into the caller's outcome array when
+ * seen, and the child is let go then rather than with the gather. A
+ * million eager children then reuse one task's memory instead of holding
+ * a million. A copy-mode caller's array is on a stack that holds other
+ * tasks' frames while it waits: the gather collects into an array of its
+ * own then, copied to the caller's when it resumes. */
 #define _GNU_SOURCE
 #include "internal.h"
 #include "ptrmap.h"
@@ -43,12 +46,12 @@ struct gather {
     size_t ndeferred;        /* kids done when added, seen after construction */
     uint8_t return_exceptions;
     uint8_t cancel_requested; /* a cancel reached at least one child */
-    uint8_t collect;         /* corio_gather_wait's: outcomes go to values/codes when seen */
+    uint8_t collect;         /* corio_gather_wait's: outcomes go to `outs` when seen */
     kid **pos;               /* owned array: per position, its child (shared for duplicates);
                                 NULL: collected at construction */
-    void **values;           /* per position, the result once done: owned, or the
-                                gather_wait caller's while collecting */
-    int *codes;              /* collecting: the caller's (may be NULL), per position */
+    void **values;           /* per position, the result once done: owned (not collecting) */
+    corio_outcome *outs;     /* collecting: where outcomes go (the caller's, or owned in
+                                copy mode); NULL: nobody wants them */
     kid *kids;               /* owned array of nkids (fixed: their events point into it) */
 };
 
@@ -75,12 +78,23 @@ static void finish(gather *g, corio_error *err) {
     corio__future_complete(&g->fut, CORIO__DONE);
 }
 
-/* Collecting: position i's outcome into the caller's arrays. */
-static void store(gather *g, size_t i, corio_future *f) {
+/* Position i's outcome into an outcome (the result is taken, the error
+ * referenced); a pending child gives CORIO_EINVALSTATE. */
+static void outcome_of(corio_outcome *o, corio_future *f) {
     void *v = NULL;
-    int c = corio_future_result(f, &v);
-    g->values[i] = c == 0 ? v : NULL;
-    if (g->codes) g->codes[i] = c;
+    o->code = corio_future_result(f, &v);
+    o->value = o->code == 0 ? v : NULL;
+    o->error = NULL;
+    if (o->code < 0 && f->state)
+        o->error = f->error ? corio__error_ref(f->error) : corio__error_cancelled();
+}
+
+/* Collecting: position i's outcome, if anyone wants it; else the child's
+ * outcome only counts as seen (its result, untaken, goes to its release
+ * hook). */
+static void store(gather *g, size_t i, corio_future *f) {
+    if (g->outs) outcome_of(&g->outs[i], f);
+    else corio__future_mark_retrieved(f);
 }
 
 static void complete(gather *g, corio_future *last);
@@ -89,7 +103,7 @@ static void complete(gather *g, corio_future *last);
 static void seen_done(gather *g, corio_future *f) {
     g->nfinished++;
     if (g->fut.state) { /* already done: a later error counts as read */
-        f->retrieved = 1;
+        corio__future_mark_retrieved(f);
         return;
     }
     if (!g->return_exceptions) {
@@ -98,7 +112,7 @@ static void seen_done(gather *g, corio_future *f) {
             return;
         }
         if (f->error) {
-            f->retrieved = 1;
+            corio__future_mark_retrieved(f);
             finish(g, corio__error_ref(f->error));
             return;
         }
@@ -113,8 +127,9 @@ static void complete(gather *g, corio_future *last) {
         kid *k = g->pos[i];
         if (!k || !k->f) continue; /* collected */
         corio_future *c = k->f;
-        c->retrieved = 1;
-        g->values[i] = c->state == CORIO__DONE && !c->error ? c->result : NULL;
+        corio__future_mark_retrieved(c);
+        if (g->collect) continue; /* gather_wait stores these when it resumes */
+        g->values[i] = c->state == CORIO__DONE && !c->error ? corio__future_take(c) : NULL;
     }
     if (g->cancel_requested) { /* cancelled gathers end cancelled, return_exceptions or not */
         finish(g, cancel_error_of(last));
@@ -130,7 +145,7 @@ static void child_done(kid *k) {
     if (early) store(g, k->at, f);
     seen_done(g, f);
     if (early) { /* its outcome is copied: let it go now */
-        f->retrieved = 1;
+        corio__future_mark_retrieved(f);
         k->f = NULL;
         corio_future_unref(f);
     }
@@ -160,7 +175,7 @@ static void gather_destroy(corio_future *f) {
         if (!k->f) continue; /* collected */
         /* Nobody will collect its outcome through us any more: as asyncio,
          * a gather's children count as retrieved. */
-        k->f->retrieved = 1;
+        corio__future_mark_retrieved(k->f);
         corio_future_unref(k->f);
     }
     corio__free(g->kids);
@@ -176,10 +191,17 @@ static void abandon(gather *g) {
     corio_future_unref(&g->fut);
 }
 
-static corio_loop *pick_loop(const corio_aw *aws, size_t n) {
+/* Position i's awaitable: from the aws array, or a future of futs. */
+static corio_aw item(const corio_aw *aws, corio_future *const *futs, size_t i) {
+    return aws ? aws[i] : CORIO_FUT(futs[i]);
+}
+
+static corio_loop *pick_loop(const corio_aw *aws, corio_future *const *futs, size_t n) {
     if (corio__running_loop) return corio__running_loop;
-    for (size_t i = 0; i < n; i++)
-        if (aws[i].fut) return aws[i].fut->loop;
+    for (size_t i = 0; i < n; i++) {
+        corio_aw a = item(aws, futs, i);
+        if (a.fut) return a.fut->loop;
+    }
     return NULL;
 }
 
@@ -199,7 +221,7 @@ static int add_child(gather *g, corio_loop *loop, const corio_aw *aw, size_t i, 
     int rc = corio__ensure_future(loop, aw, &f);
     if (rc < 0) return rc;
     g->nchildren++;
-    if (f->state == CORIO__DONE && !f->error && g->collect && !aw->fut) {
+    if (f->state == CORIO__DONE && !f->error && g->collect && !aw->fut) { /* finished eagerly */
         store(g, i, f);
         g->nfinished++;
         corio_future_unref(f);
@@ -234,12 +256,16 @@ static void see_deferred(gather *g) {
     if (!g->fut.state && g->nfinished == g->nchildren) complete(g, NULL);
 }
 
-/* values/codes: a collecting gather's destination (corio_gather_wait). */
-static int make_gather(const corio_aw *aws, size_t n, int flags, void **values, int *codes,
-                       corio_future **out) {
+/* Collecting gathers (corio_gather_wait) send outcomes to outs. aws or
+ * futs holds the n awaitables. */
+static int make_gather(const corio_aw *aws, corio_future *const *futs, size_t n, int flags,
+                       int collect, corio_outcome *outs, corio_future **out) {
     *out = NULL;
-    if ((n && !aws) || n > ((size_t)1 << 40)) return CORIO_EINVAL;
-    corio_loop *loop = pick_loop(aws, n);
+    if ((n && !aws && !futs) || n > ((size_t)1 << 40) || (flags & ~CORIO_RETURN_EXCEPTIONS))
+        return CORIO_EINVAL;
+    for (size_t i = 0; futs && i < n; i++)
+        if (!futs[i]) return CORIO_EINVAL;
+    corio_loop *loop = pick_loop(aws, futs, n);
     if (!loop) return CORIO_ENOLOOP;
     if (loop->closed) return CORIO_ECLOSED;
     gather *g = corio__calloc(1, sizeof *g);
@@ -247,9 +273,8 @@ static int make_gather(const corio_aw *aws, size_t n, int flags, void **values, 
     corio__future_init(&g->fut, loop, CORIO__GATHER);
     g->n = n;
     g->return_exceptions = (flags & CORIO_RETURN_EXCEPTIONS) != 0;
-    g->collect = values != NULL;
-    g->values = values;
-    g->codes = codes;
+    g->collect = collect != 0;
+    g->outs = outs;
     if (n == 0) { /* asyncio: an already-done gather with an empty list */
         finish(g, NULL);
         *out = &g->fut;
@@ -259,8 +284,11 @@ static int make_gather(const corio_aw *aws, size_t n, int flags, void **values, 
     if (!g->collect) g->values = corio__calloc(n, sizeof *g->values);
     g->kids = corio__calloc(n, sizeof *g->kids);
     corio__ptrmap seen = {0};
-    int rc = g->pos && g->values && g->kids ? 0 : CORIO_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++) rc = add_child(g, loop, &aws[i], i, &seen);
+    int rc = g->pos && (g->collect || g->values) && g->kids ? 0 : CORIO_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        corio_aw a = item(aws, futs, i);
+        rc = add_child(g, loop, &a, i, &seen);
+    }
     corio__ptrmap_free(&seen);
     if (rc < 0) {
         abandon(g);
@@ -273,15 +301,20 @@ static int make_gather(const corio_aw *aws, size_t n, int flags, void **values, 
 
 int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out) {
     if (!out) return CORIO_EINVAL;
-    return make_gather(aws, n, flags, NULL, NULL, out);
+    return make_gather(aws, NULL, n, flags, 0, NULL, out);
 }
 
-int corio_gather_size(const corio_future *f) {
+int corio_gather_tasks(corio_future *const *futs, size_t n, int flags, corio_future **out) {
+    if (!out) return CORIO_EINVAL;
+    return make_gather(NULL, futs, n, flags, 0, NULL, out);
+}
+
+size_t corio_gather_size(const corio_future *f) {
     gather *g = as_gather(f);
-    return g ? (int)g->n : CORIO_EINVAL;
+    return g ? g->n : 0;
 }
 
-corio_future *corio_gather_child(const corio_future *f, size_t i) {
+corio_future *corio_gather_child(corio_future *f, size_t i) {
     gather *g = as_gather(f);
     return g && i < g->n && g->pos[i] ? g->pos[i]->f : NULL;
 }
@@ -300,7 +333,7 @@ int corio_gather_result(corio_future *f, size_t i, void **value) {
     return corio_future_result(c, value);
 }
 
-int corio_gather_exception(corio_future *f, size_t i, const corio_error **err) {
+int corio_gather_exception(corio_future *f, size_t i, corio_error **err) {
     if (err) *err = NULL;
     int rc;
     corio_future *c = position(f, i, &rc);
@@ -308,21 +341,37 @@ int corio_gather_exception(corio_future *f, size_t i, const corio_error **err) {
     return corio_future_exception(c, err);
 }
 
-int corio_gather_wait(const corio_aw *aws, size_t n, int flags, void **values, int *codes) {
-    if (!corio__running_task()) return CORIO_ENOTINTASK;
-    if (n && !values) return CORIO_EINVAL;
+void corio_outcomes_clear(corio_outcome *outs, size_t n) {
+    for (size_t i = 0; outs && i < n; i++) {
+        corio__error_unref(outs[i].error);
+        outs[i] = (corio_outcome){0, NULL, NULL};
+    }
+}
+
+int corio_gather_wait(const corio_aw *aws, size_t n, int flags, corio_outcome *outs) {
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    /* Nothing of the gather may write into a suspended copy-mode frame. */
+    corio_outcome *dest = outs;
+    if (outs && n && t->copy_mode && !(dest = corio__calloc(n, sizeof *dest))) return CORIO_ENOMEM;
     corio_future *f;
-    int rc = make_gather(aws, n, flags, values, codes, &f); /* n == 0: done at once, nothing to collect */
-    if (rc < 0) return rc;
+    int rc = make_gather(aws, NULL, n, flags, 1, dest, &f); /* n == 0: done at once */
+    if (rc < 0) {
+        if (dest != outs) corio__free(dest);
+        return rc;
+    }
     rc = corio_await(f, NULL);
     gather *g = as_gather(f);
     for (size_t i = 0; g->nkids && i < n; i++) { /* positions not collected: pending, or shared */
         kid *k = g->pos[i];
         if (k && k->f) store(g, i, k->f);
     }
-    g->values = NULL; /* the caller's arrays: nothing may write there once we return */
-    g->codes = NULL;
+    g->outs = NULL; /* nothing may write there once we return */
     g->collect = 0;
     corio_future_unref(f);
+    if (dest != outs) {
+        memcpy(outs, dest, n * sizeof *outs);
+        corio__free(dest);
+    }
     return rc;
 }

@@ -1,4 +1,6 @@
 /* Binary min-heap of timers keyed by (when, seq) — header-only.
+ * `when` is a float deadline in seconds, as CPython's timer heap keys
+ * them: two deadlines closer than a nanosecond still order by value.
  * seq is a per-loop counter, so timers with equal deadlines pop in the
  * order they were armed (asyncio's guarantee). The node does not hold it:
  * the includer defines corio__heap_seq (internal.h: the timer's event
@@ -15,7 +17,7 @@
 #define CORIO__HEAP_NONE UINT32_MAX
 
 typedef struct corio__heap_node {
-    int64_t when;   /* deadline, ns on the loop clock */
+    double when;    /* deadline, seconds on the loop clock; never NaN (+inf: not armed) */
     uint32_t index; /* position in the heap, CORIO__HEAP_NONE when not in one */
     uint8_t where;  /* which structure of timers.c holds it (0: none) */
     uint8_t dead;   /* cancelled lazily: still in place, not counted (timers.c) */

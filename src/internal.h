@@ -7,6 +7,7 @@
 #include "corio.h"
 #include "heap.h"
 #include "list.h"
+#include "ptrmap.h"
 #include "sys.h"
 
 #include <stdarg.h>
@@ -23,6 +24,9 @@
 #endif
 
 #define CORIO__NS_PER_S 1000000000LL
+/* The loop clock's range, in seconds: as many as int64 nanoseconds hold
+ * (292 years) either side of 0. Deadlines beyond it are clamped to it. */
+#define CORIO__CLOCK_END 9223372036.0
 
 /* ---- the ready queue's unit ------------------------------------------- */
 
@@ -98,10 +102,10 @@ static inline size_t corio__page_size(void) {
     size_t p = corio__page;
     return p ? p : corio__page_size_slow();
 }
-/* Overflow reporting: install the SIGSEGV handler and this thread's
- * alternate signal stack (refcounted per thread; undone by _release). */
-int corio__overflow_guard_acquire(void);
-void corio__overflow_guard_release(void);
+/* Overflow reporting for the calling thread, which is about to run a loop:
+ * the SIGSEGV handler and this thread's alternate signal stack (stack.c).
+ * 0, or CORIO_ENOMEM / -errno. */
+int corio__overflow_guard_thread(void);
 
 /* ---- the task slab (slab.c) --------------------------------------------- */
 
@@ -205,9 +209,46 @@ struct corio_future {
     uint8_t state;           /* CORIO__PENDING until completion, then DONE or CANCELLED; never changes again */
     uint8_t retrieved;       /* someone read error/result: suppresses the "never retrieved" report */
     uint8_t kind;            /* immutable: CORIO__PLAIN, TASK or GATHER (corio__kind_ops) */
+    uint8_t flags;           /* CORIO__F_*: set by future.c (taken, release hook) */
 };
 
+enum {
+    CORIO__F_TAKEN = 1,   /* someone received the result: no release at free */
+    CORIO__F_RELEASE = 2, /* a release hook is registered in loop->releases */
+};
+
+/* The result moves on to another future (shield): so does the hook that
+ * gives it back if nobody takes it. */
+void corio__future_move_release(corio_future *from, corio_future *to);
+/* The error or result was seen (an await, a combinator): no report. */
+static inline void corio__future_mark_retrieved(corio_future *f) { f->retrieved = 1; }
+/* Hand the result on (to a caller, a gather's array): done, no error.
+ * The release hook will not see it. */
+static inline void *corio__future_take(corio_future *f) {
+    f->retrieved = 1;
+    f->flags |= CORIO__F_TAKEN;
+    return f->result;
+}
+
 typedef struct corio__task corio__task;
+
+/* An open scope of a task (a timeout, a task group): the task keeps its
+ * scopes innermost first, so that exit can tell an open scope from one
+ * exited already (without reading it), and a task that ends with scopes
+ * open can let go of them. */
+typedef struct corio__scope {
+    struct corio__scope *next;  /* the next outer open scope of the same task */
+    /* The task ended (report: 1) or was destroyed (0) with the scope open:
+     * disarm and free it. */
+    void (*abandon)(struct corio__scope *s, corio__task *t, int report);
+} corio__scope;
+
+void corio__scope_push(corio__task *t, corio__scope *s);
+/* 0, or CORIO_EINVALSTATE when s is not an open scope of t. */
+int corio__scope_pop(corio__task *t, corio__scope *s);
+int corio__scope_find(const corio__task *t, const corio__scope *s); /* the same, not removed */
+void corio__scopes_abandon(corio__task *t, int report);
+
 /* What a suspended task waits on decides how a cancel reaches it: the one
  * waiting primitive under sleep, await and everything built on them.
  * Returns 1 if the awaited object will wake the task itself (the cancel
@@ -239,11 +280,13 @@ struct corio__task {
     void *sp;                  /* saved stack pointer while suspended; written by corio__switch */
     corio__stack stack;        /* lo == NULL until first run and again after the body returned */
     corio__wait_cancel_fn wait_cancel; /* set while suspended on something cancellable */
+    corio__scope *scopes;      /* open timeout scopes and task groups, innermost first; owned
+                                  by their enter/exit, abandoned when the task ends */
     void *wait_obj;            /* what it waits on (a future for await); borrowed */
     corio_error *exc;          /* owned: the error last raised or observed, for chaining */
     char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
     int wake_code;             /* what the pending suspension returns; written by the waker */
-    int num_cancels;           /* cancel() requests not withdrawn by uncancel() */
+    uint32_t num_cancels;      /* cancel() requests not withdrawn by uncancel() */
     uint32_t stack_pages;      /* requested usable stack size, in pages */
     uint8_t must_cancel;       /* deliver CORIO_ECANCELED at the next resumption */
     uint8_t started;           /* the body has been entered (u.start is spent): 1, then 2
@@ -328,6 +371,8 @@ struct corio_loop {
     struct corio__timers *timers; /* owned: armed timers (timers.c); nodes owned by embedders */
     corio__list tasks;            /* live (not done) tasks, in creation order */
     corio__list resources;        /* corio__resource entries, freed at close */
+    corio__ptrmap releases;       /* future -> its corio_release_fn (corio_future_set_release) */
+    corio__ptrmap groups;         /* open task groups (taskgroup.c): a stale pointer is told apart */
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
     corio__slab handle_slab;      /* public handles (each holds a loop reference) */
@@ -341,8 +386,8 @@ struct corio_loop {
     struct corio__task *eager_task;   /* in its eager first step now (task.c), borrowed */
     struct corio__task *eager_parent; /* whom eager_task returns to; NULL: the loop's stack */
     void *sp;                     /* the scheduler's saved sp while a task runs */
-    int64_t now;                  /* clock at the last update, ns */
-    int64_t vnow;                 /* virtual clock, ns (virtual mode) */
+    double now;                   /* clock at the last update, s (loop.time()) */
+    double vnow;                  /* virtual clock, s (virtual mode): jumps to deadlines */
     uint64_t timer_seq;           /* next timer sequence number */
     uint64_t cb_seq;              /* last done-callback registration number */
     uint64_t task_ids;            /* last Task-N number given */
@@ -359,7 +404,6 @@ struct corio_loop {
     uint8_t closed;
     uint8_t inline_ok;            /* run_loop is iterating: a task may advance it (advance_inline) */
     uint8_t eager;                /* new tasks start eagerly (corio_loop_set_eager_tasks) */
-    uint8_t guard_acquired;       /* holds a reference on the thread's overflow guard */
     corio_exception_handler handler; /* never NULL */
     void *handler_arg;
 #if CORIO_HAVE_ASAN
@@ -381,11 +425,17 @@ static inline void corio__loop_unref(corio_loop *loop) {
 static inline void corio__ready_push(corio_loop *loop, corio__event *ev) {
     corio__list_push_back(&loop->ready, &ev->link);
 }
-int64_t corio__loop_now(corio_loop *loop);             /* fresh clock read, ns */
-int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when);
+double corio__loop_now(corio_loop *loop);              /* fresh clock read, s */
+/* A timeout or delay argument as a deadline (loop.c says the rule): 0 with
+ * *when (+inf: none), or CORIO_EINVAL for NaN. */
+int corio__deadline(corio_loop *loop, double t, int relative, double *when);
+int corio__timer_arm(corio_loop *loop, corio__timer *t, double when);
 void corio__timer_disarm(corio_loop *loop, corio__timer *t);
 void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
 int corio__run_once(corio_loop *loop);
+/* run_until_complete that also gives up (CORIO_EDEADLK) when nothing
+ * could ever happen, in real time too: for the shutdown of corio_run. */
+int corio__run_until_done_or_idle(corio_loop *loop, corio_future *fut);
 void corio__run_batch(corio_loop *loop); /* task.c: the ready phase */
 /* Start the next iteration from a task when it cannot block: 1 if done. */
 int corio__advance_inline(corio_loop *loop);
@@ -408,6 +458,8 @@ static inline void corio__future_init(corio_future *f, corio_loop *loop, uint8_t
  * escapes the waiting call, so no allocation. Fini checks nobody kept it. */
 void corio__future_init_local(corio_future *f, corio_loop *loop);
 void corio__future_fini_local(corio_future *f);
+/* The waiting task is destroyed at loop close: let go of it unfinished. */
+void corio__future_drop_local(corio_future *f);
 void corio__future_complete(corio_future *f, uint8_t state);
 /* Register ev as a done callback of pending f (asyncio's add_done_callback). */
 void corio__callbacks_add(corio_future *f, corio__event *ev);
@@ -429,7 +481,6 @@ int corio__wait_done(corio__task *t, corio_future *fut);
 /* asyncio.ensure_future: a new reference to aw's future, or to a new task
  * running aw's coroutine on loop. */
 int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
-int64_t corio__seconds_to_ns(double s);
 
 /* timers.c: buckets in front of two heaps, exact (when, seq) order */
 typedef struct corio__timers corio__timers;
@@ -444,7 +495,7 @@ typedef struct corio__timers_head {
 static inline size_t corio__timers_count(const corio__timers *T) {
     return ((const corio__timers_head *)(const void *)T)->n;
 }
-int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq);
+int corio__timers_arm(corio__timers *T, corio__timer *t, double when, uint64_t seq);
 void corio__timers_disarm(corio__timers *T, corio__timer *t); /* armed, or due in ready */
 void corio__timers_sweep(corio__timers *T);
 /* Cancel without removing (one-shot timers only): the timer stays until it

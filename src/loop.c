@@ -14,28 +14,39 @@ _Thread_local corio__task *volatile corio__current;
 
 /* ---- clock ---------------------------------------------------------------- */
 
-static int64_t mono_ns(void) {
+static double mono_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * CORIO__NS_PER_S + ts.tv_nsec;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int64_t corio__loop_now(corio_loop *loop) {
-    loop->now = loop->virtual_time ? loop->vnow : mono_ns();
+double corio__loop_now(corio_loop *loop) {
+    loop->now = loop->virtual_time ? loop->vnow : mono_s();
     return loop->now;
 }
 
-int64_t corio__seconds_to_ns(double s) {
-    const double lim = 4.6e18; /* ~146 years: far enough to mean "never" */
-    double ns = s * 1e9;
-    if (ns > lim) return (int64_t)lim;
-    if (ns < -lim) return -(int64_t)lim;
-    return (int64_t)ns;
+/* The one rule for every timeout and delay argument (corio.h): NaN is
+ * CORIO_EINVAL; +inf is "forever" (*when = +inf, no deadline); anything
+ * else is a deadline, `t` seconds from now or at `t` on the loop clock,
+ * clamped to the clock's range so that it never wraps. A negative delay
+ * gives a deadline in the past: due at once, and ordered before the
+ * deadlines due later, as asyncio's call_later(-1) is. */
+int corio__deadline(corio_loop *loop, double t, int relative, double *when) {
+    if (isnan(t)) return CORIO_EINVAL;
+    if (t == INFINITY) {
+        *when = INFINITY;
+        return 0;
+    }
+    double w = relative ? corio__loop_now(loop) + t : t;
+    if (w > CORIO__CLOCK_END) w = CORIO__CLOCK_END;
+    if (!(w >= -CORIO__CLOCK_END)) w = -CORIO__CLOCK_END; /* -inf, or now + -inf */
+    *when = w;
+    return 0;
 }
 
-double corio_loop_time(const corio_loop *loop) {
+double corio_loop_time(corio_loop *loop) {
     if (!loop) return -1;
-    return (double)corio__loop_now((corio_loop *)loop) / 1e9;
+    return corio__loop_now(loop);
 }
 
 /* ---- lifetime ------------------------------------------------------------- */
@@ -82,7 +93,6 @@ int corio_loop_new(corio_loop **out) {
     if (rc == 0) rc = corio__backend_init(loop);
     if (rc == 0) rc = corio__threads_new(loop);
     if (rc == 0) rc = corio__backend_add_wakeup(loop, corio__threads_fd(loop));
-    if (rc == 0) rc = corio__overflow_guard_acquire();
     if (rc < 0) {
         corio__threads_free(loop);
         corio__backend_close(loop);
@@ -91,7 +101,6 @@ int corio_loop_new(corio_loop **out) {
         corio__free(loop);
         return rc;
     }
-    loop->guard_acquired = 1;
     corio__loop_now(loop);
     *out = loop;
     return 0;
@@ -103,6 +112,8 @@ void corio__loop_free(corio_loop *loop) {
     corio__slab_destroy(&loop->handle_slab);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++) corio__slab_destroy(&loop->saved_slabs[k]);
     corio__timers_free(loop->timers);      /* so may handles, disarmed after it */
+    corio__ptrmap_free(&loop->releases);   /* empty: each future deleted its entry */
+    corio__ptrmap_free(&loop->groups);     /* empty: each group deleted its entry */
     corio__free(loop);
 }
 
@@ -113,6 +124,10 @@ int corio_loop_close(corio_loop *loop) {
     if (loop->closed) return CORIO_ECLOSED;
     if (loop->running) return CORIO_EBUSY;
     loop->closed = 1;
+    /* First refuse posts and settle the other threads: workers finish the
+     * job in hand, what they post back is released below, and every
+     * run_coroutine_threadsafe future completes (cancelled). */
+    corio__threads_close(loop);
     /* Tasks still pending are reported and destroyed (asyncio: "Task was
      * destroyed but it is pending!"); each destroy unlinks its events. */
     while (!corio__list_empty(&loop->tasks)) {
@@ -120,8 +135,6 @@ int corio_loop_close(corio_loop *loop) {
         corio__report(loop, "Task was destroyed but it is pending!", &t->fut, NULL);
         corio__task_destroy_pending(t);
     }
-    /* Workers finish what they hold; what they post back is released. */
-    corio__threads_close(loop);
     /* What is left in the timers and the ready queue belongs to handles and
      * done callbacks: run them in closed mode, which only releases them. */
     corio__timer *t;
@@ -137,8 +150,23 @@ int corio_loop_close(corio_loop *loop) {
     corio__pools_free(loop->pools);
     loop->pools = NULL;
     corio__backend_close(loop);
-    if (loop->guard_acquired) corio__overflow_guard_release();
-    loop->guard_acquired = 0;
+    return 0;
+}
+
+int corio_loop_free(corio_loop *loop) {
+    if (!loop) return 0;
+    if (!loop->closed) {
+        int rc = corio_loop_close(loop);
+        if (rc < 0) return rc;
+    }
+    if (loop->refs > 1) { /* the program still holds futures or handles of it */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "loop freed while %u future(s) or handle(s) of it are still referenced "
+                 "(a missing corio_future_unref?); its memory stays until they are released",
+                 loop->refs - 1);
+        corio__report(loop, msg, NULL, NULL);
+    }
     corio__loop_unref(loop);
     return 0;
 }
@@ -185,13 +213,18 @@ void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const c
     loop->handler(loop, msg, fut, err, loop->handler_arg);
 }
 
+void corio_loop_call_exception_handler(corio_loop *loop, const char *message, corio_future *fut,
+                                       const corio_error *err) {
+    if (loop) corio__report(loop, message, fut, err);
+}
+
 int corio_loop_is_running(const corio_loop *loop) { return loop && loop->running; }
 int corio_loop_is_closed(const corio_loop *loop) { return loop && loop->closed; }
 corio_loop *corio_get_running_loop(void) { return corio__running_loop; }
 
 /* ---- ready queue and timers ---------------------------------------------- */
 
-int corio__timer_arm(corio_loop *loop, corio__timer *t, int64_t when) {
+int corio__timer_arm(corio_loop *loop, corio__timer *t, double when) {
     return corio__timers_arm(loop->timers, t, when, loop->timer_seq++);
 }
 
@@ -202,13 +235,22 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
 
 /* ---- one iteration, in phases ------------------------------------------- */
 
-/* How long the poll phase may block: not at all if work is ready. */
+/* A deadline is due within the clock's resolution of now, as in CPython's
+ * _run_once (1 ns: time.get_clock_info('monotonic')): deadlines closer
+ * than that fire in the same pass, in their order. */
+#define CLOCK_RESOLUTION 1e-9
+
+/* How long the poll phase may block, in ns: not at all if work is ready;
+ * never less than the time to the next deadline (rounded up), so the
+ * poll does not wake just before it. */
 static int64_t poll_timeout(corio_loop *loop) {
     if (!corio__list_empty(&loop->ready) || loop->stopping) return 0;
     corio__timer *next = corio__timers_peek(loop->timers);
     if (!next) return -1;
-    int64_t d = next->node.when - corio__loop_now(loop);
-    return d > 0 ? d : 0;
+    double d = next->node.when - corio__loop_now(loop);
+    if (d < CLOCK_RESOLUTION) return 0;
+    if (d >= 9.2e9) return INT64_MAX; /* beyond int64 ns (292 years) */
+    return (int64_t)ceil(d * 1e9);
 }
 
 static int poll_io(corio_loop *loop) {
@@ -219,19 +261,22 @@ static int poll_io(corio_loop *loop) {
     corio__threads_drain(loop);
     if (rc == 0 && loop->virtual_time && corio__list_empty(&loop->ready) && !loop->stopping &&
         corio__timers_count(loop->timers) && loop->inflight == 0) { /* idle: jump to the next deadline */
-        int64_t when = corio__timers_peek(loop->timers)->node.when;
+        double when = corio__timers_peek(loop->timers)->node.when;
         if (when > loop->vnow) loop->vnow = when;
     }
     return rc;
 }
 
 /* Due timers join the ready queue after what is already there, earliest
- * (then first armed) first. */
+ * (then first armed) first. Due means within the clock's resolution of now
+ * (CLOCK_RESOLUTION, above). */
 static void fire_timers(corio_loop *loop) {
     if (corio__timers_count(loop->timers) == 0) return; /* no clock read when nothing is armed */
-    int64_t now = corio__loop_now(loop);
+    double now = corio__loop_now(loop);
     corio__timer *t;
-    while ((t = corio__timers_peek(loop->timers)) && t->node.when <= now) {
+    double end = now + CLOCK_RESOLUTION;
+    /* (when <= now too: far along the clock, now + 1 ns rounds to now.) */
+    while ((t = corio__timers_peek(loop->timers)) && (t->node.when < end || t->node.when <= now)) {
         corio__timers_pop(loop->timers, t);
         corio__ready_push(loop, &t->ev);
     }
@@ -276,6 +321,8 @@ static int run_enter(corio_loop *loop) {
     if (!loop) return CORIO_EINVAL;
     if (loop->closed) return CORIO_ECLOSED;
     if (loop->running || corio__running_loop) return CORIO_ERUNNING;
+    int rc = corio__overflow_guard_thread(); /* whichever thread runs it */
+    if (rc < 0) return rc;
     loop->running = 1;
     corio__running_loop = loop;
 #if CORIO_HAVE_TSAN
@@ -293,13 +340,13 @@ static void run_leave(corio_loop *loop) {
 /* A virtual-time loop with nothing left to do stops with CORIO_EDEADLK
  * (nothing could ever complete `until`). In real time another thread may
  * still post, so the loop waits, as asyncio's does. */
-static int run_loop(corio_loop *loop, corio_future *until) {
+static int run_loop(corio_loop *loop, corio_future *until, int stop_idle) {
     int rc = 0;
     loop->inline_ok = 1;
     for (;;) {
         rc = corio__run_once(loop);
         if (rc < 0 || loop->stopping) break;
-        if (loop->virtual_time && corio__loop_idle(loop) && !(until && until->state)) {
+        if ((loop->virtual_time || stop_idle) && corio__loop_idle(loop) && !(until && until->state)) {
             rc = CORIO_EDEADLK;
             break;
         }
@@ -311,7 +358,7 @@ static int run_loop(corio_loop *loop, corio_future *until) {
 int corio_loop_run_forever(corio_loop *loop) {
     int rc = run_enter(loop);
     if (rc < 0) return rc;
-    rc = run_loop(loop, NULL);
+    rc = run_loop(loop, NULL, 0);
     run_leave(loop);
     return rc;
 }
@@ -326,7 +373,7 @@ static void stop_when_done(corio__event *ev) {
     s->loop->stopping = 1;
 }
 
-int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut, void **result) {
+static int run_until(corio_loop *loop, corio_future *fut, void **result, int stop_idle) {
     if (!fut) return CORIO_EINVAL;
     if (fut->loop != loop) return loop ? CORIO_EWRONGLOOP : CORIO_EINVAL;
     int rc = run_enter(loop);
@@ -337,12 +384,20 @@ int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut, void **re
         corio__list_init(&s.ev.link);
         s.ev.run = stop_when_done;
         corio__callbacks_add(fut, &s.ev);
-        rc = run_loop(loop, fut);
+        rc = run_loop(loop, fut, stop_idle);
         if (corio__list_linked(&s.ev.link)) corio__list_unlink(&s.ev.link);
     }
     run_leave(loop);
     if (!fut->state) return rc < 0 ? rc : CORIO_EINVALSTATE;
     return corio_future_result(fut, result);
+}
+
+int corio_loop_run_until_complete(corio_loop *loop, corio_future *fut, void **result) {
+    return run_until(loop, fut, result, 0);
+}
+
+int corio__run_until_done_or_idle(corio_loop *loop, corio_future *fut) {
+    return run_until(loop, fut, NULL, 1);
 }
 
 int corio_loop_stop(corio_loop *loop) {
@@ -392,17 +447,27 @@ int corio_call_soon(corio_loop *loop, corio_cb fn, void *arg, corio_handle **out
     corio_handle *h;
     int rc = handle_new(loop, fn, arg, out, &h);
     if (rc < 0) return rc;
-    h->timer.node.when = -1;
+    h->timer.node.when = NAN; /* not a timer (corio_handle_when) */
     corio__ready_push(loop, &h->timer.ev);
     if (out) *out = h;
     return 0;
 }
 
-static int call_at_ns(corio_loop *loop, int64_t when, corio_cb fn, void *arg,
-                      corio_handle **out) {
-    corio_handle *h;
-    int rc = handle_new(loop, fn, arg, out, &h);
+static int call_at_when(corio_loop *loop, double t, int relative, corio_cb fn, void *arg,
+                        corio_handle **out) {
+    if (out) *out = NULL;
+    if (!loop) return CORIO_EINVAL;
+    double when;
+    int rc = corio__deadline(loop, t, relative, &when);
     if (rc < 0) return rc;
+    corio_handle *h;
+    if ((rc = handle_new(loop, fn, arg, out, &h)) < 0) return rc;
+    if (when == INFINITY) { /* never due: the loop keeps nothing it will never run */
+        h->timer.node.when = INFINITY;
+        if (--corio__handle_refs(h) == 0) handle_free(h);
+        else *out = h;
+        return 0;
+    }
     rc = corio__timer_arm(loop, &h->timer, when);
     if (rc < 0) {
         handle_free(h);
@@ -413,14 +478,12 @@ static int call_at_ns(corio_loop *loop, int64_t when, corio_cb fn, void *arg,
 }
 
 int corio_call_at(corio_loop *loop, double when, corio_cb fn, void *arg, corio_handle **out) {
-    if (isnan(when)) return CORIO_EINVAL;
-    return call_at_ns(loop, corio__seconds_to_ns(when), fn, arg, out);
+    return call_at_when(loop, when, 0, fn, arg, out);
 }
 
 int corio_call_later(corio_loop *loop, double delay, corio_cb fn, void *arg,
                      corio_handle **out) {
-    if (isnan(delay) || !loop) return CORIO_EINVAL;
-    return call_at_ns(loop, corio__loop_now(loop) + corio__seconds_to_ns(delay), fn, arg, out);
+    return call_at_when(loop, delay, 1, fn, arg, out);
 }
 
 /* As asyncio's: the handle stays where it is scheduled, marked; the loop
@@ -435,11 +498,8 @@ int corio_handle_cancel(corio_handle *h) {
 
 int corio_handle_cancelled(const corio_handle *h) { return h && corio__handle_cancelled(h); }
 
-double corio_handle_when(const corio_handle *h) {
-    if (!h || h->timer.node.when < 0) return -1;
-    return (double)h->timer.node.when / 1e9;
-}
+double corio_handle_when(const corio_handle *h) { return h ? h->timer.node.when : NAN; }
 
-void corio_handle_release(corio_handle *h) {
+void corio_handle_unref(corio_handle *h) {
     if (h && --corio__handle_refs(h) == 0) handle_free(h);
 }

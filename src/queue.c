@@ -22,25 +22,27 @@ enum { W_WAITING, W_WOKEN, W_CANCELLED };
 typedef struct qwaiter {
     corio__list link;   /* in getters or putters while W_WAITING */
     corio__task *task;  /* borrowed: the task waiting in wait_turn */
+    struct corio_queue *q; /* borrowed: the queue it waits in */
     uint8_t state;      /* W_*: a woken waiter is no longer in the list */
     uint8_t heap;       /* malloc'ed: freed by wait_turn, or by the cancel at loop close */
 } qwaiter;
 
 struct corio_queue {
     int kind;
-    int maxsize;          /* <= 0: unbounded */
+    size_t maxsize;       /* 0: unbounded */
     int (*cmp)(const void *a, const void *b);
     slot *v;              /* owned storage: ring (FIFO), stack (LIFO) or heap (PRIO) */
-    int cap, n, head;
+    size_t cap, n, head;
     uint64_t seq;
     corio_loop *loop;     /* bound at first wait, borrowed */
     corio__list getters, putters;
-    int unfinished;       /* items put and not yet task_done */
+    size_t inside;        /* tasks inside wait_turn, woken or not: free says EBUSY */
+    size_t unfinished;    /* items put and not yet task_done */
     corio_event *finished;/* owned: set while unfinished == 0 */
     uint8_t shutdown;
 };
 
-static int queue_new(corio_queue **out, int maxsize, int kind, int (*cmp)(const void *, const void *)) {
+static int queue_new(corio_queue **out, size_t maxsize, int kind, int (*cmp)(const void *, const void *)) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     corio_queue *q = corio__calloc(1, sizeof *q);
@@ -60,26 +62,26 @@ static int queue_new(corio_queue **out, int maxsize, int kind, int (*cmp)(const 
     return 0;
 }
 
-int corio_queue_new(corio_queue **out, int maxsize) { return queue_new(out, maxsize, Q_FIFO, NULL); }
-int corio_lifo_queue_new(corio_queue **out, int maxsize) { return queue_new(out, maxsize, Q_LIFO, NULL); }
-int corio_priority_queue_new(corio_queue **out, int maxsize, int (*cmp)(const void *, const void *)) {
+int corio_queue_new(corio_queue **out, size_t maxsize) { return queue_new(out, maxsize, Q_FIFO, NULL); }
+int corio_lifo_queue_new(corio_queue **out, size_t maxsize) { return queue_new(out, maxsize, Q_LIFO, NULL); }
+int corio_priority_queue_new(corio_queue **out, size_t maxsize, int (*cmp)(const void *, const void *)) {
     if (!cmp) return CORIO_EINVAL;
     return queue_new(out, maxsize, Q_PRIO, cmp);
 }
 
 int corio_queue_free(corio_queue *q) {
     if (!q) return 0;
-    if (!corio__list_empty(&q->getters) || !corio__list_empty(&q->putters)) return CORIO_EBUSY;
+    if (q->inside) return CORIO_EBUSY; /* a woken waiter has left the lists but not the call */
     if (corio_event_free(q->finished) < 0) return CORIO_EBUSY; /* someone is in join() */
     corio__free(q->v);
     corio__free(q);
     return 0;
 }
 
-int corio_queue_qsize(const corio_queue *q) { return q ? q->n : CORIO_EINVAL; }
-int corio_queue_maxsize(const corio_queue *q) { return q ? q->maxsize : CORIO_EINVAL; }
+size_t corio_queue_qsize(const corio_queue *q) { return q ? q->n : 0; }
+size_t corio_queue_maxsize(const corio_queue *q) { return q ? q->maxsize : 0; }
 int corio_queue_empty(const corio_queue *q) { return q && q->n == 0; }
-static int is_full(const corio_queue *q) { return q->maxsize > 0 && q->n >= q->maxsize; }
+static int is_full(const corio_queue *q) { return q->maxsize && q->n >= q->maxsize; }
 int corio_queue_full(const corio_queue *q) { return q && is_full(q); }
 
 /* ---- storage ---------------------------------------------------------------- */
@@ -91,10 +93,11 @@ static int prio_less(const corio_queue *q, const slot *a, const slot *b) {
 
 static int grow(corio_queue *q) {
     if (q->n < q->cap) return 0;
-    int cap = q->cap ? q->cap * 2 : 16;
-    slot *v = corio__malloc((size_t)cap * sizeof *v);
+    size_t cap = q->cap ? q->cap * 2 : 16;
+    if (cap > SIZE_MAX / sizeof(slot)) return CORIO_ENOMEM;
+    slot *v = corio__malloc(cap * sizeof *v);
     if (!v) return CORIO_ENOMEM;
-    for (int i = 0; i < q->n; i++) /* unroll the ring */
+    for (size_t i = 0; i < q->n; i++) /* unroll the ring */
         v[i] = q->v[q->kind == Q_FIFO ? (q->head + i) % q->cap : i];
     corio__free(q->v);
     q->v = v;
@@ -107,7 +110,7 @@ static int grow(corio_queue *q) {
  * priority queue's sift would make every caller save registers). */
 static inline int ring_put(corio_queue *q, void *item) {
     if (q->kind != Q_FIFO || q->n >= q->cap) return 0;
-    int i = q->head + q->n; /* no division on the hot path */
+    size_t i = q->head + q->n; /* no division on the hot path */
     q->v[i >= q->cap ? i - q->cap : i].item = item;
     q->n++;
     return 1;
@@ -130,7 +133,7 @@ __attribute__((noinline)) static int store(corio_queue *q, void *item) {
     } else if (q->kind == Q_LIFO) {
         q->v[q->n++] = s;
     } else { /* sift up */
-        int i = q->n++;
+        size_t i = q->n++;
         while (i > 0 && prio_less(q, &s, &q->v[(i - 1) / 2])) {
             q->v[i] = q->v[(i - 1) / 2];
             i = (i - 1) / 2;
@@ -146,9 +149,9 @@ __attribute__((noinline)) static void *take(corio_queue *q) {
     if (q->kind == Q_LIFO) return q->v[--q->n].item;
     item = q->v[0].item; /* sift the last one down from the root */
     slot last = q->v[--q->n];
-    int i = 0;
+    size_t i = 0;
     for (;;) {
-        int c = 2 * i + 1;
+        size_t c = 2 * i + 1;
         if (c >= q->n) break;
         if (c + 1 < q->n && prio_less(q, &q->v[c + 1], &q->v[c])) c++;
         if (!prio_less(q, &q->v[c], &last)) break;
@@ -161,18 +164,21 @@ __attribute__((noinline)) static void *take(corio_queue *q) {
 
 /* ---- waiting ------------------------------------------------------------------- */
 
-/* A woken heap waiter is only the resuming task's to free, unless the
- * loop closes first; then the task's wait_cancel is all that reaches it. */
-static int woken_heap_cancel(corio__task *t) {
+/* A woken waiter is only the resuming task's to let go of, unless the
+ * loop closes first and destroys the task: then its wait_cancel is all
+ * that reaches it. */
+static int woken_cancel(corio__task *t) {
     if (!t->fut.loop->closed) return 0; /* a cancel now is delivered when it resumes */
-    corio__free(t->wait_obj);
+    qwaiter *w = t->wait_obj;
+    w->q->inside--;
+    if (w->heap) corio__free(w);
     return 1;
 }
 
 __attribute__((noinline)) static void wake(qwaiter *w) {
     w->state = W_WOKEN;
     corio__wake(w->task, 0);
-    if (w->heap) w->task->wait_cancel = woken_heap_cancel;
+    w->task->wait_cancel = woken_cancel;
 }
 
 /* Wake the first waiter (cancelled ones have left the list already).
@@ -196,7 +202,10 @@ static int waiter_cancel(corio__task *t) {
     corio__list_unlink(&w->link);
     w->state = W_CANCELLED;
     corio__wake(t, CORIO_ECANCELED);
-    if (t->fut.loop->closed && w->heap) corio__free(w);
+    if (t->fut.loop->closed) { /* destroyed: it never resumes to leave the call */
+        w->q->inside--;
+        if (w->heap) corio__free(w);
+    }
     return 1;
 }
 
@@ -207,11 +216,14 @@ static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio
     qwaiter local, *w = &local;
     if (t->copy_mode && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
     w->task = t;
+    w->q = q;
     w->state = W_WAITING;
     w->heap = w != &local;
     corio__list_init(&w->link);
     corio__list_push_back(l, &w->link);
+    q->inside++;
     int rc = corio__suspend(t, waiter_cancel, w);
+    q->inside--;
     if (rc < 0 && w->state == W_WOKEN && still_ok(q)) wakeup_next(l);
     if (w->heap) corio__free(w);
     return rc;

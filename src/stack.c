@@ -304,10 +304,9 @@ void corio__stack_put(corio__stack *st) {
 
 static struct sigaction old_segv;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
-static _Thread_local int guard_refs;
-static _Thread_local void *altstack;
+static pthread_key_t altstack_key;     /* this thread's alternate stack, freed at its exit */
+static _Thread_local int guard_ready;  /* this thread can report an overflow */
 #define ALTSTACK_SIZE (64 * 1024)
-
 static void put_str(const char *s) {
     ssize_t r = write(2, s, strlen(s));
     (void)r;
@@ -346,7 +345,14 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
     }
 }
 
+static void altstack_free(void *p) {
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    corio__munmap_thread(p, ALTSTACK_SIZE);
+}
+
 static void install_handler(void) {
+    pthread_key_create(&altstack_key, altstack_free);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
@@ -355,30 +361,25 @@ static void install_handler(void) {
     sigaction(SIGSEGV, &sa, &old_segv);
 }
 
-int corio__overflow_guard_acquire(void) {
-    if (guard_refs++ > 0) return 0;
+/* The thread about to run a loop gets what the overflow report needs: the
+ * handler (once per process) and an alternate signal stack (once per
+ * thread, unless the program gave it one; freed when the thread exits).
+ * Per running thread, not per loop: a loop created in one thread may run
+ * in another. */
+int corio__overflow_guard_thread(void) {
+    if (guard_ready) return 0;
+    pthread_once(&handler_once, install_handler);
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
-        void *p = corio__mmap(ALTSTACK_SIZE);
-        if (!p) {
-            guard_refs--;
-            return CORIO_ENOMEM;
-        }
+        void *p = corio__mmap_thread(ALTSTACK_SIZE);
+        if (!p) return CORIO_ENOMEM;
         stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-        if (sigaltstack(&ss, NULL) == 0) {
-            altstack = p;
-        } else {
-            corio__munmap(p, ALTSTACK_SIZE);
+        if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(altstack_key, p) != 0) {
+            int rc = -errno;
+            altstack_free(p);
+            return rc ? rc : CORIO_ENOMEM;
         }
     }
-    pthread_once(&handler_once, install_handler);
+    guard_ready = 1;
     return 0;
-}
-
-void corio__overflow_guard_release(void) {
-    if (--guard_refs > 0 || !altstack) return;
-    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
-    sigaltstack(&ss, NULL);
-    corio__munmap(altstack, ALTSTACK_SIZE);
-    altstack = NULL;
 }

@@ -12,12 +12,15 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <stdint.h>
+
 /* ---- waiters ------------------------------------------------------------ */
 
 typedef struct waiter {
     corio__list link;   /* in the primitive's list while waiting */
     corio_future *fut;  /* points at `local` */
-    struct corio_future local; /* lives in the waiting call's frame */
+    struct corio_future local; /* lives with the waiter */
+    void *heap;         /* the waiter itself when malloc'ed (copy mode), else NULL */
 } waiter;
 
 static waiter *first_waiter(corio__list *l) {
@@ -35,20 +38,37 @@ static int bind(corio_loop **bound) {
     return *bound == corio__running_loop ? 0 : CORIO_EWRONGLOOP;
 }
 
+/* The waiting task's cancel hook. As corio_await's: the cancel goes to
+ * the waiter's future. When the loop closes and destroys the task, which
+ * then never resumes, the waiter leaves the primitive's list here: a node
+ * on a stack that is gone must not stay linked. */
+static int waiter_cancel(corio__task *t) {
+    waiter *w = t->wait_obj;
+    if (!t->fut.loop->closed) return corio_future_cancel(w->fut, t->cancel_msg) == 1;
+    corio__list_unlink(&w->link);
+    corio__future_drop_local(w->fut);
+    corio__free(w->heap);
+    return 1;
+}
+
 /* Enqueue, wait, dequeue. Returns 0 (woken) or CORIO_ECANCELED; *woken
  * says whether the future had been set (cancelled after the wake-up). */
 static int wait_in(corio_loop *loop, corio__list *l, int *woken) {
+    corio__task *t = corio__running_task();
     waiter local, *w = &local; /* in the frame, unless that is copied away (copy mode) */
-    if (corio__copy_mode() && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    if (t->copy_mode && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    w->heap = w != &local ? w : NULL;
     w->fut = &w->local;
     corio__future_init_local(w->fut, loop);
     corio__list_init(&w->link);
     corio__list_push_back(l, &w->link);
-    int rc = corio_await(w->fut, NULL);
+    corio__callbacks_add(w->fut, &t->step.ev); /* woken by the future's completion */
+    int rc = corio__suspend(t, waiter_cancel, w);
+    if (rc == 0 && w->fut->state == CORIO__CANCELLED) rc = CORIO_ECANCELED;
     corio__list_unlink(&w->link);
     if (woken) *woken = w->fut->state == CORIO__DONE;
     corio__future_fini_local(w->fut);
-    if (w != &local) corio__free(w);
+    corio__free(w->heap);
     return rc;
 }
 
@@ -171,25 +191,24 @@ int corio_lock_release(corio_lock *l) {
 struct corio_semaphore {
     corio_loop *loop;
     corio__list waiters;
-    int value;
-    int bound;  /* initial value for a bounded semaphore, else -1 */
+    size_t value;
+    size_t bound; /* a bounded semaphore's initial value; SIZE_MAX when unbounded */
 };
 
-static int sem_new(corio_semaphore **out, int value, int bounded) {
+static int sem_new(corio_semaphore **out, size_t value, int bounded) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
-    if (value < 0) return CORIO_EINVAL;
     corio_semaphore *s = corio__calloc(1, sizeof *s);
     if (!s) return CORIO_ENOMEM;
     corio__list_init(&s->waiters);
     s->value = value;
-    s->bound = bounded ? value : -1;
+    s->bound = bounded ? value : SIZE_MAX;
     *out = s;
     return 0;
 }
 
-int corio_semaphore_new(corio_semaphore **out, int value) { return sem_new(out, value, 0); }
-int corio_bounded_semaphore_new(corio_semaphore **out, int value) { return sem_new(out, value, 1); }
+int corio_semaphore_new(corio_semaphore **out, size_t value) { return sem_new(out, value, 0); }
+int corio_bounded_semaphore_new(corio_semaphore **out, size_t value) { return sem_new(out, value, 1); }
 
 int corio_semaphore_free(corio_semaphore *s) {
     if (!s) return 0;
@@ -198,7 +217,7 @@ int corio_semaphore_free(corio_semaphore *s) {
     return 0;
 }
 
-int corio_semaphore_value(const corio_semaphore *s) { return s ? s->value : CORIO_EINVAL; }
+size_t corio_semaphore_value(const corio_semaphore *s) { return s ? s->value : 0; }
 
 /* Cannot be acquired at once: no permit, or someone waits first (FIFO). */
 int corio_semaphore_locked(const corio_semaphore *s) {
@@ -240,7 +259,8 @@ int corio_semaphore_acquire(corio_semaphore *s) {
 
 int corio_semaphore_release(corio_semaphore *s) {
     if (!s) return CORIO_EINVAL;
-    if (s->bound >= 0 && s->value >= s->bound) return -EOVERFLOW; /* released too many times */
+    /* Released too many times (bounded), or the count would wrap. */
+    if (s->value >= s->bound) return -EOVERFLOW;
     s->value++;
     sem_wake_next(s);
     return 0;
@@ -288,8 +308,8 @@ int corio_condition_acquire(corio_condition *c) { return c ? corio_lock_acquire(
 int corio_condition_release(corio_condition *c) { return c ? corio_lock_release(c->lock) : CORIO_EINVAL; }
 int corio_condition_locked(const corio_condition *c) { return c && c->lock->locked; }
 
-static void cond_notify(corio_condition *c, int n) {
-    int idx = 0;
+static void cond_notify(corio_condition *c, size_t n) {
+    size_t idx = 0;
     waiter *w;
     foreach_waiter(w, &c->waiters) {
         if (idx >= n) break;
@@ -331,14 +351,14 @@ int corio_condition_wait_for(corio_condition *c, int (*pred)(void *arg), void *a
     return 0;
 }
 
-int corio_condition_notify(corio_condition *c, int n) {
+int corio_condition_notify(corio_condition *c, size_t n) {
     if (!c) return CORIO_EINVAL;
     if (!c->lock->locked) return CORIO_EINVALSTATE; /* cannot notify on un-acquired lock */
     cond_notify(c, n);
     return 0;
 }
 
-int corio_condition_notify_all(corio_condition *c) { return corio_condition_notify(c, 1 << 30); }
+int corio_condition_notify_all(corio_condition *c) { return corio_condition_notify(c, SIZE_MAX); }
 
 /* ---- Barrier (3.11+) ------------------------------------------------------------ */
 
@@ -346,12 +366,12 @@ enum { B_FILLING, B_DRAINING, B_RESETTING, B_BROKEN };
 
 struct corio_barrier {
     corio_condition *cond; /* owned */
-    int parties;
+    size_t parties;
     int state;
-    int count;             /* tasks inside wait() */
+    size_t count;          /* tasks inside wait() */
 };
 
-int corio_barrier_new(corio_barrier **out, int parties) {
+int corio_barrier_new(corio_barrier **out, size_t parties) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     if (parties < 1) return CORIO_EINVAL;
@@ -389,7 +409,8 @@ static void barrier_exit(corio_barrier *b) {
     }
 }
 
-int corio_barrier_wait(corio_barrier *b) {
+int corio_barrier_wait(corio_barrier *b, size_t *index_out) {
+    if (index_out) *index_out = 0;
     if (!b) return CORIO_EINVAL;
     int rc = corio_condition_acquire(b->cond);
     if (rc < 0) return rc;
@@ -397,7 +418,7 @@ int corio_barrier_wait(corio_barrier *b) {
     rc = corio_condition_wait_for(b->cond, not_draining, b);
     if (rc == 0 && b->state == B_BROKEN) rc = CORIO_EBROKEN;
     if (rc == 0) {
-        int index = b->count++;
+        size_t index = b->count++;
         if (index + 1 == b->parties) { /* the last one releases the others */
             b->state = B_DRAINING;
             corio_condition_notify_all(b->cond);
@@ -407,7 +428,7 @@ int corio_barrier_wait(corio_barrier *b) {
         }
         b->count--;
         barrier_exit(b);
-        if (rc == 0) rc = index;
+        if (rc == 0 && index_out) *index_out = index;
     }
     corio_condition_release(b->cond);
     return rc;
@@ -435,6 +456,6 @@ int corio_barrier_abort(corio_barrier *b) {
     return corio_condition_release(b->cond);
 }
 
-int corio_barrier_parties(const corio_barrier *b) { return b ? b->parties : CORIO_EINVAL; }
-int corio_barrier_n_waiting(const corio_barrier *b) { return b && b->state == B_FILLING ? b->count : 0; }
+size_t corio_barrier_parties(const corio_barrier *b) { return b ? b->parties : 0; }
+size_t corio_barrier_n_waiting(const corio_barrier *b) { return b && b->state == B_FILLING ? b->count : 0; }
 int corio_barrier_broken(const corio_barrier *b) { return b && b->state == B_BROKEN; }

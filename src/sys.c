@@ -81,6 +81,15 @@ int corio__munmap(void *p, size_t len) {
     return 0;
 }
 
+void *corio__mmap_thread(size_t len) {
+    if (fail_now()) return NULL;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int corio__munmap_thread(void *p, size_t len) { return munmap(p, len) ? -errno : 0; }
+
 int corio__madvise(void *p, size_t len, int advice) {
     if (fail_now()) return -ENOMEM;
     return madvise(p, len, advice) ? -errno : 0;

@@ -35,6 +35,10 @@ char *corio__strdup(const char *s);
 /* Anonymous private read-write mapping, no swap reservation; NULL on failure. */
 void *corio__mmap(size_t len);
 int corio__munmap(void *p, size_t len);
+/* The same for a mapping that lives as long as its thread (the alternate
+ * signal stack): not counted by corio__live_maps. */
+void *corio__mmap_thread(size_t len);
+int corio__munmap_thread(void *p, size_t len);
 /* These return 0 or -errno. */
 int corio__madvise(void *p, size_t len, int advice);
 int corio__mprotect(void *p, size_t len, int prot);

@@ -123,9 +123,9 @@ int corio__task_format_name(const corio__task *t, char *buf, size_t cap) {
     return (int)i;
 }
 
-const char *corio_task_get_name(const corio_task *task) {
+const char *corio_task_get_name(corio_task *task) {
     if (!task || !corio__is_task(task)) return NULL;
-    corio__task *t = corio__as_task((corio_future *)task);
+    corio__task *t = corio__as_task(task);
     if (!t->name) { /* default name, made on first request */
         char buf[32];
         corio__task_format_name(t, buf, sizeof buf);
@@ -237,6 +237,7 @@ int corio_is_task(const corio_future *fut) { return fut && corio__is_task(fut); 
 /* The task's outcome, from fn's return code. */
 static void task_complete(corio__task *t, int rc, void *result) {
     corio_loop *loop = t->fut.loop;
+    if (t->scopes) corio__scopes_abandon(t, 1); /* left open by the body */
     t->wait_cancel = NULL;
     corio__list_unlink(&t->link);
     loop->ntasks--;
@@ -552,10 +553,41 @@ void corio__task_destroy_pending(corio__task *t) {
     if (t->wait_cancel == await_cancel) corio_future_unref(t->wait_obj);
     else if (t->wait_cancel) t->wait_cancel(t);
     t->wait_cancel = NULL;
+    if (t->scopes) corio__scopes_abandon(t, 0); /* open where it was suspended: no news */
     corio__timer_disarm(loop, &t->step); /* armed, or its event linked anywhere */
     corio__list_unlink(&t->link);
     loop->ntasks--;
     task_retire(t);
+}
+
+/* ---- scopes (timeouts, task groups) --------------------------------------- */
+
+void corio__scope_push(corio__task *t, corio__scope *s) {
+    s->next = t->scopes;
+    t->scopes = s;
+}
+
+int corio__scope_pop(corio__task *t, corio__scope *s) {
+    for (corio__scope **p = &t->scopes; *p; p = &(*p)->next) /* compares, reads no stale scope */
+        if (*p == s) {
+            *p = s->next;
+            return 0;
+        }
+    return CORIO_EINVALSTATE;
+}
+
+int corio__scope_find(const corio__task *t, const corio__scope *s) {
+    for (const corio__scope *p = t->scopes; p; p = p->next)
+        if (p == s) return 0;
+    return CORIO_EINVALSTATE;
+}
+
+void corio__scopes_abandon(corio__task *t, int report) {
+    corio__scope *s;
+    while ((s = t->scopes)) {
+        t->scopes = s->next;
+        s->abandon(s, t, report);
+    }
 }
 
 /* ---- suspension and cancellation --------------------------------------- */
@@ -613,15 +645,13 @@ static int task_cancel(corio_future *task, const char *msg) {
     return 1;
 }
 
-int corio_task_cancelling(const corio_task *task) {
-    if (!task) return CORIO_EINVAL;
-    if (!corio__is_task(task)) return CORIO_ENOTTASK;
+size_t corio_task_cancelling(const corio_task *task) {
+    if (!task || !corio__is_task(task)) return 0;
     return corio__as_task((corio_future *)task)->num_cancels;
 }
 
-int corio_task_uncancel(corio_task *task) {
-    if (!task) return CORIO_EINVAL;
-    if (!corio__is_task(task)) return CORIO_ENOTTASK;
+size_t corio_task_uncancel(corio_task *task) {
+    if (!task || !corio__is_task(task)) return 0;
     corio__task *t = corio__as_task(task);
     if (t->num_cancels > 0 && --t->num_cancels == 0) t->must_cancel = 0; /* as 3.13 */
     return t->num_cancels;
@@ -632,10 +662,10 @@ corio_task *corio_current_task(void) {
     return t ? &t->fut : NULL;
 }
 
-int corio_all_tasks(corio_loop *loop, corio_task **buf, int cap) {
+size_t corio_all_tasks(corio_loop *loop, corio_task **buf, size_t cap) {
     if (!loop) loop = corio__running_loop;
-    if (!loop || cap < 0 || (cap > 0 && !buf)) return CORIO_EINVAL;
-    int i = 0;
+    if (!loop || (cap > 0 && !buf)) return 0;
+    size_t i = 0;
     corio__list *n;
     corio__list_foreach(n, &loop->tasks) {
         if (i < cap) buf[i] = &corio__container_of(n, corio__task, link)->fut;
@@ -699,13 +729,14 @@ general:
 }
 
 /* A real sleep (or NaN), kept out of corio_sleep so that a yield does not
- * pay for this path's registers and spills. */
+ * pay for this path's registers and spills. CORIO_FOREVER arms nothing:
+ * only a cancel ends it. */
 __attribute__((noinline)) static int sleep_timer(corio__task *t, double delay) {
-    if (isnan(delay)) return CORIO_EINVAL;
     corio_loop *loop = t->fut.loop;
-    int64_t when = corio__loop_now(loop) + corio__seconds_to_ns(delay);
-    int rc = corio__timer_arm(loop, &t->step, when);
+    double when;
+    int rc = corio__deadline(loop, delay, 1, &when);
     if (rc < 0) return rc;
+    if (when != INFINITY && (rc = corio__timer_arm(loop, &t->step, when)) < 0) return rc;
     t->step.ev.run = sleep_fired;
     return corio__suspend(t, sleep_cancel, NULL);
 }
@@ -750,7 +781,7 @@ int corio_await(corio_future *fut, void **result) {
         corio__callbacks_add(fut, &t->step.ev);
         int rc = corio__suspend(t, await_cancel, fut);
         if (rc == CORIO_ECANCELED) { /* the cancel came before fut's result */
-            fut->retrieved = 1;
+            corio__future_mark_retrieved(fut);
             corio_future_unref(fut);
             return rc;
         }
@@ -791,58 +822,4 @@ int corio_raise(int code, const char *fmt, ...) {
         t->exc = e;
     }
     return code;
-}
-
-/* ---- asyncio.run ----------------------------------------------------------- */
-
-/* Cancel every task left and run the loop until they are all done; report
- * the ones that failed with something other than the cancel. */
-static void cancel_remaining(corio_loop *loop) {
-    int n = loop->ntasks;
-    if (n == 0) return;
-    corio_task **left = corio__calloc((size_t)n, sizeof *left);
-    int i = 0;
-    corio__list *it;
-    corio__list_foreach(it, &loop->tasks) {
-        corio__task *t = corio__container_of(it, corio__task, link);
-        if (left) left[i++] = corio_future_ref(&t->fut);
-        corio_task_cancel(&t->fut, NULL);
-    }
-    while (loop->ntasks > 0) {
-        if (corio__run_once(loop) < 0) break;
-        if (corio__loop_idle(loop))
-            break; /* a task that waits on nothing at all: close reports it */
-    }
-    for (int k = 0; k < i; k++) {
-        corio_future *f = left[k];
-        if (f->state == CORIO__DONE && f->error && !f->retrieved) {
-            f->retrieved = 1;
-            corio__report(loop, "unhandled error during corio_run() shutdown", f, f->error);
-        }
-        corio_future_unref(f);
-    }
-    corio__free(left);
-}
-
-int corio_run(corio_fn fn, void *arg, void **result) {
-    if (!fn) return CORIO_EINVAL;
-    if (corio__running_loop) return CORIO_ERUNNING;
-    corio_loop *loop;
-    int rc = corio_loop_new(&loop);
-    if (rc < 0) return rc;
-    corio_task *main_task;
-    rc = corio_loop_create_task(loop, fn, arg, NULL, 0, &main_task);
-    if (rc == 0) {
-        rc = corio_loop_run_until_complete(loop, main_task, result);
-        /* cancel_remaining runs the loop by hand: mark it running. */
-        loop->running = 1;
-        corio__running_loop = loop;
-        cancel_remaining(loop);
-        loop->running = 0;
-        loop->stopping = 0;
-        corio__running_loop = NULL;
-        corio_future_unref(main_task);
-    }
-    corio_loop_close(loop);
-    return rc;
 }

@@ -11,13 +11,39 @@ typedef struct tg_kid {
 
 struct corio_taskgroup {
     corio__task *parent;         /* the task that entered, borrowed */
+    corio__scope scope;          /* in parent->scopes from enter to exit */
     corio__list kids;            /* tasks not yet done */
-    int nkids;
+    size_t nkids;
     uint8_t exiting, aborting, parent_cancel_requested;
     corio_error **errors;        /* owned references, in the order they happened */
-    int nerrors, caperrors;
+    int nerrors, caperrors;      /* ints: corio__error_group's count */
     corio_future *on_completed;  /* owned: set when the last task is done, during exit */
 };
+
+static void tg_free(corio_taskgroup *tg) {
+    corio__ptrmap_del(&tg->parent->fut.loop->groups, tg);
+    for (int i = 0; i < tg->nerrors; i++) corio__error_unref(tg->errors[i]);
+    corio__free(tg->errors);
+    corio__free(tg);
+}
+
+/* The parent ended with the group open (no exit): its tasks run on, but
+ * nothing of the group may reach them any more. */
+static void abandon(corio__scope *s, corio__task *t, int report) {
+    corio_taskgroup *tg = corio__container_of(s, corio_taskgroup, scope);
+    if (report)
+        corio__report(t->fut.loop, "task group was never exited (corio_taskgroup_exit missing); "
+                                   "its tasks run on", &t->fut, NULL);
+    corio__list *n;
+    while ((n = corio__list_pop_front(&tg->kids))) {
+        tg_kid *k = corio__container_of(n, tg_kid, link);
+        corio__watch_stop(&k->w);
+        corio_future_unref(k->task);
+        corio__free(k);
+    }
+    corio_future_unref(tg->on_completed);
+    tg_free(tg);
+}
 
 int corio_taskgroup_enter(corio_taskgroup **out) {
     if (!out) return CORIO_EINVAL;
@@ -28,6 +54,14 @@ int corio_taskgroup_enter(corio_taskgroup **out) {
     if (!tg) return CORIO_ENOMEM;
     tg->parent = t;
     corio__list_init(&tg->kids);
+    /* Registered, so that create_task on a group that has exited is told
+     * apart from a live one without reading it. */
+    if (corio__ptrmap_put(&t->fut.loop->groups, tg, tg) < 0) {
+        corio__free(tg);
+        return CORIO_ENOMEM;
+    }
+    tg->scope.abandon = abandon;
+    corio__scope_push(t, &tg->scope);
     *out = tg;
     return 0;
 }
@@ -52,16 +86,10 @@ static void add_error(corio_taskgroup *tg, corio_error *e) {
     tg->errors[tg->nerrors++] = corio__error_ref(e);
 }
 
-static void on_task_done(corio__watch *w) {
-    tg_kid *k = corio__container_of(w, tg_kid, w);
-    corio_taskgroup *tg = w->owner;
-    corio_future *task = k->task;
-    corio__list_unlink(&k->link);
-    tg->nkids--;
-    if (tg->on_completed && tg->nkids == 0 && !tg->on_completed->state)
-        corio_future_set_result(tg->on_completed, NULL);
+/* asyncio's _on_task_done: the group's part of a task's end. */
+static void task_done(corio_taskgroup *tg, corio_future *task) {
     if (task->state == CORIO__DONE && task->error) {
-        task->retrieved = 1;
+        corio__future_mark_retrieved(task);
         add_error(tg, task->error);
         if (tg->parent->fut.state) {
             corio__report(task->loop, "task group error after its parent finished", task, task->error);
@@ -72,6 +100,17 @@ static void on_task_done(corio__watch *w) {
             corio_task_cancel(&tg->parent->fut, NULL);
         }
     }
+}
+
+static void on_task_done(corio__watch *w) {
+    tg_kid *k = corio__container_of(w, tg_kid, w);
+    corio_taskgroup *tg = w->owner;
+    corio_future *task = k->task;
+    corio__list_unlink(&k->link);
+    tg->nkids--;
+    if (tg->on_completed && tg->nkids == 0 && !tg->on_completed->state)
+        corio_future_set_result(tg->on_completed, NULL);
+    task_done(tg, task);
     corio_future_unref(task);
     corio__free(k);
 }
@@ -80,6 +119,9 @@ int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg, con
                                 corio_task **out) {
     if (out) *out = NULL;
     if (!tg || !fn) return CORIO_EINVAL;
+    corio_loop *loop = corio__running_loop;
+    if (!loop) return CORIO_ENOLOOP;
+    if (!corio__ptrmap_find(&loop->groups, tg)) return CORIO_EINVALSTATE; /* exited (or another loop's) */
     if (tg->exiting && tg->nkids == 0) return CORIO_EINVALSTATE; /* finished */
     if (tg->aborting) return CORIO_EINVALSTATE;                  /* shutting down */
     tg_kid *k = corio__calloc(1, sizeof *k);
@@ -88,6 +130,13 @@ int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg, con
     if (rc < 0) {
         corio__free(k);
         return rc;
+    }
+    if (k->task->state) { /* finished eagerly: seen at once, no watch (asyncio 3.12) */
+        task_done(tg, k->task);
+        if (out) *out = k->task;
+        else corio_future_unref(k->task);
+        corio__free(k);
+        return 0;
     }
     corio__list_init(&k->link);
     corio__list_push_back(&tg->kids, &k->link);
@@ -101,8 +150,11 @@ int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg, con
 
 int corio_taskgroup_exit(corio_taskgroup *tg, int rc) {
     if (!tg) return CORIO_EINVAL;
-    corio__task *t = tg->parent;
-    if (t != corio__running_task()) return CORIO_EINVALSTATE;
+    corio__task *t = corio__running_task();
+    /* An open group of this task? (Exited already, or another task's: tg
+     * is not read.) It stays among the task's scopes while exit waits, so
+     * that a loop closed meanwhile frees it with the task. */
+    if (!t || corio__scope_find(t, &tg->scope) < 0) return CORIO_EINVALSTATE;
     tg->exiting = 1;
     int propagate_cancel = rc == CORIO_ECANCELED;
     if (tg->parent_cancel_requested && corio_task_uncancel(&t->fut) == 0)
@@ -142,8 +194,7 @@ int corio_taskgroup_exit(corio_taskgroup *tg, int rc) {
             out = g ? CORIO_EGROUP : CORIO_ENOMEM;
         }
     }
-    for (int i = 0; i < tg->nerrors; i++) corio__error_unref(tg->errors[i]);
-    corio__free(tg->errors);
-    corio__free(tg);
+    corio__scope_pop(t, &tg->scope);
+    tg_free(tg);
     return out;
 }

@@ -21,15 +21,16 @@
 
 struct corio__threads {
     corio__threads_head head; /* first: wake_pending, an eventfd write is outstanding */
-    pthread_mutex_t lock;     /* guards posted, closed, and the pool below */
+    pthread_mutex_t lock;     /* guards posted, cfutures, closed, and the pool below */
     corio__list posted;       /* events posted from other threads */
-    int closed;               /* the loop is closed: refuse posts */
-    int wake_fd;              /* eventfd, owned */
+    corio__list cfutures;     /* run_coroutine_threadsafe futures the loop side holds */
+    int closed;               /* the loop is closing or closed: refuse posts */
+    int wake_fd;              /* eventfd, owned; open until the loop's memory goes */
     /* the pool */
     pthread_cond_t work;      /* signalled when a job is queued or on stop */
     corio__list jobs;         /* queued jobs */
     pthread_t *threads;       /* owned array of started workers */
-    int nthreads, max_threads, idle;
+    size_t nthreads, max_threads, idle;
     int stopping;
 };
 
@@ -47,32 +48,37 @@ int corio__threads_new(corio_loop *loop) {
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->work, NULL);
     corio__list_init(&t->posted);
+    corio__list_init(&t->cfutures);
     corio__list_init(&t->jobs);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    t->max_threads = ncpu > 0 && ncpu + 4 < 32 ? (int)ncpu + 4 : 32;
+    t->max_threads = ncpu > 0 && ncpu + 4 < 32 ? (size_t)ncpu + 4 : 32;
     loop->threads = t;
     return 0;
 }
 
 int corio__threads_fd(const corio_loop *loop) { return loop->threads->wake_fd; }
 
-/* Post ev to loop's ready queue from any thread. */
-static int post(corio_loop *loop, corio__event *ev) {
-    corio__threads *t = loop->threads;
-    pthread_mutex_lock(&t->lock);
-    if (t->closed) {
-        pthread_mutex_unlock(&t->lock);
-        return CORIO_ECLOSED;
-    }
+/* With t->lock held: queue ev and wake the loop. The eventfd is written
+ * under the lock too, so that once a poster lets go of the lock it
+ * touches nothing of the loop's again. */
+static void post_locked(corio__threads *t, corio__event *ev) {
     corio__list_push_back(&t->posted, &ev->link);
-    int first = !atomic_exchange(&t->head.wake_pending, 1);
-    pthread_mutex_unlock(&t->lock);
-    if (first) {
+    if (!atomic_exchange(&t->head.wake_pending, 1)) {
         uint64_t one = 1;
         ssize_t w = write(t->wake_fd, &one, sizeof one);
         (void)w; /* EAGAIN: the counter is full, the loop wakes anyway */
     }
-    return 0;
+}
+
+/* Post ev to loop's ready queue from any thread; CORIO_ECLOSED once the
+ * loop is closing (the handle stays valid until corio_loop_free). */
+static int post(corio_loop *loop, corio__event *ev) {
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    int closed = t->closed;
+    if (!closed) post_locked(t, ev);
+    pthread_mutex_unlock(&t->lock);
+    return closed ? CORIO_ECLOSED : 0;
 }
 
 /* Loop thread, after each poll: take what was posted. */
@@ -92,10 +98,12 @@ int corio__threads_busy(const corio_loop *loop) {
     return loop->inflight > 0 || atomic_load(&loop->threads->head.wake_pending);
 }
 
-/* A threadsafe callback: an event that runs fn(arg) once. */
+/* A threadsafe callback: an event that runs fn(arg) once; at a closed
+ * loop it runs drop(arg) instead, if given, so what arg holds is let go. */
 typedef struct ts_call {
     corio__event ev;
     corio_cb fn;
+    corio_cb drop;
     void *arg;
     corio_loop *loop;
 } ts_call;
@@ -103,18 +111,26 @@ typedef struct ts_call {
 static void ts_call_run(corio__event *ev) {
     ts_call *c = corio__container_of(ev, ts_call, ev);
     if (!c->loop->closed) c->fn(c->arg);
+    else if (c->drop) c->drop(c->arg);
     corio__free(c);
+}
+
+static ts_call *ts_call_new(corio_loop *loop, corio_cb fn, corio_cb drop, void *arg) {
+    ts_call *c = corio__calloc(1, sizeof *c);
+    if (!c) return NULL;
+    corio__list_init(&c->ev.link);
+    c->ev.run = ts_call_run;
+    c->fn = fn;
+    c->drop = drop;
+    c->arg = arg;
+    c->loop = loop;
+    return c;
 }
 
 int corio_call_soon_threadsafe(corio_loop *loop, corio_cb fn, void *arg) {
     if (!loop || !fn) return CORIO_EINVAL;
-    ts_call *c = corio__calloc(1, sizeof *c);
+    ts_call *c = ts_call_new(loop, fn, NULL, arg);
     if (!c) return CORIO_ENOMEM;
-    corio__list_init(&c->ev.link);
-    c->ev.run = ts_call_run;
-    c->fn = fn;
-    c->arg = arg;
-    c->loop = loop;
     int rc = post(loop, &c->ev);
     if (rc < 0) corio__free(c);
     return rc;
@@ -122,21 +138,27 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb fn, void *arg) {
 
 /* ---- run_coroutine_threadsafe ------------------------------------------------- */
 
+/* Shared by the waiting thread and the loop. Lock order: cf->lock, then
+ * the loop's threads lock (cancel posts while holding cf->lock, so the
+ * loop cannot be detached and freed under it); the loop side never holds
+ * both. */
 struct corio_cfuture {
     pthread_mutex_t lock;
-    pthread_cond_t done_cond;
-    int refs;             /* the caller's + the loop side's until it reports */
-    int done;
+    pthread_cond_t done_cond; /* on CLOCK_MONOTONIC */
+    int refs;             /* the caller's + the loop side's until it completes the future */
+    int done;             /* under lock; set once */
     int rc;
     void *result;
-    corio_loop *loop;     /* borrowed: valid while the loop side holds its ref */
+    corio_loop *loop;     /* under lock: NULL once done (the loop may be freed then) */
+    corio__list link;     /* loop side: in threads->cfutures until completed */
     corio_fn fn;
     void *arg;
-    corio_task *task;     /* loop thread only: the task, while it runs */
-    int cancel_requested;
+    corio_task *task;     /* loop thread only: owned reference, while it runs */
+    int cancel_requested; /* loop thread only */
 };
 
-static void cf_unref(corio_cfuture *cf) {
+static void cf_unref(void *arg) {
+    corio_cfuture *cf = arg;
     pthread_mutex_lock(&cf->lock);
     int last = --cf->refs == 0;
     pthread_mutex_unlock(&cf->lock);
@@ -146,33 +168,46 @@ static void cf_unref(corio_cfuture *cf) {
     corio__free(cf);
 }
 
+/* Loop thread (or close): complete cf and let the loop side's reference go. */
 static void cf_finish(corio_cfuture *cf, int rc, void *result) {
     pthread_mutex_lock(&cf->lock);
     cf->rc = rc;
     cf->result = result;
     cf->done = 1;
+    cf->loop = NULL;
     pthread_cond_broadcast(&cf->done_cond);
     pthread_mutex_unlock(&cf->lock);
     cf_unref(cf);
 }
 
+/* Loop thread: cf leaves the loop's list, then completes. */
+static void cf_complete(corio_loop *loop, corio_cfuture *cf, int rc, void *result) {
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    corio__list_unlink(&cf->link);
+    pthread_mutex_unlock(&t->lock);
+    cf_finish(cf, rc, result);
+}
+
 static void cf_task_done(corio_future *f, void *arg) {
     corio_cfuture *cf = arg;
+    corio_loop *loop = f->loop;
     void *res = NULL;
     int rc = corio_future_result(f, &res);
     corio_future_unref(cf->task);
     cf->task = NULL;
-    cf_finish(cf, rc, res);
+    cf_complete(loop, cf, rc, res);
 }
 
 static void cf_start(void *arg) {
     corio_cfuture *cf = arg;
-    int rc = corio_loop_create_task(cf->loop, cf->fn, cf->arg, NULL, 0, &cf->task);
+    corio_loop *loop = corio__running_loop;
+    int rc = corio_loop_create_task(loop, cf->fn, cf->arg, NULL, 0, &cf->task);
     if (rc == 0) rc = corio_future_add_done_callback(cf->task, cf_task_done, cf);
     if (rc < 0) {
         if (cf->task) corio_future_cancel(cf->task, NULL), corio_future_unref(cf->task);
         cf->task = NULL;
-        cf_finish(cf, rc, NULL);
+        cf_complete(loop, cf, rc, NULL);
         return;
     }
     if (cf->cancel_requested) corio_task_cancel(cf->task, NULL);
@@ -183,19 +218,38 @@ int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg, cor
     *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
     corio_cfuture *cf = corio__calloc(1, sizeof *cf);
-    if (!cf) return CORIO_ENOMEM;
+    ts_call *c = cf ? ts_call_new(loop, cf_start, NULL, cf) : NULL;
+    if (!c) {
+        corio__free(cf);
+        return CORIO_ENOMEM;
+    }
     pthread_mutex_init(&cf->lock, NULL);
-    pthread_cond_init(&cf->done_cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cf->done_cond, &ca);
+    pthread_condattr_destroy(&ca);
     cf->refs = 2;
     cf->loop = loop;
     cf->fn = fn;
     cf->arg = arg;
-    int rc = corio_call_soon_threadsafe(loop, cf_start, cf);
-    if (rc < 0) {
+    corio__list_init(&cf->link);
+    /* Listed and posted under one lock: close completes whatever it finds
+     * listed, and nothing can be listed after it. */
+    corio__threads *t = loop->threads;
+    pthread_mutex_lock(&t->lock);
+    int closed = t->closed;
+    if (!closed) {
+        corio__list_push_back(&t->cfutures, &cf->link);
+        post_locked(t, &c->ev);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (closed) {
         pthread_mutex_destroy(&cf->lock);
         pthread_cond_destroy(&cf->done_cond);
         corio__free(cf);
-        return rc;
+        corio__free(c);
+        return CORIO_ECLOSED;
     }
     *out = cf;
     return 0;
@@ -204,18 +258,24 @@ int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg, cor
 int corio_cfuture_wait(corio_cfuture *cf, double timeout, void **result) {
     if (!cf || isnan(timeout)) return CORIO_EINVAL;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    if (!isinf(timeout)) {
-        double s = timeout < 0 ? 0 : timeout;
-        dl.tv_sec += (time_t)s;
-        dl.tv_nsec += (long)((s - floor(s)) * 1e9);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    int forever = timeout == INFINITY;
+    if (!forever && timeout > 0) {
+        double s = timeout < 9.2e9 ? timeout : 9.2e9; /* the clock's end: no overflow */
+        time_t whole = (time_t)s;
+        dl.tv_sec += whole;
+        dl.tv_nsec += (long)((s - (double)whole) * 1e9);
         if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&cf->lock);
+    if (!cf->done && cf->loop == corio__running_loop) { /* its loop could never run */
+        pthread_mutex_unlock(&cf->lock);
+        return CORIO_EDEADLK;
+    }
     int rc = 0;
     while (!cf->done && rc == 0)
-        rc = isinf(timeout) ? pthread_cond_wait(&cf->done_cond, &cf->lock)
-                            : pthread_cond_timedwait(&cf->done_cond, &cf->lock, &dl);
+        rc = forever ? pthread_cond_wait(&cf->done_cond, &cf->lock)
+                     : pthread_cond_timedwait(&cf->done_cond, &cf->lock, &dl);
     int out = cf->done ? cf->rc : CORIO_ETIMEDOUT;
     if (cf->done && out == 0 && result) *result = cf->result;
     pthread_mutex_unlock(&cf->lock);
@@ -232,12 +292,23 @@ static void cf_cancel_cb(void *arg) {
 int corio_cfuture_cancel(corio_cfuture *cf) {
     if (!cf) return CORIO_EINVAL;
     pthread_mutex_lock(&cf->lock);
-    int done = cf->done;
-    if (!done) cf->refs++; /* for the posted cancel */
+    if (cf->done) {
+        pthread_mutex_unlock(&cf->lock);
+        return 0;
+    }
+    /* Not done: the loop has not detached cf, and cannot free itself
+     * while we hold cf->lock (its close waits for it). */
+    int rc = CORIO_ENOMEM;
+    ts_call *c = ts_call_new(cf->loop, cf_cancel_cb, cf_unref, cf);
+    if (c) {
+        cf->refs++; /* for the posted cancel (dropped by it, or at a closed loop) */
+        rc = post(cf->loop, &c->ev);
+        if (rc < 0) {
+            cf->refs--;
+            corio__free(c);
+        }
+    }
     pthread_mutex_unlock(&cf->lock);
-    if (done) return 0;
-    int rc = corio_call_soon_threadsafe(cf->loop, cf_cancel_cb, cf);
-    if (rc < 0) cf_unref(cf);
     return rc < 0 ? rc : 1;
 }
 
@@ -281,12 +352,7 @@ static void *worker(void *arg) {
             j->ran = 1;
         }
         pthread_mutex_lock(&t->lock);
-        corio__list_push_back(&t->posted, &j->done_ev.link);
-        if (!atomic_exchange(&t->head.wake_pending, 1)) {
-            uint64_t one = 1;
-            ssize_t w = write(t->wake_fd, &one, sizeof one);
-            (void)w;
-        }
+        post_locked(t, &j->done_ev); /* even when closed: close drains it */
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
@@ -319,7 +385,7 @@ static int submit(corio_loop *loop, job *j) {
     corio__threads *t = loop->threads;
     pthread_mutex_lock(&t->lock);
     if (t->idle == 0 && t->nthreads < t->max_threads) {
-        pthread_t *v = corio__realloc(t->threads, (size_t)(t->nthreads + 1) * sizeof *v);
+        pthread_t *v = corio__realloc(t->threads, (t->nthreads + 1) * sizeof *v);
         if (v) {
             t->threads = v;
             if (pthread_create(&v[t->nthreads], NULL, worker, loop) == 0) t->nthreads++;
@@ -336,7 +402,7 @@ static int submit(corio_loop *loop, job *j) {
     return 0;
 }
 
-int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *), void **result) {
+int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **result) {
     if (!fn) return CORIO_EINVAL;
     corio__task *task = corio__running_task();
     if (!task) return CORIO_ENOTINTASK;
@@ -357,6 +423,9 @@ int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *), void **resu
     j->loop = loop;
     j->on_cancel.later = job_abandoned;
     j->on_cancel.owner = j;
+    /* A result the awaiting call does not take (result NULL) goes back
+     * too; without memory for the hook, only the waiter-left case does. */
+    if (release) (void)corio_future_set_release(j->fut, release);
     corio__watch_start(&j->on_cancel, j->fut);
     corio_future *f = corio_future_ref(j->fut);
     if ((rc = submit(loop, j)) < 0) {
@@ -371,8 +440,9 @@ int corio_to_thread(corio_fn fn, void *arg, void (*release)(void *), void **resu
     return rc;
 }
 
-int corio_loop_set_thread_pool_size(corio_loop *loop, int threads) {
+int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads) {
     if (!loop || threads < 1 || threads > 4096) return CORIO_EINVAL;
+    if (loop->closed) return CORIO_ECLOSED;
     pthread_mutex_lock(&loop->threads->lock);
     loop->threads->max_threads = threads;
     pthread_mutex_unlock(&loop->threads->lock);
@@ -380,16 +450,20 @@ int corio_loop_set_thread_pool_size(corio_loop *loop, int threads) {
 }
 
 /* Loop close: refuse posts, stop the workers (each finishes the job in
- * hand), and run what they posted back in closed mode (results released). */
+ * hand), run what they posted back in closed mode (results released), and
+ * complete every run_coroutine_threadsafe future as cancelled. */
 void corio__threads_close(corio_loop *loop) {
     corio__threads *t = loop->threads;
     if (!t) return;
+    corio__list cfs;
+    corio__list_init(&cfs);
     pthread_mutex_lock(&t->lock);
     t->closed = 1;
     t->stopping = 1;
+    corio__list_splice_back(&cfs, &t->cfutures);
     pthread_cond_broadcast(&t->work);
     pthread_mutex_unlock(&t->lock);
-    for (int i = 0; i < t->nthreads; i++) pthread_join(t->threads[i], NULL);
+    for (size_t i = 0; i < t->nthreads; i++) pthread_join(t->threads[i], NULL);
     /* Jobs never started: their waiters are gone; drop them. */
     corio__list *n;
     while ((n = corio__list_pop_front(&t->jobs))) {
@@ -397,6 +471,13 @@ void corio__threads_close(corio_loop *loop) {
         corio__list_push_back(&t->posted, &j->done_ev.link);
     }
     corio__list_splice_back(&loop->ready, &t->posted);
+    while ((n = corio__list_pop_front(&cfs))) {
+        corio_cfuture *cf = corio__container_of(n, corio_cfuture, link);
+        corio__list_init(&cf->link);
+        if (cf->task) corio_future_unref(cf->task); /* destroyed pending: the ref is ours */
+        cf->task = NULL;
+        cf_finish(cf, CORIO_ECANCELED, NULL);
+    }
 }
 
 void corio__threads_free(corio_loop *loop) {

@@ -12,11 +12,22 @@ enum { TO_ENTERED, TO_EXPIRING, TO_EXPIRED, TO_EXITED };
 struct corio_timeout {
     corio__task *task;    /* the task the scope belongs to, borrowed */
     int state;            /* TO_* */
-    int cancelling;       /* task->num_cancels at entry */
-    int64_t when;         /* deadline, ns; meaningful when has_when */
-    uint8_t has_when;
+    size_t cancelling;    /* task->num_cancels at entry */
+    double when;          /* deadline on the loop clock, s; +inf: none */
     corio__timer timer;   /* armed (or queued) while ENTERED with a deadline */
+    corio__scope scope;   /* in task->scopes from enter to exit */
 };
+
+/* The task ended with the scope open: without this, the timer would
+ * later cancel whatever task reused the memory. */
+static void abandon(corio__scope *s, corio__task *t, int report) {
+    corio_timeout *cm = corio__container_of(s, corio_timeout, scope);
+    corio__timer_disarm(t->fut.loop, &cm->timer);
+    if (report)
+        corio__report(t->fut.loop, "timeout scope was never exited (corio_timeout_exit missing)",
+                      &t->fut, NULL);
+    corio__free(cm);
+}
 
 static void on_timeout(corio__event *ev) {
     corio_timeout *cm = corio__container_of(ev, corio_timeout, timer.ev);
@@ -28,7 +39,7 @@ static void on_timeout(corio__event *ev) {
 static int schedule(corio_timeout *cm) {
     corio_loop *loop = cm->task->fut.loop;
     corio__timer_disarm(loop, &cm->timer);
-    if (!cm->has_when) return 0;
+    if (cm->when == INFINITY) return 0;
     if (cm->when <= corio__loop_now(loop)) { /* asyncio: call_soon */
         corio__ready_push(loop, &cm->timer.ev);
         return 0;
@@ -36,49 +47,44 @@ static int schedule(corio_timeout *cm) {
     return corio__timer_arm(loop, &cm->timer, cm->when);
 }
 
-static int enter(double when_s, int absolute, corio_timeout **out) {
+static int enter(double t, int relative, corio_timeout **out) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
-    if (isnan(when_s)) return CORIO_EINVAL;
-    corio__task *t = corio__running_task();
-    if (!t) return CORIO_ENOTINTASK;
+    corio__task *task = corio__running_task();
+    if (!task) return CORIO_ENOTINTASK;
+    double when;
+    int rc = corio__deadline(task->fut.loop, t, relative, &when);
+    if (rc < 0) return rc;
     corio_timeout *cm = corio__calloc(1, sizeof *cm);
     if (!cm) return CORIO_ENOMEM;
-    cm->task = t;
+    cm->task = task;
     cm->state = TO_ENTERED;
-    cm->cancelling = t->num_cancels;
+    cm->cancelling = task->num_cancels;
+    cm->when = when;
     cm->timer.node.index = CORIO__HEAP_NONE;
     corio__list_init(&cm->timer.ev.link);
     cm->timer.ev.run = on_timeout;
-    if (!isinf(when_s) || when_s < 0) {
-        int64_t base = absolute ? 0 : corio__loop_now(t->fut.loop);
-        cm->when = base + corio__seconds_to_ns(when_s);
-        cm->has_when = 1;
-    }
-    int rc = schedule(cm);
-    if (rc < 0) {
+    if ((rc = schedule(cm)) < 0) {
         corio__free(cm);
         return rc;
     }
+    cm->scope.abandon = abandon;
+    corio__scope_push(task, &cm->scope);
     *out = cm;
     return 0;
 }
 
-int corio_timeout_enter(double delay, corio_timeout **out) { return enter(delay, 0, out); }
-int corio_timeout_at_enter(double when, corio_timeout **out) { return enter(when, 1, out); }
+int corio_timeout_enter(double delay, corio_timeout **out) { return enter(delay, 1, out); }
+int corio_timeout_at_enter(double when, corio_timeout **out) { return enter(when, 0, out); }
 
 int corio_timeout_reschedule(corio_timeout *cm, double when) {
-    if (!cm || isnan(when)) return CORIO_EINVAL;
+    if (!cm) return CORIO_EINVAL;
     if (cm->state != TO_ENTERED) return CORIO_EINVALSTATE; /* expiring or expired */
-    cm->has_when = !(isinf(when) && when > 0);
-    if (cm->has_when) cm->when = corio__seconds_to_ns(when);
-    return schedule(cm);
+    int rc = corio__deadline(cm->task->fut.loop, when, 0, &cm->when);
+    return rc < 0 ? rc : schedule(cm);
 }
 
-double corio_timeout_when(const corio_timeout *cm) {
-    if (!cm || !cm->has_when) return CORIO_FOREVER;
-    return (double)cm->when / 1e9;
-}
+double corio_timeout_when(const corio_timeout *cm) { return cm ? cm->when : CORIO_FOREVER; }
 
 int corio_timeout_expired(const corio_timeout *cm) {
     return cm && (cm->state == TO_EXPIRING || cm->state == TO_EXPIRED);
@@ -86,8 +92,10 @@ int corio_timeout_expired(const corio_timeout *cm) {
 
 int corio_timeout_exit(corio_timeout *cm, int rc) {
     if (!cm) return CORIO_EINVAL;
-    corio__task *t = cm->task;
-    if (t != corio__running_task()) return CORIO_EINVALSTATE; /* exit in the task that entered */
+    corio__task *t = corio__running_task();
+    /* An open scope of this task? (Exited already, or another task's: cm
+     * is not read.) */
+    if (!t || corio__scope_pop(t, &cm->scope) < 0) return CORIO_EINVALSTATE;
     corio__timer_disarm(t->fut.loop, &cm->timer);
     if (cm->state == TO_EXPIRING) {
         cm->state = TO_EXPIRED;
@@ -116,13 +124,24 @@ typedef struct quiet_wait {
     corio__watch w;
     corio__task *task;
     uint8_t woken;
+    uint8_t heap;     /* malloc'ed (copy mode): freed by wait_done, or at a close */
 } quiet_wait;
+
+/* Woken, not resumed: a close that destroys the task frees what
+ * wait_done would have. */
+static int quiet_woken_cancel(corio__task *t) {
+    if (!t->fut.loop->closed) return 0;
+    quiet_wait *q = t->wait_obj;
+    if (q->heap) corio__free(q);
+    return 1;
+}
 
 static void quiet_done(corio__watch *w) {
     quiet_wait *q = w->owner;
     if (q->woken) return;
     q->woken = 1;
     corio__wake(q->task, 0);
+    q->task->wait_cancel = quiet_woken_cancel;
 }
 
 static int quiet_cancel(corio__task *t) {
@@ -130,13 +149,14 @@ static int quiet_cancel(corio__task *t) {
     q->woken = 1;
     corio__watch_stop(&q->w);
     corio__wake(t, CORIO_ECANCELED);
+    if (t->fut.loop->closed && q->heap) corio__free(q);
     return 1;
 }
 
 int corio__wait_done(corio__task *t, corio_future *fut) {
     quiet_wait local, *q = &local; /* in the frame, unless that is copied away (copy mode) */
     if (t->copy_mode && !(q = corio__malloc(sizeof *q))) return CORIO_ENOMEM;
-    *q = (quiet_wait){.task = t};
+    *q = (quiet_wait){.task = t, .heap = q != &local};
     q->w.later = quiet_done;
     q->w.owner = q;
     corio__watch_start(&q->w, fut);
@@ -218,16 +238,17 @@ static void inner_done(corio__watch *w) {
     shield *s = w->owner;
     corio_future *in = s->inner, *out = s->outer;
     if (out->state == CORIO__CANCELLED) {
-        if (in->state != CORIO__CANCELLED) in->retrieved = 1;
+        if (in->state != CORIO__CANCELLED) corio__future_mark_retrieved(in);
     } else if (!out->state) {
         if (in->state == CORIO__CANCELLED) {
             corio__future_cancel_now(out, NULL);
         } else if (in->error) {
-            in->retrieved = 1;
+            corio__future_mark_retrieved(in);
             out->error = corio__error_ref(in->error);
             corio__future_complete(out, CORIO__DONE);
         } else {
-            out->result = in->result;
+            out->result = corio__future_take(in);
+            corio__future_move_release(in, out);
             corio__future_complete(out, CORIO__DONE);
         }
     }

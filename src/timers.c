@@ -4,7 +4,9 @@
  * A binary heap of every timer made firing cost O(log n) cache misses
  * (0.9 us per timer at a million) and cancel O(log n). Most timers are near
  * (sleeps, timeouts), so:
- *   - buckets: NB windows of 2^SHIFT ns from the cursor on; arming appends
+ *   - buckets: NB windows of 2^SHIFT ns from the cursor on (a deadline's
+ *     window is its float value scaled and truncated: monotone, so windows
+ *     keep the deadlines' order); arming appends
  *     to a bucket list, disarming unlinks: O(1). (Arrays were tried: their
  *     growth cost more than the list's one cache miss per append, 108 ns
  *     against 65 per arm at a million scrambled deadlines.) A bitmap finds
@@ -14,12 +16,12 @@
  *     it opens, and fires from its front: no heap at all. Arming knows
  *     the order for free, since appending touches the tail anyway.
  *   - soon: a heap holding the timers of other windows already opened
- *     (deadline before `opened_until`). When soon and run are spent, the
+ *     (window before the cursor). When soon and run are spent, the
  *     earliest non-empty bucket is opened, so it stays small (one
  *     window's timers).
  *   - far: a heap for timers beyond the buckets' reach.
- * Every bucket timer is at or after opened_until, every run and soon timer
- * before it, so the earliest timer is the least of run's front, soon's and
+ * Every bucket timer's window is at or after the cursor, every run and
+ * soon timer's before it, so the earliest timer is the least of run's front, soon's and
  * far's minimum:
  * firing order and the virtual clock's jumps are exact.
  *
@@ -31,9 +33,12 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define SHIFT 20 /* windows of 2^20 ns, about a millisecond */
+/* Windows per second: 1e9 / 2^20, exact in binary. */
+#define WINDOWS_PER_S (1e9 / (double)(1 << SHIFT))
 #define NB 4096  /* buckets: about 4.3 s ahead */
 #define WORDS (NB / 64)
 
@@ -43,7 +48,7 @@ enum { W_NONE = 0, W_SOON, W_FAR, W_BUCKET }; /* W_NONE is 0: internal.h relies 
 
 struct corio__timers {
     corio__timers_head head; /* first: the live and dead counts, used inline (internal.h) */
-    corio__heap soon;        /* timers before opened_until (array owned) */
+    corio__heap soon;        /* timers of windows before the cursor (array owned) */
     corio__heap far;         /* timers past the buckets' reach (array owned) */
     corio__list bucket[NB];  /* timers by window, in arming order */
     uint32_t count[NB];      /* timers per bucket, dead ones included */
@@ -51,7 +56,7 @@ struct corio__timers {
     corio__list run;         /* an opened sorted window, in firing order */
     size_t in_run;           /* timers in run, dead ones included */
     uint64_t bits[WORDS];    /* non-empty buckets */
-    int64_t cursor;          /* first window the buckets hold */
+    int64_t cursor;          /* first window the buckets hold; windows before it are opened */
     size_t in_buckets;       /* timers in buckets, dead ones included */
 };
 
@@ -83,9 +88,12 @@ static int reserve(corio__heap *h, size_t need) {
     return 0;
 }
 
-static int64_t opened_until(const corio__timers *T) { return T->cursor << SHIFT; }
+/* A deadline's window. Deadlines are clamped to the clock's range
+ * (|when| <= CORIO__CLOCK_END), so this fits in 44 bits: no overflow, and
+ * no shift of a negative value. */
+static int64_t window(double when) { return (int64_t)(when * WINDOWS_PER_S); }
 
-static int bucket_of(int64_t w) { return (int)(w & (NB - 1)); }
+static int bucket_of(int64_t w) { return (int)(w & (NB - 1)); } /* two's complement */
 
 static void bucket_add(corio__timers *T, corio__timer *t, int b) {
     corio__list *h = &T->bucket[b];
@@ -103,21 +111,22 @@ static void bucket_add(corio__timers *T, corio__timer *t, int b) {
 }
 
 static void bucket_remove(corio__timers *T, corio__timer *t) {
-    int b = bucket_of(t->node.when >> SHIFT);
+    int b = bucket_of(window(t->node.when));
     corio__list_unlink(&t->ev.link);
     T->count[b]--;
     if (corio__list_empty(&T->bucket[b])) T->bits[b / 64] &= ~(1ull << (b % 64));
     T->in_buckets--;
 }
 
-int corio__timers_arm(corio__timers *T, corio__timer *t, int64_t when, uint64_t seq) {
+int corio__timers_arm(corio__timers *T, corio__timer *t, double when, uint64_t seq) {
+    assert(when >= -CORIO__CLOCK_END && when <= CORIO__CLOCK_END);
     t->node.when = when;
     t->ev.seq = seq;
     t->node.dead = 0;
-    int64_t w = when >> SHIFT;
+    int64_t w = window(when);
     if (T->in_buckets == 0 && T->soon.n == 0 && T->in_run == 0) T->cursor = w;
     int near = w < T->cursor + NB;
-    int soon = when < opened_until(T);
+    int soon = w < T->cursor; /* its window is open already */
     /* A near timer goes to soon now or when its bucket opens: keep room in
      * soon for it, so that opening a bucket cannot fail. */
     int rc = near ? reserve(&T->soon, (size_t)T->soon.n + T->in_buckets + 1)
@@ -142,7 +151,7 @@ static void unarm(corio__timers *T, corio__timer *t) {
     case W_SOON: corio__heap_remove(&T->soon, &t->node); break;
     case W_FAR: corio__heap_remove(&T->far, &t->node); break;
     case W_BUCKET:
-        if ((t->node.when >> SHIFT) < T->cursor) { /* opened: in run */
+        if (window(t->node.when) < T->cursor) { /* opened: in run */
             corio__list_unlink(&t->ev.link);
             T->in_run--;
         } else {

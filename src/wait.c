@@ -25,7 +25,7 @@ typedef struct member {
     corio__watch w;         /* started at the first wait on the set */
     corio_future *f;        /* owned reference */
     corio_futset *set;      /* the set holding it now */
-    int index;              /* position in set->v */
+    size_t index;           /* position in set->v */
     uint8_t watched;        /* w was started */
     uint8_t done;           /* f completed (and we saw it) */
     corio__list link;       /* in set->fresh while not watched, then in set->done once done */
@@ -33,12 +33,15 @@ typedef struct member {
 
 struct corio_futset {
     member **v;             /* owned array of owned members */
-    int n, cap;
+    size_t n, cap;
     corio__ptrmap index;    /* future -> member */
     corio__list fresh;      /* members not watched yet */
     corio__list done;       /* watched members whose future completed, in completion order */
-    int ndone;
-    waitstate *active;      /* the wait_set call in progress on this set, borrowed */
+    size_t ndone;
+    waitstate *active;      /* the wait_set call in progress on this set, borrowed; set
+                               until that call returns (woken or not): free says EBUSY */
+    corio_loop *awaiting;   /* the loop of a corio_futset_await in progress (free says EBUSY
+                               unless that loop closed, destroying the waiter) */
     uint64_t epoch;         /* registration number of the latest wait_set call */
 };
 
@@ -46,9 +49,10 @@ struct waitstate {
     corio__task *task;      /* the waiting task */
     corio_futset *set;
     int when;               /* return_when */
-    int counter;            /* completions still needed for ALL_COMPLETED */
+    size_t counter;         /* completions still needed for ALL_COMPLETED */
     uint8_t released;       /* the waiter was woken */
     corio__timer timer;     /* the timeout, if any */
+    uint8_t heap;           /* malloc'ed (copy mode): freed by wait_set, or by the cancel at close */
 };
 
 int corio_futset_new(corio_futset **out) {
@@ -61,11 +65,11 @@ int corio_futset_new(corio_futset **out) {
     return 0;
 }
 
-static int reserve(corio_futset *s, int extra) {
+static int reserve(corio_futset *s, size_t extra) {
     if (s->n + extra <= s->cap) return 0;
-    int cap = s->cap ? s->cap : 8;
+    size_t cap = s->cap ? s->cap : 8;
     while (cap < s->n + extra) cap *= 2;
-    member **v = corio__realloc(s->v, (size_t)cap * sizeof *v);
+    member **v = corio__realloc(s->v, cap * sizeof *v);
     if (!v) return CORIO_ENOMEM;
     s->v = v;
     s->cap = cap;
@@ -114,19 +118,27 @@ int corio_futset_add(corio_futset *s, corio_future *f) {
     return 1;
 }
 
-int corio_futset_size(const corio_futset *s) { return s ? s->n : CORIO_EINVAL; }
+size_t corio_futset_size(const corio_futset *s) { return s ? s->n : 0; }
 
-corio_future *corio_futset_get(const corio_futset *s, int i) {
-    return s && i >= 0 && i < s->n ? s->v[i]->f : NULL;
+corio_future *corio_futset_get(const corio_futset *s, size_t i) {
+    return s && i < s->n ? s->v[i]->f : NULL;
 }
 
 int corio_futset_contains(const corio_futset *s, const corio_future *f) {
     return s && f && corio__ptrmap_find(&s->index, f) != NULL;
 }
 
-void corio_futset_free(corio_futset *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) {
+size_t corio_futset_cancel(corio_futset *s, const char *msg) {
+    size_t k = 0;
+    for (size_t i = 0; s && i < s->n; i++)
+        if (corio_future_cancel(s->v[i]->f, msg) == 1) k++;
+    return k;
+}
+
+int corio_futset_free(corio_futset *s) {
+    if (!s) return 0;
+    if (s->active || (s->awaiting && !s->awaiting->closed)) return CORIO_EBUSY; /* a task waits on it */
+    for (size_t i = 0; i < s->n; i++) {
         member *m = s->v[i];
         corio__watch_stop(&m->w);
         corio_future_unref(m->f);
@@ -135,15 +147,27 @@ void corio_futset_free(corio_futset *s) {
     corio__free(s->v);
     corio__ptrmap_free(&s->index);
     corio__free(s);
+    return 0;
 }
 
 /* ---- wait ------------------------------------------------------------------ */
+
+/* Woken, not resumed yet: only a close can still reach the waiter (it
+ * destroys the task, and wait_set never returns to clean up). */
+static int woken_cancel(corio__task *t) {
+    if (!t->fut.loop->closed) return 0; /* a cancel now is delivered when it resumes */
+    waitstate *ws = t->wait_obj;
+    ws->set->active = NULL;
+    if (ws->heap) corio__free(ws);
+    return 1;
+}
 
 static void release(waitstate *ws) {
     if (ws->released) return;
     ws->released = 1;
     corio__timer_disarm(ws->task->fut.loop, &ws->timer);
     corio__wake(ws->task, 0);
+    ws->task->wait_cancel = woken_cancel;
 }
 
 static void member_now(corio__watch *w) {
@@ -158,9 +182,9 @@ static void member_later(corio__watch *w) {
     member *m = w->owner;
     waitstate *ws = m->set->active;
     if (!ws || ws->released) return;
-    ws->counter--;
+    if (ws->counter > 0) ws->counter--;
     corio_future *f = m->f;
-    if (ws->counter <= 0 || ws->when == CORIO_FIRST_COMPLETED ||
+    if (ws->counter == 0 || ws->when == CORIO_FIRST_COMPLETED ||
         (ws->when == CORIO_FIRST_EXCEPTION && f->state == CORIO__DONE && f->error))
         release(ws);
 }
@@ -172,10 +196,13 @@ static void timeout_fired(corio__event *ev) {
 
 static int wait_cancel(corio__task *t) {
     waitstate *ws = t->wait_obj;
-    ws->released = 1;
+    ws->released = 1; /* later completions leave it alone; active stays until wait_set returns */
     corio__timer_disarm(t->fut.loop, &ws->timer);
-    ws->set->active = NULL;
     corio__wake(t, CORIO_ECANCELED);
+    if (t->fut.loop->closed) { /* destroyed: wait_set never returns to clean up */
+        ws->set->active = NULL;
+        if (ws->heap) corio__free(ws);
+    }
     return 1;
 }
 
@@ -237,7 +264,7 @@ static int check_when(int return_when) {
 
 int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futset **done) {
     if (done) *done = NULL;
-    if (!s || !done || isnan(timeout) || !check_when(return_when)) return CORIO_EINVAL;
+    if (!s || !done || !check_when(return_when)) return CORIO_EINVAL;
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (s->n == 0) return CORIO_EINVAL; /* asyncio: "Set of Tasks/Futures is empty." */
@@ -249,13 +276,13 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
         if (corio__container_of(it, member, link)->f->loop != loop) return CORIO_EWRONGLOOP;
     waitstate local, *ws = &local; /* in the frame, unless that is copied away (copy mode) */
     if (corio__copy_mode() && !(ws = corio__malloc(sizeof *ws))) return CORIO_ENOMEM;
-    *ws = (waitstate){.task = t, .set = s, .when = return_when, .counter = s->n};
+    *ws = (waitstate){.task = t, .set = s, .when = return_when, .counter = s->n, .heap = ws != &local};
     ws->timer.node.index = CORIO__HEAP_NONE;
     corio__list_init(&ws->timer.ev.link);
     ws->timer.ev.run = timeout_fired;
-    int rc = 0;
-    if (!isinf(timeout))
-        rc = corio__timer_arm(loop, &ws->timer, corio__loop_now(loop) + corio__seconds_to_ns(timeout));
+    double when;
+    int rc = corio__deadline(loop, timeout, 1, &when);
+    if (rc == 0 && when != INFINITY) rc = corio__timer_arm(loop, &ws->timer, when);
     if (rc == 0) {
         arm_members(s);
         s->active = ws;
@@ -268,15 +295,18 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
     return split_done(s, done);
 }
 
-/* A set of futures from awaitables; coroutines are refused (asyncio 3.11+). */
-static int set_of(const corio_aw *aws, size_t n, corio_futset **out) {
+/* A set of futures from awaitables (aws) or futures (futs); coroutines are
+ * refused (asyncio 3.11+). */
+static int set_of(const corio_aw *aws, corio_future *const *futs, size_t n, corio_futset **out) {
     *out = NULL;
-    if (n && !aws) return CORIO_EINVAL;
+    if (n && !aws && !futs) return CORIO_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (!aws[i].fut) return CORIO_EINVAL;
+        if (!(aws ? aws[i].fut : futs[i])) return CORIO_EINVAL;
     corio_futset *s;
     int rc = corio_futset_new(&s);
-    for (size_t i = 0; i < n && rc >= 0; i++) rc = corio_futset_add(s, aws[i].fut);
+    if (rc < 0) return rc;
+    rc = reserve(s, n);
+    for (size_t i = 0; i < n && rc >= 0; i++) rc = corio_futset_add(s, aws ? aws[i].fut : futs[i]);
     if (rc < 0) {
         corio_futset_free(s);
         return rc;
@@ -285,14 +315,14 @@ static int set_of(const corio_aw *aws, size_t n, corio_futset **out) {
     return 0;
 }
 
-int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
-               corio_futset **done, corio_futset **pending) {
+static int wait_on(const corio_aw *aws, corio_future *const *futs, size_t n, double timeout,
+                   int return_when, corio_futset **done, corio_futset **pending) {
     if (done) *done = NULL;
     if (pending) *pending = NULL;
     if (!done || !pending || isnan(timeout) || !check_when(return_when)) return CORIO_EINVAL;
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     corio_futset *s;
-    int rc = set_of(aws, n, &s);
+    int rc = set_of(aws, futs, n, &s);
     if (rc < 0) return rc;
     rc = corio_wait_set(s, timeout, return_when, done);
     if (rc < 0) {
@@ -303,12 +333,42 @@ int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
     return 0;
 }
 
+int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
+               corio_futset **done, corio_futset **pending) {
+    return wait_on(aws, NULL, n, timeout, return_when, done, pending);
+}
+
+int corio_wait_tasks(corio_future *const *futs, size_t n, double timeout, int return_when,
+                     corio_futset **done, corio_futset **pending) {
+    return wait_on(NULL, futs, n, timeout, return_when, done, pending);
+}
+
+/* Member by member, quietly (a cancel of the caller stops the waiting,
+ * not the members): each wait costs one suspension at most. */
+int corio_futset_await(corio_futset *s) {
+    if (!s) return CORIO_EINVAL;
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    if (s->active || (s->awaiting && !s->awaiting->closed)) return CORIO_EBUSY;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i]->f->loop != t->fut.loop) return CORIO_EWRONGLOOP;
+    s->awaiting = t->fut.loop; /* a member's reference keeps it alive as long as the set */
+    int rc = 0;
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
+        corio_future *f = s->v[i]->f;
+        if (!f->state) rc = corio__wait_done(t, f);
+    }
+    s->awaiting = NULL;
+    return rc;
+}
+
 /* ---- as_completed (asyncio 3.13's _AsCompletedIterator) ------------------- */
 
 typedef struct ac_item {
     corio__watch w;
     corio_future *f;    /* owned reference */
     uint8_t in_todo;    /* still awaited (not yet queued, not timed out) */
+    uint8_t made;       /* a task made here for a coroutine (cancelled if construction fails) */
 } ac_item;
 
 struct corio_as_completed {
@@ -320,8 +380,17 @@ struct corio_as_completed {
     int *queue;         /* owned ring of item indices, -1 = the timeout's sentinel */
     int qhead, qlen;
     corio__timer timer; /* the timeout */
-    corio__task *getter; /* the task waiting in next(), borrowed */
+    corio__task *getter; /* the task waiting in next() and not yet woken, borrowed */
+    uint8_t inside;     /* a task is inside next(), woken or not: free says EBUSY */
 };
+
+/* Woken, not resumed: at a close that destroys it, the getter never
+ * leaves next(). */
+static int ac_woken_cancel(corio__task *t) {
+    if (!t->fut.loop->closed) return 0;
+    ((corio_as_completed *)t->wait_obj)->inside = 0;
+    return 1;
+}
 
 static void ac_put(corio_as_completed *it, int v) {
     it->queue[(it->qhead + it->qlen++) % it->nitems] = v;
@@ -329,6 +398,7 @@ static void ac_put(corio_as_completed *it, int v) {
         corio__task *g = it->getter;
         it->getter = NULL;
         corio__wake(g, 0);
+        g->wait_cancel = ac_woken_cancel;
     }
 }
 
@@ -380,6 +450,7 @@ int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
         ac_item *item = &it->items[it->nitems];
         rc = corio__ensure_future(loop, &aws[i], &item->f);
         if (rc < 0) break;
+        item->made = !aws[i].fut;
         it->nitems++;
         if (aws[i].fut && (rc = corio__ptrmap_put(&seen, aws[i].fut, item)) < 0) break;
         item->in_todo = 1;
@@ -389,11 +460,13 @@ int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
     }
     corio__ptrmap_free(&seen);
     it->todo = it->todo_left = it->nitems;
-    if (rc == 0 && it->nitems && !isinf(timeout))
-        rc = corio__timer_arm(loop, &it->timer, corio__loop_now(loop) + corio__seconds_to_ns(timeout));
+    double when;
+    if (rc == 0 && it->nitems && (rc = corio__deadline(loop, timeout, 1, &when)) == 0 &&
+        when != INFINITY)
+        rc = corio__timer_arm(loop, &it->timer, when);
     if (rc < 0) {
         for (int i = 0; i < it->nitems; i++)
-            if (!aws[i].fut) corio_future_cancel(it->items[i].f, NULL);
+            if (it->items[i].made) corio_future_cancel(it->items[i].f, NULL);
         corio_as_completed_free(it);
         return rc;
     }
@@ -405,6 +478,7 @@ static int ac_cancel(corio__task *t) {
     corio_as_completed *it = t->wait_obj;
     it->getter = NULL;
     corio__wake(t, CORIO_ECANCELED);
+    if (t->fut.loop->closed) it->inside = 0; /* destroyed: it never leaves next() */
     return 1;
 }
 
@@ -419,7 +493,9 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **fut) {
     it->todo_left--;
     while (it->qlen == 0) { /* asyncio.Queue.get */
         it->getter = t;
+        it->inside = 1;
         int rc = corio__suspend(t, ac_cancel, it);
+        it->inside = 0;
         if (rc < 0) {
             it->getter = NULL;
             it->todo_left++; /* nothing was handed out */
@@ -430,12 +506,13 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **fut) {
     it->qhead = (it->qhead + 1) % it->nitems;
     it->qlen--;
     if (v < 0) return CORIO_ETIMEDOUT;
-    *fut = it->items[v].f;
+    *fut = corio_future_ref(it->items[v].f);
     return 1;
 }
 
-void corio_as_completed_free(corio_as_completed *it) {
-    if (!it) return;
+int corio_as_completed_free(corio_as_completed *it) {
+    if (!it) return 0;
+    if (it->inside) return CORIO_EBUSY;
     corio__timer_disarm(it->loop, &it->timer);
     for (int i = 0; i < it->nitems; i++) {
         corio__watch_stop(&it->items[i].w);
@@ -444,6 +521,7 @@ void corio_as_completed_free(corio_as_completed *it) {
     corio__free(it->items);
     corio__free(it->queue);
     corio__free(it);
+    return 0;
 }
 
 /* ---- any ------------------------------------------------------------------ */
@@ -460,22 +538,26 @@ static int cancel_and_drain(corio_futset *s, corio_future **futs, size_t n) {
         int rc = corio_wait_set(s, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done);
         if (rc == CORIO_ECANCELED) cancelled = 1;
         else if (rc < 0) return rc;
-        for (int i = 0; done && i < done->n; i++) done->v[i]->f->retrieved = 1;
+        for (size_t i = 0; done && i < done->n; i++) corio__future_mark_retrieved(done->v[i]->f);
         corio_futset_free(done);
     }
     return cancelled ? CORIO_ECANCELED : 0;
 }
 
-int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result) {
+static int any_of(const corio_aw *aws, corio_future *const *in, size_t n, size_t *winner,
+                  void **result) {
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
-    if (!n || !aws) return CORIO_EINVAL;
+    if (!n || (!aws && !in)) return CORIO_EINVAL;
+    for (size_t i = 0; in && i < n; i++)
+        if (!in[i]) return CORIO_EINVAL;
     corio_future **futs = corio__calloc(n, sizeof *futs);
     corio_error **errs = corio__calloc(n, sizeof *errs);
     corio_futset *s = NULL;
     int rc = futs && errs ? corio_futset_new(&s) : CORIO_ENOMEM;
     for (size_t i = 0; i < n && rc >= 0; i++) {
-        rc = corio__ensure_future(t->fut.loop, &aws[i], &futs[i]);
+        corio_aw a = aws ? aws[i] : CORIO_FUT(in[i]);
+        rc = corio__ensure_future(t->fut.loop, &a, &futs[i]);
         if (rc == 0) rc = corio_futset_add(s, futs[i]);
     }
     int nerr = 0;
@@ -490,7 +572,7 @@ int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result) {
             corio_future *f = futs[i];
             if (!corio_futset_contains(done, f) || corio__ptrmap_find(&seen, f)) continue;
             if ((rc = corio__ptrmap_put(&seen, f, f)) < 0) break;
-            f->retrieved = 1;
+            corio__future_mark_retrieved(f); /* a second success's result is not taken */
             if (f->state == CORIO__DONE && !f->error && !win) win = f;
             else if (f->error && f->state == CORIO__DONE) errs[nerr++] = f->error;
         }
@@ -500,7 +582,8 @@ int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result) {
     int drained = s ? cancel_and_drain(s, futs, n) : 0;
     if (rc >= 0 && drained < 0) rc = drained;
     if (rc >= 0 && win) {
-        if (result) *result = win->result;
+        void *r = corio__future_take(win);
+        if (result) *result = r;
         for (size_t i = 0; i < n; i++)
             if (futs[i] == win) {
                 if (winner) *winner = i;
@@ -522,4 +605,12 @@ int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result) {
     corio__free(futs);
     corio__free(errs);
     return rc;
+}
+
+int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result) {
+    return any_of(aws, NULL, n, winner, result);
+}
+
+int corio_any_tasks(corio_future *const *futs, size_t n, size_t *winner, void **result) {
+    return any_of(NULL, futs, n, winner, result);
 }

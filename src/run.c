@@ -1,0 +1,62 @@
+/* asyncio.run: a main task, then the clean-up of what it left behind. On
+ * the public loop API, but for one internal step (a shutdown run that
+ * gives up when nothing could ever finish). */
+#define _GNU_SOURCE
+#include "internal.h"
+
+/* asyncio's _cancel_all_tasks: cancel every task left, run the loop until
+ * they are all done, report the ones that failed with something other
+ * than the cancel. A task that waits on nothing at all (no timer, no I/O,
+ * no thread) is left for close to report. */
+static void cancel_remaining(corio_loop *loop) {
+    size_t n = corio_all_tasks(loop, NULL, 0);
+    if (n == 0) return;
+    corio_task **left = corio__calloc(n, sizeof *left);
+    if (!left) return; /* no memory to gather them: close reports and destroys them */
+    n = corio_all_tasks(loop, left, n);
+    for (size_t i = 0; i < n; i++) {
+        corio_future_ref(left[i]);
+        corio_task_cancel(left[i], NULL);
+    }
+    corio_future *g = NULL;
+    if (corio_gather_tasks(left, n, CORIO_RETURN_EXCEPTIONS, &g) == 0) {
+        (void)corio__run_until_done_or_idle(loop, g);
+        corio_future_unref(g);
+    }
+    for (size_t i = 0; i < n; i++) {
+        corio_error *err = NULL;
+        if (corio_future_done(left[i]) && !corio_future_cancelled(left[i]) &&
+            corio_future_exception(left[i], &err) == 0 && err)
+            corio_loop_call_exception_handler(loop, "unhandled error during corio_run() shutdown",
+                                              left[i], err);
+        corio_error_unref(err);
+        corio_future_unref(left[i]);
+    }
+    corio__free(left);
+}
+
+int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result) {
+    if (!loop || !fn) return CORIO_EINVAL;
+    if (corio_loop_is_closed(loop)) return CORIO_ECLOSED;
+    if (corio_get_running_loop()) return CORIO_ERUNNING;
+    corio_task *main_task;
+    int rc = corio_loop_create_task(loop, fn, arg, NULL, 0, &main_task);
+    if (rc == 0) {
+        rc = corio_loop_run_until_complete(loop, main_task, result);
+        cancel_remaining(loop);
+        corio_future_unref(main_task);
+    }
+    corio_loop_close(loop);
+    return rc;
+}
+
+int corio_run(corio_fn fn, void *arg, void **result) {
+    if (!fn) return CORIO_EINVAL;
+    if (corio_get_running_loop()) return CORIO_ERUNNING;
+    corio_loop *loop;
+    int rc = corio_loop_new(&loop);
+    if (rc < 0) return rc;
+    rc = corio_loop_run_main(loop, fn, arg, result);
+    corio_loop_free(loop);
+    return rc;
+}
