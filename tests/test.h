@@ -51,7 +51,10 @@ static inline corio_loop *vloop(void) {
 }
 
 /* Every test ends with this: a clean close. */
-static inline void close_loop(corio_loop *loop) { ASSERT_EQ(corio_loop_close(loop), 0); }
+static inline void close_loop(corio_loop *loop) {
+    ASSERT_EQ(corio_loop_close(loop), 0);
+    ASSERT_EQ(corio_loop_free(loop), 0);
+}
 
 /* Run body() as the main task of a virtual-time loop; it must return 0. */
 typedef int (*test_body_fn)(void);

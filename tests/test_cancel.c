@@ -44,10 +44,11 @@ TEST(cancel_every_suspension_point) {
         ASSERT_EQ(corio_call_later(loop, kinds[i].at, cancel_cb, t, NULL), 0);
         ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), CORIO_ECANCELED);
         ASSERT(corio_future_cancelled(t));
-        const corio_error *e;
+        corio_error *e;
         ASSERT_EQ(corio_future_exception(t, &e), 0);
         ASSERT_EQ(corio_error_code(e), CORIO_ECANCELED);
         ASSERT_STR(corio_error_message(e), "from timer");
+        corio_error_unref(e);
         ASSERT_EQ(corio_task_cancel(t, NULL), 0); /* done: nothing to cancel */
         corio_future_unref(t);
     }
@@ -126,9 +127,10 @@ TEST(cancel_self_next_suspension) {
     ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), CORIO_ECANCELED);
     ASSERT_STR(tr.buf, "still-running cancelled");
     ASSERT_EQ(corio_loop_time(loop), 0); /* the sleep never waited */
-    const corio_error *e;
+    corio_error *e;
     ASSERT_EQ(corio_future_exception(t, &e), 0);
     ASSERT_STR(corio_error_message(e), "myself");
+    corio_error_unref(e);
     corio_future_unref(t);
     close_loop(loop);
     return 0;
@@ -270,9 +272,10 @@ TEST(cancel_awaited_future_propagates) {
     ASSERT_EQ(corio_call_later(loop, 1, cancel_future, f, NULL), 0);
     ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), CORIO_ECANCELED);
     ASSERT(corio_future_cancelled(t));
-    const corio_error *e;
+    corio_error *e;
     ASSERT_EQ(corio_future_exception(t, &e), 0);
     ASSERT_STR(corio_error_message(e), "fut-msg"); /* the message travelled */
+    corio_error_unref(e);
     corio_future_unref(f);
     corio_future_unref(t);
     close_loop(loop);

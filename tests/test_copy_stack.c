@@ -58,12 +58,12 @@ static int driver(void *arg, void **res) {
     (void)arg;
     (void)res;
     static corio_aw aws[N + 1];
-    static void *vals[N + 1];
+    static corio_outcome vals[N + 1];
     for (intptr_t i = 0; i < N; i++) aws[i] = CORIO_CORO(copy_task, (void *)i);
     aws[N] = CORIO_CORO(consumer, (void *)(intptr_t)N);
-    ASSERT_EQ(corio_gather_wait(aws, N + 1, 0, vals, NULL), 0);
-    for (intptr_t i = 0; i < N; i++) ASSERT(vals[i] == (void *)i);
-    ASSERT_EQ((intptr_t)vals[N], (intptr_t)N * (N - 1) / 2);
+    ASSERT_EQ(corio_gather_wait(aws, N + 1, 0, vals), 0);
+    for (intptr_t i = 0; i < N; i++) ASSERT(vals[i].value == (void *)i);
+    ASSERT_EQ((intptr_t)vals[N].value, (intptr_t)N * (N - 1) / 2);
     /* A wait loop from a copy-mode task (its wait state on the heap). */
     corio_futset *pending;
     ASSERT_EQ(corio_futset_new(&pending), 0);

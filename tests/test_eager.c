@@ -176,19 +176,22 @@ static int sleeps(void *arg, void **res) {
 static int gather_body(void) {
     corio_aw aws[] = {CORIO_CORO(at_once, (void *)1), CORIO_CORO(fails_at_once, NULL),
                       CORIO_CORO(sleeps, (void *)3), CORIO_CORO(at_once, (void *)4)};
-    void *vals[4] = {0};
-    int codes[4] = {9, 9, 9, 9};
+    corio_outcome o[4];
+    for (int i = 0; i < 4; i++) o[i] = (corio_outcome){9, NULL, NULL};
     double t0 = corio_loop_time(corio_get_running_loop());
-    ASSERT_EQ(corio_gather_wait(aws, 4, 0, vals, codes), -5);
+    ASSERT_EQ(corio_gather_wait(aws, 4, 0, o), -5);
     ASSERT(corio_loop_time(corio_get_running_loop()) == t0); /* no wait at all */
-    ASSERT(vals[0] == (void *)1 && vals[3] == (void *)4 && !vals[1] && !vals[2]);
-    ASSERT(codes[0] == 0 && codes[1] == -5 && codes[2] == CORIO_EINVALSTATE && codes[3] == 0);
+    ASSERT(o[0].value == (void *)1 && o[3].value == (void *)4 && !o[1].value && !o[2].value);
+    ASSERT(o[0].code == 0 && o[1].code == -5 && o[2].code == CORIO_EINVALSTATE && o[3].code == 0);
+    ASSERT(o[1].error && !o[2].error);
+    corio_outcomes_clear(o, 4);
     /* All well, with return_exceptions: everything by the time it returns. */
     corio_aw ok[] = {CORIO_CORO(at_once, (void *)5), CORIO_CORO(sleeps, (void *)6),
                      CORIO_CORO(fails_at_once, NULL)};
-    ASSERT_EQ(corio_gather_wait(ok, 3, CORIO_RETURN_EXCEPTIONS, vals, codes), 0);
-    ASSERT(vals[0] == (void *)5 && vals[1] == (void *)6 && !vals[2]);
-    ASSERT(codes[0] == 0 && codes[1] == 0 && codes[2] == -5);
+    ASSERT_EQ(corio_gather_wait(ok, 3, CORIO_RETURN_EXCEPTIONS, o), 0);
+    ASSERT(o[0].value == (void *)5 && o[1].value == (void *)6 && !o[2].value);
+    ASSERT(o[0].code == 0 && o[1].code == 0 && o[2].code == -5);
+    corio_outcomes_clear(o, 3);
     /* The public gather of children all done: done when it returns. */
     corio_aw two[] = {CORIO_CORO(at_once, (void *)7), CORIO_CORO(at_once, (void *)8)};
     corio_future *g;
@@ -219,12 +222,11 @@ TEST(eager_gather_collects) {
  * freed right after). */
 static int cancelled_gather_body(void) {
     corio_aw aws[] = {CORIO_CORO(sleeps, (void *)1), CORIO_CORO(sleeps, (void *)2)};
-    void **vals = malloc(2 * sizeof *vals);
-    int *codes = malloc(2 * sizeof *codes);
-    ASSERT(vals && codes);
-    ASSERT_EQ(corio_gather_wait(aws, 2, 0, vals, codes), CORIO_ECANCELED);
-    free(vals);
-    free(codes);
+    corio_outcome *outs = malloc(2 * sizeof *outs);
+    ASSERT(outs);
+    ASSERT_EQ(corio_gather_wait(aws, 2, 0, outs), CORIO_ECANCELED);
+    corio_outcomes_clear(outs, 2);
+    free(outs);
     return 0;
 }
 

@@ -62,6 +62,7 @@ static int scenario(void) {
         corio_future_unref(f);
     }
     ASSERT_EQ(corio_loop_close(loop), 0);
+    ASSERT_EQ(corio_loop_free(loop), 0);
     return rc;
 }
 

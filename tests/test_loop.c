@@ -32,7 +32,7 @@ TEST(loop_bad_input) {
     ASSERT_EQ(corio_loop_set_virtual_time(NULL, 1), CORIO_EINVAL);
     ASSERT_EQ(corio_loop_time(NULL), -1);
     ASSERT_EQ(corio_handle_cancel(NULL), CORIO_EINVAL);
-    corio_handle_release(NULL);
+    corio_handle_unref(NULL);
     corio_loop *loop = vloop();
     ASSERT_EQ(corio_call_soon(loop, NULL, NULL, NULL), CORIO_EINVAL);
     ASSERT_EQ(corio_call_later(loop, NAN, nop, NULL, NULL), CORIO_EINVAL);
@@ -47,9 +47,9 @@ TEST(loop_bad_input) {
     ASSERT_EQ(corio_await(f, NULL), CORIO_ENOTINTASK);
     ASSERT(corio_current_task() == NULL);
     ASSERT(corio_get_running_loop() == NULL);
-    /* The loop struct outlives close while a future holds it: use after
-     * close is a clean error. */
-    close_loop(loop);
+    /* After close the handle stays valid until free: use after close is a
+     * clean error. */
+    ASSERT_EQ(corio_loop_close(loop), 0);
     ASSERT(corio_loop_is_closed(loop));
     ASSERT_EQ(corio_loop_close(loop), CORIO_ECLOSED);
     ASSERT_EQ(corio_loop_run_forever(loop), CORIO_ECLOSED);
@@ -58,6 +58,7 @@ TEST(loop_bad_input) {
     ASSERT_EQ(corio_future_cancel(f, NULL), CORIO_ECLOSED);
     ASSERT_EQ(corio_loop_create_task(loop, body, NULL, NULL, 0, NULL), CORIO_ECLOSED);
     corio_future_unref(f);
+    ASSERT_EQ(corio_loop_free(loop), 0);
     return 0;
 }
 
@@ -101,7 +102,7 @@ TEST(call_soon_cancel) {
     ASSERT_EQ(corio_handle_cancel(h), 0);
     ASSERT(corio_handle_cancelled(h));
     ASSERT_EQ(corio_handle_cancel(h), 0); /* twice is harmless */
-    corio_handle_release(h);
+    corio_handle_unref(h);
     ASSERT_EQ(corio_call_later(o.loop, 0.5, stop_cb, &o, NULL), 0);
     ASSERT_EQ(corio_loop_run_forever(o.loop), 0);
     ASSERT_STR(o.t.buf, "b stop");
@@ -133,16 +134,16 @@ TEST(timers_lazy_cancel_sweep) {
     ASSERT_EQ(corio_call_later(loop, 1, at_1, loop, NULL), 0);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(corio_handle_cancel(hs[i]), 0);
-        if (i % 2) corio_handle_release(hs[i]);
+        if (i % 2) corio_handle_unref(hs[i]);
     }
     corio_handle *soon;
     ASSERT_EQ(corio_call_soon(loop, never, NULL, &soon), 0);
     ASSERT_EQ(corio_handle_cancel(soon), 0); /* a cancelled call_soon is skipped */
-    corio_handle_release(soon);
+    corio_handle_unref(soon);
     ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK);
     ASSERT_EQ(fired_at_1, 1);
     ASSERT_EQ(corio_loop_time(loop), 1); /* the dead timers did not move the clock */
-    for (int i = 0; i < N; i += 2) corio_handle_release(hs[i]);
+    for (int i = 0; i < N; i += 2) corio_handle_unref(hs[i]);
     close_loop(loop);
     return 0;
 }
@@ -159,7 +160,7 @@ TEST(timers_order) {
     ASSERT_EQ(corio_call_later(o.loop, 1.5, mark_a, &o, &h), 0);
     ASSERT(fabs(corio_handle_when(h) - 1.5) < 1e-9);
     ASSERT_EQ(corio_handle_cancel(h), 0);
-    corio_handle_release(h);
+    corio_handle_unref(h);
     ASSERT_EQ(corio_call_later(o.loop, 3, stop_cb, &o, NULL), 0);
     ASSERT_EQ(corio_loop_run_forever(o.loop), 0);
     ASSERT_STR(o.t.buf, "b a b c c stop");
@@ -194,7 +195,7 @@ TEST(timers_heap_many) {
         ASSERT_EQ(corio_handle_cancel(hs[i]), 0);
         cancelled++;
     }
-    for (int i = 0; i < N; i++) corio_handle_release(hs[i]);
+    for (int i = 0; i < N; i++) corio_handle_unref(hs[i]);
     ASSERT_EQ(corio_loop_run_forever(loop), CORIO_EDEADLK); /* virtual: nothing left */
     ASSERT_EQ(fired, N - cancelled);
     close_loop(loop);
@@ -297,7 +298,7 @@ TEST(close_releases_pending_callbacks) {
     close_loop(loop);
     ASSERT_STR(o.t.buf, ""); /* never ran */
     ASSERT_EQ(corio_handle_cancel(h), 0);
-    corio_handle_release(h);
+    corio_handle_unref(h);
     return 0;
 }
 
@@ -313,6 +314,6 @@ TEST(strerror_all) {
     ASSERT_STR(corio_strerror(-99999), "unknown error");
     ASSERT_STR(corio_strerror(12345), "unknown error");
     ASSERT_STR(corio_strerror(CORIO_ECANCELED), "cancelled");
-    ASSERT_STR(corio_version(), "0.1.0");
+    ASSERT_STR(corio_version(), "0.2.0");
     return 0;
 }

@@ -140,7 +140,7 @@ static void release_then_cancel(void *arg) {
 }
 
 static int sem_body(void) {
-    ASSERT_EQ(corio_semaphore_new(&sem, -1), CORIO_EINVAL);
+    ASSERT_EQ(corio_semaphore_new(NULL, 2), CORIO_EINVAL);
     ASSERT_EQ(corio_semaphore_new(&sem, 2), 0);
     const char *names[] = {"a", "b", "c", "d", "e"};
     corio_task *t[5];
@@ -256,9 +256,10 @@ static corio_barrier *bar;
 static int bar_user(void *arg, void **res) {
     int rc = corio_sleep((double)(intptr_t)arg);
     if (rc < 0) return rc;
-    rc = corio_barrier_wait(bar);
-    *res = (void *)(intptr_t)rc;
-    return rc < 0 ? rc : 0;
+    size_t index;
+    rc = corio_barrier_wait(bar, &index);
+    *res = (void *)index;
+    return rc;
 }
 
 static int barrier_body(void) {
@@ -289,7 +290,7 @@ static int barrier_body(void) {
     ASSERT_EQ(corio_barrier_abort(bar), 0);
     ASSERT_EQ(finish(t[0]), CORIO_EBROKEN);
     ASSERT(corio_barrier_broken(bar));
-    ASSERT_EQ(corio_barrier_wait(bar), CORIO_EBROKEN);
+    ASSERT_EQ(corio_barrier_wait(bar, NULL), CORIO_EBROKEN);
     ASSERT_EQ(corio_barrier_free(bar), 0);
     return 0;
 }

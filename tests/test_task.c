@@ -22,7 +22,7 @@ TEST(task_basic) {
     ASSERT(corio_is_task(t));
     ASSERT(!corio_future_done(t));
     ASSERT_EQ(corio_future_result(t, NULL), CORIO_EINVALSTATE);
-    const corio_error *e = (const corio_error *)1;
+    corio_error *e = (corio_error *)1;
     ASSERT_EQ(corio_future_exception(t, &e), CORIO_EINVALSTATE);
     ASSERT(e == NULL);
     ASSERT_STR(corio_task_get_name(t), "Task-1");
@@ -282,7 +282,7 @@ static int names_body(void *arg, void **res) {
     ASSERT_EQ(n, 2); /* this one and the sleeper */
     ASSERT_EQ(corio_all_tasks(NULL, all, 1), 2); /* the count, not truncated silently */
     ASSERT_EQ(corio_all_tasks(NULL, NULL, 0), 2);
-    ASSERT_EQ(corio_all_tasks(NULL, NULL, 3), CORIO_EINVAL);
+    ASSERT_EQ(corio_all_tasks(NULL, NULL, 3), 0); /* no buffer for cap: nothing to count into */
     ASSERT(corio_get_running_loop() == corio_future_loop(me));
     return 0;
 }
@@ -327,7 +327,7 @@ TEST(task_error_chain) {
     ASSERT_EQ(corio_loop_create_task(loop, failing, NULL, NULL, 0, &inner), 0);
     ASSERT_EQ(corio_loop_create_task(loop, awaiter, inner, NULL, 0, &outer), 0);
     ASSERT_EQ(corio_loop_run_until_complete(loop, outer, NULL), -EPROTO);
-    const corio_error *e;
+    corio_error *e, *ie;
     ASSERT_EQ(corio_future_exception(outer, &e), 0);
     ASSERT_EQ(corio_error_code(e), -EPROTO);
     ASSERT_STR(corio_error_message(e), "request failed");
@@ -336,8 +336,10 @@ TEST(task_error_chain) {
     ASSERT_EQ(corio_error_code(c), -EIO);
     ASSERT_STR(corio_error_message(c), "disk 7 failed");
     ASSERT(corio_error_cause(c) == NULL);
-    ASSERT_EQ(corio_future_exception(inner, &e), 0);
-    ASSERT(e == c); /* the same error value, shared */
+    ASSERT_EQ(corio_future_exception(inner, &ie), 0);
+    ASSERT(ie == c); /* the same error value, shared */
+    corio_error_unref(ie);
+    corio_error_unref(e);
     corio_future_unref(inner);
     corio_future_unref(outer);
     close_loop(loop);
@@ -361,11 +363,13 @@ TEST(task_error_propagates) {
     ASSERT_EQ(corio_loop_create_task(loop, plain_fail, NULL, NULL, 0, &a), 0);
     ASSERT_EQ(corio_loop_create_task(loop, propagate, a, NULL, 0, &b), 0);
     ASSERT_EQ(corio_loop_run_until_complete(loop, b, NULL), -ENOENT);
-    const corio_error *ea, *eb;
+    corio_error *ea, *eb;
     ASSERT_EQ(corio_future_exception(a, &ea), 0);
     ASSERT_EQ(corio_future_exception(b, &eb), 0);
     ASSERT(ea == eb);
     ASSERT_STR(corio_error_message(ea), "No such file or directory");
+    corio_error_unref(ea);
+    corio_error_unref(eb);
     corio_future_unref(a);
     corio_future_unref(b);
     close_loop(loop);
@@ -489,7 +493,7 @@ TEST(future_states) {
     ASSERT_EQ(corio_future_set_result(f, NULL), CORIO_EINVALSTATE);
     ASSERT_EQ(corio_future_cancel(f, "late"), 0);
     ASSERT_EQ(corio_future_result(f, NULL), -EPIPE);
-    const corio_error *e;
+    corio_error *e;
     ASSERT_EQ(corio_future_exception(f, &e), 0);
     ASSERT_STR(corio_error_message(e), "pipe broke");
     /* set_exception shares an existing error. */
@@ -498,6 +502,7 @@ TEST(future_states) {
     ASSERT_EQ(corio_future_set_exception(g, NULL), CORIO_EINVAL);
     ASSERT_EQ(corio_future_set_exception(g, e), 0);
     ASSERT_EQ(corio_future_result(g, NULL), -EPIPE);
+    corio_error_unref(e);
     corio_future_unref(g);
     corio_future_unref(f);
     /* Cancel a plain future, with a message. */
@@ -508,9 +513,10 @@ TEST(future_states) {
     ASSERT_EQ(corio_future_exception(f, &e), 0);
     ASSERT_EQ(corio_error_code(e), CORIO_ECANCELED);
     ASSERT_STR(corio_error_message(e), "stop it");
+    corio_error_unref(e);
     ASSERT_EQ(corio_future_cancel(f, NULL), 0);
     /* Task-only calls on a plain future, and the other way round. */
-    ASSERT_EQ(corio_task_cancelling(f), CORIO_ENOTTASK);
+    ASSERT_EQ(corio_task_cancelling(f), 0); /* a plain future has no requests (a size_t now) */
     ASSERT_EQ(corio_task_set_name(f, "x"), CORIO_ENOTTASK);
     corio_future_unref(f);
     corio_task *t;
@@ -567,13 +573,14 @@ TEST(report_destroyed_pending) {
     ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
     corio_future_unref(t);
     ASSERT_EQ(corio_loop_create_task(loop, forever, NULL, NULL, 0, NULL), 0); /* never started */
-    close_loop(loop);
+    ASSERT_EQ(corio_loop_close(loop), 0);
     ASSERT_EQ(r.n, 4);
     ASSERT_STR(r.last, "Task was destroyed but it is pending!");
     ASSERT(!corio_future_done(held));
     ASSERT_EQ(corio_task_cancel(held, NULL), CORIO_ECLOSED);
     corio_future_unref(waiter);
     corio_future_unref(held);
+    ASSERT_EQ(corio_loop_free(loop), 0);
     return 0;
 }
 

@@ -241,11 +241,11 @@ static int sleepy(void *arg, void **res) {
 static int many(void *arg, void **res) {
     intptr_t base = (intptr_t)arg;
     corio_aw aws[200];
-    void *vals[200];
+    corio_outcome vals[200];
     for (intptr_t i = 0; i < 200; i++) aws[i] = CORIO_CORO(sleepy, (void *)(base + i));
-    int rc = corio_gather_wait(aws, 200, 0, vals, NULL);
+    int rc = corio_gather_wait(aws, 200, 0, vals);
     intptr_t sum = 0;
-    for (int i = 0; rc == 0 && i < 200; i++) sum += (intptr_t)vals[i];
+    for (int i = 0; rc == 0 && i < 200; i++) sum += (intptr_t)vals[i].value;
     *res = (void *)sum;
     return rc;
 }

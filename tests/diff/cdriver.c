@@ -47,6 +47,7 @@ typedef struct scen {
     int ntasks;
     entry gathers[MAXN];
     int ngathers;
+    corio_future *unnamed; /* the gather of the step running now, if not named */
     int counts[MAXN];
     corio_loop *loop;
     corio_task *main;
@@ -94,20 +95,29 @@ static void fmt_error(buf *b, const corio_error *e, int code) {
     else if (code == CORIO_ETIMEDOUT) add(b, "TIMEOUT");
     else if (code == CORIO_EGROUP && e) {
         add(b, "group[");
-        for (int i = 0; i < corio_error_group_size(e); i++)
+        for (size_t i = 0; i < corio_error_group_size(e); i++)
             fmt_error(b, corio_error_group_get(e, i), 0), add(b, i + 1 < corio_error_group_size(e) ? "," : "");
         add(b, "]");
-    } else if (code <= -1000) add(b, "E%d", -code - 1000);
+    } else if (code <= CORIO_EUSER(0) && code >= CORIO_EUSER(CORIO_EUSER_MAX))
+        add(b, "E%d", CORIO_EUSER(0) - code);
     else add(b, "error(%s)", corio_strerror(code));
 }
 
 static void fmt_future(buf *b, corio_future *f);
 
+/* The gathers the scenario made (named, or the one of this step). */
+static int is_gather(corio_future *f) {
+    if (f && f == S->unnamed) return 1;
+    for (int i = 0; i < S->ngathers; i++)
+        if (S->gathers[i].f == f) return 1;
+    return 0;
+}
+
 static void fmt_value(buf *b, corio_future *f, void *v) {
-    if (corio_gather_size(f) >= 0) { /* a gather: its list */
+    if (is_gather(f)) { /* a gather: its list */
         add(b, "[");
-        for (int i = 0; i < corio_gather_size(f); i++) {
-            fmt_future(b, corio_gather_child(f, (size_t)i));
+        for (size_t i = 0; i < corio_gather_size(f); i++) {
+            fmt_future(b, corio_gather_child(f, i));
             if (i + 1 < corio_gather_size(f)) add(b, ",");
         }
         add(b, "]");
@@ -121,7 +131,7 @@ static void fmt_future(buf *b, corio_future *f) {
         add(b, "PENDING");
         return;
     }
-    const corio_error *e;
+    corio_error *e;
     corio_future_exception(f, &e);
     if (e) fmt_error(b, e, 0);
     else {
@@ -129,6 +139,7 @@ static void fmt_future(buf *b, corio_future *f) {
         corio_future_result(f, &v);
         fmt_value(b, f, v);
     }
+    corio_error_unref(e);
 }
 
 /* The outcome of a call that returned rc (and *v / f on success). */
@@ -267,8 +278,9 @@ static int prim_op(child_arg *c, const char *label, const char *op, const char *
         if (rc == CORIO_EINVALSTATE) logf_("%s: %s %s -> ERROR", label, op, name);
         return 0;
     } else if (!strcmp(op, "bwait")) {
-        rc = corio_barrier_wait(p->p);
-        if (rc >= 0) logf_("%s: barrier %s -> %d", label, name, rc), rc = 0;
+        size_t index;
+        rc = corio_barrier_wait(p->p, &index);
+        if (rc >= 0) logf_("%s: barrier %s -> %zu", label, name, index), rc = 0;
         else if (rc == CORIO_EBROKEN) logf_("%s: barrier %s -> BROKEN", label, name), rc = 0;
     } else if (!strcmp(op, "breset")) {
         rc = corio_barrier_reset(p->p);
@@ -348,7 +360,7 @@ static int child(void *arg, void **res) {
             return 0;
         } else if (!strcmp(op, "fail")) {
             logf_("%s: fail %s", c->label, x);
-            return corio_raise(-(1000 + atoi(x)), "E%s", x);
+            return corio_raise(CORIO_EUSER(atoi(x)), "E%s", x);
         } else if (!strcmp(op, "await")) {
             corio_future *f = lookup(x);
             void *v;
@@ -466,8 +478,10 @@ static int run_step(step *st) {
             e->f = g;
             return 0;
         }
+        S->unnamed = g;
         rc = corio_await(g, &v);
         logf_("gather -> %s", outcome(&b, rc, g, v));
+        S->unnamed = NULL;
         corio_future_unref(g);
         return cancelled_main(rc) ? rc : 0;
     } else if (!strcmp(w[0], "await")) {
@@ -531,6 +545,7 @@ static int run_step(step *st) {
             fmt_future(&b, f);
             logf_("next -> %s %s", label_of(f), b.s);
             b.s[0] = 0;
+            corio_future_unref(f); /* next hands out a reference */
         }
         corio_as_completed_free(it);
         return rc;
@@ -572,7 +587,12 @@ static int run_step(step *st) {
             c->d = find_def(d);
             new_label(d, c->label, sizeof c->label);
             corio_task *t;
-            if (corio_taskgroup_create_task(tg, child, c, NULL, &t) < 0) abort();
+            int r = corio_taskgroup_create_task(tg, child, c, NULL, &t);
+            if (r == CORIO_EINVALSTATE) { /* shutting down (an eager child failed) */
+                logf_("taskgroup create %s -> ERROR", c->label);
+                break;
+            }
+            if (r < 0) abort();
             reg(c->label, t);
             corio_future_unref(t);
         }
@@ -618,10 +638,14 @@ static void quiet(corio_loop *loop, const char *m, corio_future *f, const corio_
     (void)loop, (void)m, (void)f, (void)e, (void)a;
 }
 
+static int copy_mode, eager_mode; /* --copy, --eager: the same traces in every mode */
+
 static void run(scen *sc) {
     S = sc;
     printf("=== %s\n", sc->name);
     if (corio_loop_new(&sc->loop) < 0 || corio_loop_set_virtual_time(sc->loop, 1) < 0) abort();
+    if (copy_mode && corio_loop_set_stack_mode(sc->loop, CORIO_STACK_COPY) < 0) abort();
+    if (eager_mode && corio_loop_set_eager_tasks(sc->loop, 1) < 0) abort();
     corio_loop_set_exception_handler(sc->loop, quiet, NULL);
     if (corio_loop_create_task(sc->loop, main_task, NULL, "main", 0, &sc->main) < 0) abort();
     int rc = corio_loop_run_until_complete(sc->loop, sc->main, NULL);
@@ -654,7 +678,7 @@ static void run(scen *sc) {
     for (int i = 0; i < sc->ngathers; i++) corio_future_unref(sc->gathers[i].f);
     corio_future_unref(sc->main);
     free_prims();
-    corio_loop_close(sc->loop);
+    if (corio_loop_free(sc->loop) < 0) abort();
     for (int i = 0; i < sc->narena; i++) free(sc->arena[i]);
     fflush(stdout);
 }
@@ -669,6 +693,14 @@ static char *trim(char *s) {
 }
 
 int main(int argc, char **argv) {
+    for (; argc > 1 && !strncmp(argv[1], "--", 2); argc--, argv++) {
+        if (!strcmp(argv[1], "--copy")) copy_mode = 1;
+        else if (!strcmp(argv[1], "--eager")) eager_mode = 1;
+        else {
+            fprintf(stderr, "cdriver: unknown option %s (--copy, --eager)\n", argv[1]);
+            return 2;
+        }
+    }
     FILE *in = argc > 1 ? fopen(argv[1], "r") : stdin;
     if (!in) {
         perror(argv[1]);

@@ -51,7 +51,7 @@ def new_loop():
     clock = [0.0]
     loop = asyncio.SelectorEventLoop(VirtualSelector(clock))
     loop.time = lambda: clock[0]
-    loop._clock_resolution = 1e-12
+    loop._clock_resolution = 1e-9  # CPython's on Linux (time.get_clock_info), as corio's
     seq = itertools.count()
 
     def call_at(when, callback, *args, context=None):
@@ -409,7 +409,13 @@ class Scenario:
                     for s in w[2:]:
                         d = s.lstrip("~")
                         label = self.new_label(d)
-                        self.register(label, tg.create_task(self.child(label, self.defs[d])))
+                        coro = self.child(label, self.defs[d])
+                        try:
+                            self.register(label, tg.create_task(coro))
+                        except RuntimeError:  # shutting down (an eager child failed)
+                            coro.close()
+                            self.log("taskgroup create %s -> ERROR" % label)
+                            break
                     await asyncio.sleep(float(w[1]))
                 self.log("taskgroup -> ok")
             except BaseException as e:
@@ -437,6 +443,8 @@ class Scenario:
 
     def run(self):
         self.loop = new_loop()
+        if EAGER:
+            self.loop.set_task_factory(asyncio.eager_task_factory)  # 3.12+
         asyncio.set_event_loop(self.loop)
         try:
             self.main = self.loop.create_task(self.main_task())
@@ -639,8 +647,16 @@ def parse(text):
     return [Scenario(*s) for s in scenarios]
 
 
+EAGER = False
+
+
 def main():
-    text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
+    global EAGER
+    args = sys.argv[1:]
+    if args and args[0] == "--eager":
+        EAGER = True
+        args = args[1:]
+    text = open(args[0]).read() if args else sys.stdin.read()
     for sc in parse(text):
         print("=== " + sc.name)
         try:

@@ -9,6 +9,7 @@ import argparse
 import difflib
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--emulator", default="", help="command prefix to run the driver (qemu)")
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mode", choices=["own", "copy", "eager"], default="own",
+                    help="corio's stack mode, or eager tasks (against 3.12's eager_task_factory)")
     ap.add_argument("cases", nargs="*")
     a = ap.parse_args()
     if sys.version_info < (3, 11):
@@ -179,9 +182,27 @@ def main():
     for block in text.split("\n=== "):
         block = block if block.startswith("=== ") else "=== " + block
         src[block.split("\n", 1)[0][4:].strip()] = block
-    py = subprocess.run([sys.executable, os.path.join(HERE, "pydriver.py")], input=text,
+    python, pyargs, copt = [sys.executable], [], []
+    if a.mode == "copy":
+        copt = ["--copy"]
+    elif a.mode == "eager":
+        copt, pyargs = ["--eager"], ["--eager"]
+        if sys.version_info < (3, 12):  # eager_task_factory is 3.12's: pyenv's, if there
+            python = None
+            for v in ("3.12.1", "3.13.0"):
+                pre = subprocess.run(["pyenv", "prefix", v], capture_output=True, text=True) \
+                    if shutil.which("pyenv") else None
+                exe = os.path.join(pre.stdout.strip(), "bin", "python3") if pre and pre.returncode == 0 else ""
+                if exe and subprocess.run([exe, "-c", "import asyncio; asyncio.eager_task_factory"],
+                                          capture_output=True).returncode == 0:
+                    python = [exe]
+                    break
+            if python is None:
+                print("no Python 3.12+ (eager_task_factory): eager differential skipped")
+                return 77
+    py = subprocess.run(python + [os.path.join(HERE, "pydriver.py")] + pyargs, input=text,
                         capture_output=True, text=True)
-    c = subprocess.run(a.emulator.split() + [a.driver], input=text, capture_output=True, text=True)
+    c = subprocess.run(a.emulator.split() + [a.driver] + copt, input=text, capture_output=True, text=True)
     if py.returncode or c.returncode:
         print("driver failed: python rc=%d, C rc=%d" % (py.returncode, c.returncode))
         print(py.stderr[-3000:], c.stderr[-3000:])
@@ -193,8 +214,8 @@ def main():
         for d in difflib.unified_diff(pyo[n], co.get(n, []), "asyncio", "corio", lineterm=""):
             print("   " + d)
     total = len(pyo)
-    print("differential: %d scenarios (%d hand-written, %d generated, seed %d), %d mismatches"
-          % (total, total - a.count, a.count, a.seed, len(bad)))
+    print("differential (%s): %d scenarios (%d hand-written, %d generated, seed %d), %d mismatches"
+          % (a.mode, total, total - a.count, a.count, a.seed, len(bad)))
     print("%d passed, %d failed" % (total - len(bad), len(bad)))
     return 1 if bad or total != len(co) else 0
 
