@@ -20,8 +20,13 @@ configure:
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	sh examples/tour.sh $(BUILD)/examples
+# The tour, after a quiet build: only the build's errors are shown (the
+# whole log stays in $(BUILD)/build.log).
+demo: configure
+	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || \
+	  { grep -E -A3 "error|Error" $(BUILD)/build.log | head -60; \
+	    echo "make demo: the build failed (whole log: $(BUILD)/build.log)"; exit 1; }
+	@sh examples/tour.sh $(BUILD)/examples
 
 # The whole suite: plain, under ASan+UBSan, the threaded tests under TSan
 # (SANITIZE=0 skips both), and cross-built for aarch64 under qemu-user
@@ -35,7 +40,7 @@ test-plain: build
 
 test-asan:
 	CC=$(SAN_CC) cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_CHECKS=ON \
-	      -DCORIO_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	      -DCORIO_SANITIZE=address,undefined,float-cast-overflow $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 

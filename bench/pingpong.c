@@ -35,11 +35,11 @@ static int main_task(void *arg, void **result) {
     (void)arg;
     (void)result;
     corio_aw two[] = {CORIO_CORO(ping, NULL), CORIO_CORO(pong, NULL)};
-    void *vals[2];
+    corio_outcome vals[2];
     double t0 = bench_now();
-    int rc = corio_gather_wait(two, 2, 0, vals, NULL);
+    int rc = corio_gather_wait(two, 2, 0, vals);
     secs = bench_now() - t0;
-    last = (long)(intptr_t)vals[0];
+    last = (long)(intptr_t)vals[0].value;
     return rc;
 }
 

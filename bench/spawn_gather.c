@@ -19,13 +19,13 @@ static int main_task(void *arg, void **result) {
     int rc = corio_loop_set_eager_tasks(corio_get_running_loop(), *(int *)arg);
     if (rc < 0) return rc;
     corio_aw *aws = malloc((size_t)n * sizeof *aws);
-    void **vals = malloc((size_t)n * sizeof *vals);
+    corio_outcome *vals = malloc((size_t)n * sizeof *vals);
     if (!aws || !vals) return CORIO_ENOMEM;
     for (long i = 0; i < n; i++) aws[i] = CORIO_CORO(task_fn, (void *)(intptr_t)i);
     double t0 = bench_now();
-    rc = corio_gather_wait(aws, (size_t)n, 0, vals, NULL);
+    rc = corio_gather_wait(aws, (size_t)n, 0, vals);
     secs = bench_now() - t0;
-    for (long i = 0; rc == 0 && i < n; i++) sum += (intptr_t)vals[i];
+    for (long i = 0; rc == 0 && i < n; i++) sum += (intptr_t)vals[i].value;
     free(aws);
     free(vals);
     return rc;

@@ -37,11 +37,11 @@ int main(int argc, char **argv) {
     double t1 = now_s();
     for (long i = 0; i < n; i += 2) corio_handle_cancel(hs[i]);
     double t2 = now_s();
-    for (long i = 0; i < n; i++) corio_handle_release(hs[i]);
+    for (long i = 0; i < n; i++) corio_handle_unref(hs[i]);
     double t3 = now_s();
     int rc = corio_loop_run_forever(loop); /* virtual time: ends when all fired */
     double t4 = now_s();
-    corio_loop_close(loop);
+    corio_loop_free(loop);
     free(hs);
     long cancelled = (n + 1) / 2;
     printf("timers n=%ld fired=%ld arm_ns=%.1f cancel_ns=%.1f fire_ns=%.1f secs=%.6f\n", n, fired,

@@ -49,7 +49,7 @@ static int main_task(void *arg, void **result) {
         while (rc >= 0 && corio_futset_size(pending) > 0) {
             corio_futset *done;
             if ((rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done)) < 0) break;
-            for (int i = 0; i < corio_futset_size(done); i++) {
+            for (size_t i = 0; i < corio_futset_size(done); i++) {
                 void *v;
                 corio_future_result(corio_futset_get(done, i), &v);
                 sum += (intptr_t)v;

@@ -18,9 +18,8 @@ static int main_task(void *arg, void **result) {
     (void)arg;
     (void)result;
     corio_aw two[] = {CORIO_CORO(yielder, NULL), CORIO_CORO(yielder, NULL)};
-    void *vals[2];
     double t0 = bench_now();
-    int rc = corio_gather_wait(two, 2, 0, vals, NULL);
+    int rc = corio_gather_wait(two, 2, 0, NULL);
     secs = bench_now() - t0;
     return rc;
 }

@@ -18,10 +18,10 @@ static int main_task(void *arg, void **result) {  /* async def main():          
     corio_loop *loop = corio_get_running_loop();
     double start = corio_loop_time(loop);
     corio_aw jobs[] = {CORIO_CORO(job, (void *)1), CORIO_CORO(job, (void *)2)};
-    void *results[2];                             /* results = await gather(    */
-    int rc = corio_gather_wait(jobs, 2, 0, results, NULL); /* job(1), job(2))   */
+    corio_outcome res[2];                         /* results = await gather(    */
+    int rc = corio_gather_wait(jobs, 2, 0, res);  /*     job(1), job(2))        */
     if (rc < 0) return rc;
-    printf("[%ld, %ld]\n", (long)(intptr_t)results[0], (long)(intptr_t)results[1]);
+    printf("[%ld, %ld]\n", (long)(intptr_t)res[0].value, (long)(intptr_t)res[1].value);
     printf("took %.2f s\n", corio_loop_time(loop) - start);
     return 0;
 }

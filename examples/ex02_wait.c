@@ -25,7 +25,7 @@ static int main_task(void *arg, void **result) {
     corio_futset *done, *pending;               /* done, pending = await wait(tasks) */
     rc = corio_wait(tasks, 2, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done, &pending);
     if (rc == 0) {
-        printf("%d %d\n", corio_futset_size(done), corio_futset_size(pending));
+        printf("%zu %zu\n", corio_futset_size(done), corio_futset_size(pending));
         corio_futset_free(done);
         corio_futset_free(pending);
     }

@@ -35,7 +35,7 @@ static void print_list(corio_future *group) {
     void **values = NULL;
     corio_future_result(group, (void **)&values);
     printf("[");
-    for (int i = 0; i < corio_gather_size(group); i++)
+    for (size_t i = 0; i < corio_gather_size(group); i++)
         printf("%s%ld", i ? ", " : "", (long)(intptr_t)values[i]);
     printf("]");
 }

@@ -28,19 +28,19 @@ static int main_task(void *arg, void **result) {
     if (rc == 0) {
         void *first;
         corio_future_result(corio_futset_get(done, 0), &first);
-        printf("first result: %ld, unfinished: %d\n", (long)(intptr_t)first,
+        printf("first result: %ld, unfinished: %zu\n", (long)(intptr_t)first,
                corio_futset_size(pending));
         corio_futset_free(done);
         rc = corio_wait_set(pending, 2.0, CORIO_ALL_COMPLETED, &done); /* timeout=2 */
     }
     if (rc == 0) {
-        printf("after 2 s more: %d done, %d pending\n", corio_futset_size(done),
+        printf("after 2 s more: %zu done, %zu pending\n", corio_futset_size(done),
                corio_futset_size(pending));
         corio_futset_free(done);
         rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done);
     }
     if (rc == 0) {
-        printf("at the end: %d done, %d pending\n", corio_futset_size(done),
+        printf("at the end: %zu done, %zu pending\n", corio_futset_size(done),
                corio_futset_size(pending));
         corio_futset_free(done);
     }

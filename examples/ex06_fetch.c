@@ -24,10 +24,11 @@ static int main_task(void *arg, void **result) {
     url urls[3] = {{"url1", 2, ""}, {"url2", 1, ""}, {"url3", 3, ""}};
     corio_aw aws[3];
     for (int i = 0; i < 3; i++) aws[i] = CORIO_CORO(fetch, &urls[i]);
-    void *res[3];
-    int rc = corio_gather_wait(aws, 3, 0, res, NULL);
+    corio_outcome res[3];
+    int rc = corio_gather_wait(aws, 3, 0, res);
     if (rc < 0) return rc;
-    printf("gather: ['%s', '%s', '%s']\n", (char *)res[0], (char *)res[1], (char *)res[2]);
+    printf("gather: ['%s', '%s', '%s']\n", (char *)res[0].value, (char *)res[1].value,
+           (char *)res[2].value);
 
     corio_futset *pending;
     if ((rc = corio_futset_new(&pending)) < 0) return rc;
@@ -40,7 +41,7 @@ static int main_task(void *arg, void **result) {
     while (rc >= 0 && corio_futset_size(pending) > 0) { /* while pending: */
         corio_futset *done;
         rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done);
-        for (int i = 0; rc == 0 && i < corio_futset_size(done); i++) {
+        for (size_t i = 0; rc == 0 && i < corio_futset_size(done); i++) {
             void *data;
             corio_future_result(corio_futset_get(done, i), &data);
             printf("wait: %s\n", (char *)data);

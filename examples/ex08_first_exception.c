@@ -4,11 +4,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define VALUE_ERROR CORIO_EUSER(1) /* ValueError: the program's own code */
+
 static int might_fail(void *arg, void **result) {
     intptr_t n = (intptr_t)arg;
     int rc = corio_sleep((double)n);
     if (rc < 0) return rc;
-    if (n == 2) return corio_raise(-EINVAL, "task %ld failed", (long)n);
+    if (n == 2) return corio_raise(VALUE_ERROR, "task %ld failed", (long)n);
     *result = (void *)(n * 10);
     return 0;
 }
@@ -24,21 +26,22 @@ static int main_task(void *arg, void **result) {
     corio_futset *done = NULL, *pending = NULL;
     if (rc == 0) rc = corio_wait(aws, 3, CORIO_FOREVER, CORIO_FIRST_EXCEPTION, &done, &pending);
     if (rc == 0) {
-        printf("%d done, %d pending\n", corio_futset_size(done), corio_futset_size(pending));
+        printf("%zu done, %zu pending\n", corio_futset_size(done), corio_futset_size(pending));
         for (int i = 0; i < 3; i++) {
             if (!corio_futset_contains(done, tasks[i])) continue;
-            const corio_error *e;
+            corio_error *e;
             void *v;
             corio_future_exception(tasks[i], &e);
             if (e) printf("   error: %s\n", corio_error_message(e));
             else corio_future_result(tasks[i], &v), printf("   result: %ld\n", (long)(intptr_t)v);
+            corio_error_unref(e);
         }
-        for (int i = 0; i < corio_futset_size(pending); i++)   /* for t in pending: t.cancel() */
+        for (size_t i = 0; i < corio_futset_size(pending); i++)   /* for t in pending: t.cancel() */
             corio_future_cancel(corio_futset_get(pending, i), NULL);
         corio_futset *gone;                                    /* await wait(pending) */
         if ((rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_ALL_COMPLETED, &gone)) == 0) {
             int all = 1;
-            for (int i = 0; i < corio_futset_size(gone); i++)
+            for (size_t i = 0; i < corio_futset_size(gone); i++)
                 all &= corio_future_cancelled(corio_futset_get(gone, i));
             printf("pending cancelled: %s\n", all ? "True" : "False");
             corio_futset_free(gone);

@@ -22,8 +22,8 @@ static int main_task(void *arg, void **result) {
     corio_futset *done = NULL, *pending = NULL;
     if (rc == 0) rc = corio_wait(aws, 2, 2.0, CORIO_ALL_COMPLETED, &done, &pending);
     if (rc == 0) {
-        printf("%d done, %d pending\n", corio_futset_size(done), corio_futset_size(pending));
-        for (int i = 0; i < corio_futset_size(pending); i++)
+        printf("%zu done, %zu pending\n", corio_futset_size(done), corio_futset_size(pending));
+        for (size_t i = 0; i < corio_futset_size(pending); i++)
             corio_future_cancel(corio_futset_get(pending, i), NULL);
         if (corio_await(slow, NULL) == CORIO_ECANCELED) /* except CancelledError: */
             printf("slow was cancelled: %s\n", corio_future_cancelled(slow) ? "True" : "False");

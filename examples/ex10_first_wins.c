@@ -21,30 +21,21 @@ static int fetch(void *arg, void **result) {
 }
 
 static int first_response(mirror *ms, int n, void **winner) {
-    corio_aw tasks[8];
+    corio_task *tasks[8];                          /* tasks = [create_task(...) ...] */
     int rc = 0, made = 0;
-    for (; made < n && rc == 0; made++) {
-        corio_task *t;
-        rc = corio_create_task(fetch, &ms[made], NULL, &t);
-        tasks[made] = CORIO_FUT(t);
-    }
-    if (rc < 0) made--;
-    corio_futset *done = NULL, *pending = NULL;
-    if (rc == 0) rc = corio_wait(tasks, (size_t)n, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done, &pending);
+    for (; made < n && rc == 0; made++)
+        if ((rc = corio_create_task(fetch, &ms[made], NULL, &tasks[made])) < 0) break;
+    corio_futset *done = NULL, *pending = NULL;    /* done, pending = await wait(tasks, */
+    if (rc == 0)                                   /*     return_when=FIRST_COMPLETED) */
+        rc = corio_wait_tasks(tasks, (size_t)n, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done, &pending);
     if (rc == 0) {
-        corio_aw losers[8];
-        int nl = corio_futset_size(pending);
-        for (int i = 0; i < nl; i++) {                 /* for t in pending: t.cancel() */
-            corio_future_cancel(corio_futset_get(pending, i), NULL);
-            losers[i] = CORIO_FUT(corio_futset_get(pending, i));
-        }
-        void *ignored[8];                              /* await gather(*pending, re) */
-        rc = corio_gather_wait(losers, (size_t)nl, CORIO_RETURN_EXCEPTIONS, ignored, NULL);
+        corio_futset_cancel(pending, NULL);        /* for t in pending: t.cancel() */
+        rc = corio_futset_await(pending);          /* await gather(*pending, re=True) */
         if (rc == 0) rc = corio_future_result(corio_futset_get(done, 0), winner);
     }
     corio_futset_free(done);
     corio_futset_free(pending);
-    for (int i = 0; i < made; i++) corio_future_unref(tasks[i].fut);
+    for (int i = 0; i < made; i++) corio_future_unref(tasks[i]);
     return rc;
 }
 
@@ -60,7 +51,7 @@ static int main_task(void *arg, void **result) {
     size_t win;
     void *again;
     if (rc == 0) rc = corio_any(aws, 3, &win, &again);
-    if (rc == 0 && (win != 1 || again != answer)) rc = -EPROTO;
+    if (rc == 0 && (win != 1 || again != answer)) rc = CORIO_ERUNTIME; /* not the same winner */
     return rc;
 }
 

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#define VALUE_ERROR CORIO_EUSER(1) /* ValueError: the program's own code */
+
 static int work(void *arg, void **result) {
     intptr_t n = (intptr_t)arg;
     int rc = corio_sleep(0.1 * (double)n);
     if (rc < 0) return rc;
-    if (n % 2 == 0) return corio_raise(-EIO, "job %ld failed", (long)n);
+    if (n % 2 == 0) return corio_raise(VALUE_ERROR, "job %ld failed", (long)n);
     *result = arg;
     return 0;
 }
@@ -23,7 +25,7 @@ static void add(char *list, size_t cap, const char *item) {
 static void report(const char *how, corio_future **futs, int n) {
     char ok[256] = "[", bad[256] = "[", item[96];
     for (int i = 0; i < n; i++) {
-        const corio_error *e;
+        corio_error *e;
         void *v = NULL;
         corio_future_exception(futs[i], &e);
         if (e) {
@@ -34,6 +36,7 @@ static void report(const char *how, corio_future **futs, int n) {
             snprintf(item, sizeof item, "%ld", (long)(intptr_t)v);
             add(ok, sizeof ok, item);
         }
+        corio_error_unref(e);
     }
     printf("%s: successes %s] failures %s]\n", how, ok, bad);
 }

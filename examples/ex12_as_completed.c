@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define VALUE_ERROR CORIO_EUSER(1) /* ValueError: the program's own code */
+
 typedef struct job {
     intptr_t n;
     double delay;
@@ -13,7 +15,7 @@ static int work(void *arg, void **result) {
     job *j = arg;
     int rc = corio_sleep(j->delay);
     if (rc < 0) return rc;
-    if (j->n == 3) return corio_raise(-EIO, "job %ld failed", (long)j->n);
+    if (j->n == 3) return corio_raise(VALUE_ERROR, "job %ld failed", (long)j->n);
     *result = (void *)j->n;
     return 0;
 }
@@ -33,10 +35,12 @@ static int main_task(void *arg, void **result) {
         if (corio_future_result(f, &v) == 0)     /*     print("got", await aw) */
             printf("got %ld\n", (long)(intptr_t)v);
         else {                                   /* except RuntimeError as e: */
-            const corio_error *e;
+            corio_error *e;
             corio_future_exception(f, &e);
             printf("error: %s\n", corio_error_message(e));
+            corio_error_unref(e);
         }
+        corio_future_unref(f);                   /* next hands out a reference */
     }
     corio_as_completed_free(it);
     return rc;

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define VALUE_ERROR CORIO_EUSER(1) /* ValueError: the program's own code */
+
 static int job(void *arg, void **result) {
     intptr_t n = (intptr_t)arg;
     int rc = corio_sleep(0.1);
     if (rc < 0) return rc;
-    if (n == 2 || n == 4) return corio_raise(-EINVAL, "job %ld failed", (long)n);
+    if (n == 2 || n == 4) return corio_raise(VALUE_ERROR, "job %ld failed", (long)n);
     *result = arg;
     return 0;
 }
@@ -52,9 +54,10 @@ static int exercise1(void) {
         }
         printf("]\nerrors: [");
         for (size_t i = 0, k = 0; i < 5; i++) {
-            const corio_error *e;
+            corio_error *e;
             if (corio_gather_exception(g, i, &e) == 0 && e)
                 printf("%s'%s'", k++ ? ", " : "", corio_error_message(e));
+            corio_error_unref(e);
         }
         printf("]\n");
     }
@@ -68,7 +71,7 @@ static int exercise2(void) {
     while (rc == 0 && corio_futset_size(pending) > 0) {
         corio_futset *done;
         if ((rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done)) < 0) break;
-        for (int i = 0; i < corio_futset_size(done); i++) {
+        for (size_t i = 0; i < corio_futset_size(done); i++) {
             void *v;
             corio_future_result(corio_futset_get(done, i), &v);
             printf("rank %d: job %ld\n", ++rank, (long)(intptr_t)v);
@@ -84,14 +87,14 @@ static int exercise3(void) {
     int rc = spawn5(short_job, &pending);
     if (rc == 0) rc = corio_wait_set(pending, 0.3, CORIO_ALL_COMPLETED, &done);
     if (rc == 0) {
-        printf("completed: %d, pending: %d\n", corio_futset_size(done), corio_futset_size(pending));
-        for (int i = 0; i < corio_futset_size(pending); i++)
+        printf("completed: %zu, pending: %zu\n", corio_futset_size(done), corio_futset_size(pending));
+        for (size_t i = 0; i < corio_futset_size(pending); i++)
             corio_future_cancel(corio_futset_get(pending, i), NULL);
         rc = corio_wait_set(pending, CORIO_FOREVER, CORIO_ALL_COMPLETED, &gone);
     }
     if (rc == 0) {
         printf("pending now cancelled: [");
-        for (int i = 0; i < corio_futset_size(gone); i++)
+        for (size_t i = 0; i < corio_futset_size(gone); i++)
             printf("%s%s", i ? ", " : "", corio_future_cancelled(corio_futset_get(gone, i)) ? "True" : "False");
         printf("]\n");
     }

@@ -14,7 +14,7 @@ static int producer(void *arg, void **result) {
     for (intptr_t i = 1; i <= (intptr_t)arg; i++) {
         int rc = corio_queue_put(q, (void *)i);       /* await q.put(i) */
         if (rc < 0) return rc;
-        printf("produced %ld (queue size %d)\n", (long)i, corio_queue_qsize(q));
+        printf("produced %ld (queue size %zu)\n", (long)i, corio_queue_qsize(q));
     }
     return corio_queue_put(q, NULL);                  /* no more items */
 }
@@ -41,8 +41,7 @@ static int main_task(void *arg, void **result) {
     int rc = corio_queue_new(&q, 2);                  /* Queue(maxsize=2) */
     if (rc < 0) return rc;
     corio_aw both[] = {CORIO_CORO(producer, (void *)5), CORIO_CORO(consumer, NULL)};
-    void *ignored[2];
-    rc = corio_gather_wait(both, 2, 0, ignored, NULL);
+    rc = corio_gather_wait(both, 2, 0, NULL);       /* await gather(producer, consumer) */
     if (rc == 0) rc = corio_queue_join(q);
     if (rc == 0) {
         printf("results: [");

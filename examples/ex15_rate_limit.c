@@ -26,12 +26,12 @@ static int main_task(void *arg, void **result) {
     int rc = corio_semaphore_new(&sem, 3);
     if (rc < 0) return rc;
     corio_aw reqs[10];
-    void *done[10];
+    corio_outcome done[10];
     for (intptr_t i = 0; i < 10; i++) reqs[i] = CORIO_CORO(request, (void *)i);
-    rc = corio_gather_wait(reqs, 10, 0, done, NULL);
+    rc = corio_gather_wait(reqs, 10, 0, done);
     if (rc == 0) {
         printf("all done: [");
-        for (int i = 0; i < 10; i++) printf("%s%ld", i ? ", " : "", (long)(intptr_t)done[i]);
+        for (int i = 0; i < 10; i++) printf("%s%ld", i ? ", " : "", (long)(intptr_t)done[i].value);
         printf("]\n");
     }
     corio_semaphore_free(sem);

@@ -33,9 +33,9 @@ static int main_task(void *arg, void **result) {
     (void)arg;
     (void)result;
     corio_aw both[] = {CORIO_CORO(to_thread, (void *)21), CORIO_CORO(ticker, NULL)};
-    void *res[2];
-    int rc = corio_gather_wait(both, 2, 0, res, NULL);
-    if (rc == 0) printf("blocking call returned %ld\n", (long)(intptr_t)res[0]);
+    corio_outcome res[2];
+    int rc = corio_gather_wait(both, 2, 0, res);
+    if (rc == 0) printf("blocking call returned %ld\n", (long)(intptr_t)res[0].value);
     return rc;
 }
 
