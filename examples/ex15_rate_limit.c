@@ -5,13 +5,13 @@
 #include <stdio.h>
 
 static corio_semaphore *sem;
-static int running;
+static int running, most; /* now, most at once */
 
 static int request(void *arg, void **result) {
     int rc = corio_semaphore_acquire(sem);            /* async with sem: */
     if (rc < 0) return rc;
-    running++;
-    printf("request %ld starts (%d running)\n", (long)(intptr_t)arg, running);
+    if (++running > most) most = running;
+    printf("request %ld starts\n", (long)(intptr_t)arg);
     rc = corio_sleep(0.2);
     running--;
     corio_semaphore_release(sem);                     /* (end of the with block) */
@@ -33,6 +33,7 @@ static int main_task(void *arg, void **result) {
         printf("all done: [");
         for (int i = 0; i < 10; i++) printf("%s%ld", i ? ", " : "", (long)(intptr_t)done[i].value);
         printf("]\n");
+        printf("at most %d ran at once\n", most);
     }
     corio_semaphore_free(sem);
     return rc;

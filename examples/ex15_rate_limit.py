@@ -4,15 +4,17 @@ import asyncio
 async def request(sem, i, running):
     async with sem:
         running[0] += 1
-        print(f"request {i} starts ({running[0]} running)")
+        running[1] = max(running[1], running[0])
+        print(f"request {i} starts")
         await asyncio.sleep(0.2)
         running[0] -= 1
     return i
 
 async def main():
     sem = asyncio.Semaphore(3)
-    running = [0]
+    running = [0, 0]  # now, most at once
     done = await asyncio.gather(*(request(sem, i, running) for i in range(10)))
     print("all done:", done)
+    print("at most", running[1], "ran at once")
 
 asyncio.run(main())
