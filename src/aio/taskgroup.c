@@ -1,7 +1,7 @@
 /* Task groups: asyncio.TaskGroup (3.12), step for step. The body is the
  * code of the parent task between enter and exit. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/contract.h"
 
 typedef struct tg_kid {
     corio__watch w;       /* on the task: _on_task_done */
@@ -21,7 +21,7 @@ struct corio_taskgroup {
 };
 
 static void tg_free(corio_taskgroup *tg) {
-    corio__ptrmap_del(&tg->parent->fut.loop->groups, tg);
+    corio__loop_unregister(corio__task_fut(tg->parent)->loop, tg);
     for (int i = 0; i < tg->nerrors; i++) corio__error_unref(tg->errors[i]);
     corio__free(tg->errors);
     corio__free(tg);
@@ -32,8 +32,8 @@ static void tg_free(corio_taskgroup *tg) {
 static void abandon(corio__scope *s, corio__task *t, int report) {
     corio_taskgroup *tg = corio__container_of(s, corio_taskgroup, scope);
     if (report)
-        corio__report(t->fut.loop, "task group was never exited (corio_taskgroup_exit missing); "
-                                   "its tasks run on", &t->fut, NULL);
+        corio__report(corio__task_fut(t)->loop, "task group was never exited (corio_taskgroup_exit missing); "
+                                   "its tasks run on", corio__task_fut(t), NULL);
     corio__list *n;
     while ((n = corio__list_pop_front(&tg->kids))) {
         tg_kid *k = corio__container_of(n, tg_kid, link);
@@ -56,7 +56,7 @@ int corio_taskgroup_enter(corio_taskgroup **out) {
     corio__list_init(&tg->kids);
     /* Registered, so that create_task on a group that has exited is told
      * apart from a live one without reading it. */
-    if (corio__ptrmap_put(&t->fut.loop->groups, tg, tg) < 0) {
+    if (corio__loop_register(corio__task_fut(t)->loop, tg) < 0) {
         corio__free(tg);
         return CORIO_ENOMEM;
     }
@@ -91,13 +91,13 @@ static void task_done(corio_taskgroup *tg, corio_future *task) {
     if (task->state == CORIO__DONE && task->error) {
         corio__future_mark_retrieved(task);
         add_error(tg, task->error);
-        if (tg->parent->fut.state) {
+        if (corio__task_fut(tg->parent)->state) {
             corio__report(task->loop, "task group error after its parent finished", task, task->error);
         } else if (!tg->aborting && !tg->parent_cancel_requested) {
             /* The first failure stops the others and the body. */
             abort_all(tg);
             tg->parent_cancel_requested = 1;
-            corio_task_cancel(&tg->parent->fut, NULL);
+            corio_task_cancel(corio__task_fut(tg->parent), NULL);
         }
     }
 }
@@ -121,12 +121,12 @@ int corio_taskgroup_create_task(corio_taskgroup *tg, corio_fn fn, void *arg, con
     if (!tg || !fn) return CORIO_EINVAL;
     corio_loop *loop = corio__running_loop;
     if (!loop) return CORIO_ENOLOOP;
-    if (!corio__ptrmap_find(&loop->groups, tg)) return CORIO_EINVALSTATE; /* exited (or another loop's) */
+    if (!corio__loop_registered(loop, tg)) return CORIO_EINVALSTATE; /* exited (or another loop's) */
     if (tg->exiting && tg->nkids == 0) return CORIO_EINVALSTATE; /* finished */
     if (tg->aborting) return CORIO_EINVALSTATE;                  /* shutting down */
     tg_kid *k = corio__calloc(1, sizeof *k);
     if (!k) return CORIO_ENOMEM;
-    int rc = corio_loop_create_task(tg->parent->fut.loop, fn, arg, name, 0, &k->task);
+    int rc = corio_loop_create_task(corio__task_fut(tg->parent)->loop, fn, arg, name, 0, &k->task);
     if (rc < 0) {
         corio__free(k);
         return rc;
@@ -157,11 +157,11 @@ int corio_taskgroup_exit(corio_taskgroup *tg, int rc) {
     if (!t || corio__scope_find(t, &tg->scope) < 0) return CORIO_EINVALSTATE;
     tg->exiting = 1;
     int propagate_cancel = rc == CORIO_ECANCELED;
-    if (tg->parent_cancel_requested && corio_task_uncancel(&t->fut) == 0)
+    if (tg->parent_cancel_requested && corio_task_uncancel(corio__task_fut(t)) == 0)
         propagate_cancel = 0; /* the cancel was our own doing */
     if (rc < 0 && !tg->aborting) abort_all(tg);
     while (tg->nkids > 0) {
-        if (!tg->on_completed && corio_future_new(t->fut.loop, &tg->on_completed) < 0) {
+        if (!tg->on_completed && corio_future_new(corio__task_fut(t)->loop, &tg->on_completed) < 0) {
             (void)corio_sleep(0); /* no memory for the waiter: poll */
             continue;
         }
@@ -177,8 +177,8 @@ int corio_taskgroup_exit(corio_taskgroup *tg, int rc) {
         out = CORIO_ECANCELED;
     } else {
         if (rc < 0 && rc != CORIO_ECANCELED) { /* the body's own error joins the group */
-            corio_error *e = t->exc && t->exc->code == rc ? corio__error_ref(t->exc)
-                                                          : corio__error_make(rc, t->exc, NULL);
+            corio_error *e = corio__task_exc(t) && corio__task_exc(t)->code == rc ? corio__error_ref(corio__task_exc(t))
+                                                          : corio__error_make(rc, corio__task_exc(t), NULL);
             if (e) {
                 add_error(tg, e);
                 corio__error_unref(e);

@@ -2,7 +2,7 @@
  * the public loop API, but for one internal step (a shutdown run that
  * gives up when nothing could ever finish). */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/contract.h"
 
 /* asyncio's _cancel_all_tasks: cancel every task left, run the loop until
  * they are all done, report the ones that failed with something other

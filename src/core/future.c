@@ -1,8 +1,9 @@
-/* Futures: completion, results, done callbacks, references. Tasks build on
- * them in task.c. */
+/* Futures: completion, results, done callbacks, references, and the
+ * table of kinds (a task is the core's; a gather registers its own). */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
+#include <pthread.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,22 +12,42 @@
 /* A done callback: an event that sits in the future's list until the
  * future completes, then in the ready queue until it runs. */
 typedef struct donecb {
-    corio__event ev;    /* owned by fut->callbacks, then by loop->ready */
+    corio__event ev;    /* owned by fut->callbacks, then by loop->head.ready */
     corio_done_cb fn;
     void *arg;
     corio_future *fut;  /* borrowed while registered; a reference once scheduled */
 } donecb;
 
 static void donecb_run(corio__event *ev);
+static void watch_run(corio__event *ev);
 
-const corio__future_ops *const corio__kind_ops[CORIO__KINDS] = {
+const corio__future_ops *corio__kind_ops[CORIO__KINDS] = {
     [CORIO__TASK] = &corio__task_ops,
-    [CORIO__GATHER] = &corio__gather_ops,
 };
+static pthread_mutex_t kinds_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A layer above registers its kind here instead of the core naming it.
+ * The lock orders the slot's write before any future of that kind exists
+ * (its maker got the number from here, or from a cache it published with
+ * release order after this returned). */
+uint8_t corio__future_kind(const corio__future_ops *ops) {
+    uint8_t k = 0;
+    pthread_mutex_lock(&kinds_lock);
+    for (int i = CORIO__TASK + 1; i < CORIO__KINDS && !k; i++) {
+        if (!corio__kind_ops[i]) corio__kind_ops[i] = ops;
+        if (corio__kind_ops[i] == ops) k = (uint8_t)i;
+    }
+    pthread_mutex_unlock(&kinds_lock);
+    return k;
+}
+
+void corio__future_init(corio_future *f, corio_loop *loop, uint8_t kind) {
+    corio__future_setup(f, loop, kind);
+}
 
 void corio__future_init_local(corio_future *f, corio_loop *loop) {
     memset(f, 0, sizeof *f);
-    corio__future_init(f, loop, CORIO__PLAIN);
+    corio__future_setup(f, loop, CORIO__PLAIN);
 }
 
 void corio__future_drop_local(corio_future *f) {
@@ -48,7 +69,7 @@ int corio_future_new(corio_loop *loop, corio_future **out) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     corio_future *f = corio__calloc(1, sizeof *f);
     if (!f) return CORIO_ENOMEM;
     corio__future_init(f, loop, CORIO__PLAIN);
@@ -147,7 +168,7 @@ void corio__callbacks_add(corio_future *f, corio__event *ev) {
 }
 
 static uint64_t key_of(corio__event *ev) {
-    if (ev->run == corio__watch_run) {
+    if (ev->run == watch_run) {
         corio__watch *w = corio__container_of(ev, corio__watch, ev);
         if (w->key) return w->key(w);
     }
@@ -186,7 +207,7 @@ void corio__future_complete(corio_future *f, uint8_t state) {
         corio__event *ev = corio__container_of(n, corio__event, link);
         if (ev->run == donecb_run) {
             corio_future_ref(f); /* a scheduled callback keeps its future */
-        } else if (ev->run == corio__watch_run) {
+        } else if (ev->run == watch_run) {
             corio__watch *w = corio__container_of(ev, corio__watch, ev);
             if (w->now) w->now(w);
         }
@@ -195,13 +216,13 @@ void corio__future_complete(corio_future *f, uint8_t state) {
         prev = k;
     }
     if (!in_order) sort_callbacks(&f->callbacks);
-    corio__list_splice_back(&f->loop->ready, &f->callbacks);
+    corio__list_splice_back(&f->loop->head.ready, &f->callbacks);
 }
 
 static int check_settable(corio_future *f) {
     if (!f) return CORIO_EINVAL;
     if (f->kind) return CORIO_EINVAL; /* tasks and gathers complete by themselves */
-    if (f->loop->closed) return CORIO_ECLOSED;
+    if (f->loop->head.closed) return CORIO_ECLOSED;
     if (f->state) return CORIO_EINVALSTATE;
     return 0;
 }
@@ -250,7 +271,7 @@ int corio__future_cancel_now(corio_future *f, const char *msg) {
 int corio_future_cancel(corio_future *f, const char *msg) {
     if (!f) return CORIO_EINVAL;
     if (f->state) return 0;
-    if (f->loop->closed) return CORIO_ECLOSED;
+    if (f->loop->head.closed) return CORIO_ECLOSED;
     if (f->kind) return corio__kind_ops[f->kind]->cancel(f, msg);
     return corio__future_cancel_now(f, msg);
 }
@@ -277,14 +298,14 @@ int corio_future_exception(corio_future *f, corio_error **err) {
 static void donecb_run(corio__event *ev) {
     donecb *d = corio__container_of(ev, donecb, ev);
     corio_future *f = d->fut;
-    if (!f->loop->closed) d->fn(f, d->arg);
+    if (!f->loop->head.closed) d->fn(f, d->arg);
     corio__free(d);
     corio_future_unref(f);
 }
 
 int corio_future_add_done_callback(corio_future *f, corio_done_cb fn, void *arg) {
     if (!f || !fn) return CORIO_EINVAL;
-    if (f->loop->closed) return CORIO_ECLOSED;
+    if (f->loop->head.closed) return CORIO_ECLOSED;
     donecb *d = corio__calloc(1, sizeof *d);
     if (!d) return CORIO_ENOMEM;
     corio__list_init(&d->ev.link);
@@ -323,9 +344,9 @@ size_t corio_future_remove_done_callback(corio_future *f, corio_done_cb fn, void
 
 /* ---- watches (the combinators' done callbacks) --------------------------- */
 
-void corio__watch_run(corio__event *ev) {
+static void watch_run(corio__event *ev) {
     corio__watch *w = corio__container_of(ev, corio__watch, ev);
-    if (!w->child->loop->closed) w->later(w);
+    if (!corio__loop_closed(w->child->loop)) w->later(w);
 }
 
 _Thread_local long corio__watch_starts; /* test hook: counts this thread's watch registrations */
@@ -333,7 +354,7 @@ _Thread_local long corio__watch_starts; /* test hook: counts this thread's watch
 void corio__watch_start(corio__watch *w, corio_future *child) {
     corio__watch_starts++;
     corio__list_init(&w->ev.link);
-    w->ev.run = corio__watch_run;
+    w->ev.run = watch_run;
     w->child = child;
     if (child->state) {
         if (w->now) w->now(w);

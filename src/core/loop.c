@@ -1,11 +1,13 @@
-/* The event loop: ready queue, timers, clock, run/stop/close, callbacks. */
+/* The event loop: clock, lifetime, the phases of one iteration, run/stop,
+ * public callbacks, and the sources of work from other threads. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_STACK_SIZE (64 * 1024)
 
@@ -71,15 +73,17 @@ void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
     fputc('\n', stderr);
 }
 
-int corio_loop_new(corio_loop **out) {
+/* The core's part of corio_loop_new (runner/ adds the thread pool). */
+int corio__loop_create(corio_loop **out) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     corio_loop *loop = corio__calloc(1, sizeof *loop);
     if (!loop) return CORIO_ENOMEM;
-    corio__list_init(&loop->ready);
+    corio__list_init(&loop->head.ready);
     corio__list_init(&loop->batch);
     corio__list_init(&loop->tasks);
     corio__list_init(&loop->resources);
+    corio__list_init(&loop->sources);
     loop->refs = 1;
     loop->backend_fd = -1;
     loop->stack_size = DEFAULT_STACK_SIZE;
@@ -88,16 +92,17 @@ int corio_loop_new(corio_loop **out) {
     corio__slab_init(&loop->handle_slab, sizeof(corio_handle));
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++)
         corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1));
-    int rc = corio__pools_new(&loop->pools);
+    loop->wake_fd = corio__eventfd();
+    int rc = loop->wake_fd < 0 ? loop->wake_fd : 0;
+    if (rc == 0) rc = corio__pools_new(&loop->pools);
     if (rc == 0) rc = corio__timers_new(&loop->timers);
     if (rc == 0) rc = corio__backend_init(loop);
-    if (rc == 0) rc = corio__threads_new(loop);
-    if (rc == 0) rc = corio__backend_add_wakeup(loop, corio__threads_fd(loop));
+    if (rc == 0) rc = corio__backend_add_wakeup(loop, loop->wake_fd);
     if (rc < 0) {
-        corio__threads_free(loop);
         corio__backend_close(loop);
         corio__timers_free(loop->timers);
         corio__pools_free(loop->pools);
+        if (loop->wake_fd >= 0) close(loop->wake_fd);
         corio__free(loop);
         return rc;
     }
@@ -107,27 +112,39 @@ int corio_loop_new(corio_loop **out) {
 }
 
 void corio__loop_free(corio_loop *loop) {
-    corio__threads_free(loop); /* kept until now: late posts get CORIO_ECLOSED */
+    /* Sources first, kept until now: late posts get CORIO_ECLOSED. */
+    while (!corio__list_empty(&loop->sources)) {
+        corio__source *src = corio__container_of(loop->sources.next, corio__source, link);
+        corio__list_unlink(&src->link);
+        src->ops->free(src);
+    }
+    close(loop->wake_fd);
     corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
     corio__slab_destroy(&loop->handle_slab);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++) corio__slab_destroy(&loop->saved_slabs[k]);
     corio__timers_free(loop->timers);      /* so may handles, disarmed after it */
     corio__ptrmap_free(&loop->releases);   /* empty: each future deleted its entry */
-    corio__ptrmap_free(&loop->groups);     /* empty: each group deleted its entry */
+    corio__ptrmap_free(&loop->registry);   /* empty: each object deleted its entry */
     corio__free(loop);
 }
 
 static void run_ready(corio_loop *loop);
+static void take_wakeup(corio_loop *loop);
 
 int corio_loop_close(corio_loop *loop) {
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     if (loop->running) return CORIO_EBUSY;
-    loop->closed = 1;
-    /* First refuse posts and settle the other threads: workers finish the
-     * job in hand, what they post back is released below, and every
-     * run_coroutine_threadsafe future completes (cancelled). */
-    corio__threads_close(loop);
+    loop->head.closed = 1;
+    /* First the sources settle: the thread pool refuses posts, its workers
+     * finish the job in hand, what they posted is released below, and
+     * every run_coroutine_threadsafe future completes (cancelled). */
+    corio__list *n;
+    corio__list_foreach(n, &loop->sources) {
+        corio__source *src = corio__container_of(n, corio__source, link);
+        src->ops->close(src);
+    }
+    take_wakeup(loop);
     /* Tasks still pending are reported and destroyed (asyncio: "Task was
      * destroyed but it is pending!"); each destroy unlinks its events. */
     while (!corio__list_empty(&loop->tasks)) {
@@ -142,7 +159,7 @@ int corio_loop_close(corio_loop *loop) {
         corio__timers_pop(loop->timers, t);
         corio__ready_push(loop, &t->ev);
     }
-    while (!corio__list_empty(&loop->ready)) run_ready(loop);
+    while (!corio__list_empty(&loop->head.ready)) run_ready(loop);
     while (!corio__list_empty(&loop->resources)) {
         corio__resource *r = corio__container_of(loop->resources.next, corio__resource, link);
         r->close(r);
@@ -155,7 +172,7 @@ int corio_loop_close(corio_loop *loop) {
 
 int corio_loop_free(corio_loop *loop) {
     if (!loop) return 0;
-    if (!loop->closed) {
+    if (!loop->head.closed) {
         int rc = corio_loop_close(loop);
         if (rc < 0) return rc;
     }
@@ -173,28 +190,28 @@ int corio_loop_free(corio_loop *loop) {
 
 int corio_loop_set_stack_size(corio_loop *loop, size_t bytes) {
     if (!loop || bytes < 2 * corio__page_size() || bytes > ((size_t)1 << 40)) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     loop->stack_size = bytes;
     return 0;
 }
 
 int corio_loop_set_stack_mode(corio_loop *loop, int mode) {
     if (!loop || (mode != CORIO_STACK_OWN && mode != CORIO_STACK_COPY)) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     loop->stack_mode = mode;
     return 0;
 }
 
 int corio_loop_set_eager_tasks(corio_loop *loop, int on) {
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     loop->eager = on != 0;
     return 0;
 }
 
 int corio_loop_set_virtual_time(corio_loop *loop, int on) {
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     if (loop->running || corio__timers_count(loop->timers)) return CORIO_EBUSY;
     loop->virtual_time = on != 0;
     loop->vnow = 0;
@@ -219,7 +236,7 @@ void corio_loop_call_exception_handler(corio_loop *loop, const char *message, co
 }
 
 int corio_loop_is_running(const corio_loop *loop) { return loop && loop->running; }
-int corio_loop_is_closed(const corio_loop *loop) { return loop && loop->closed; }
+int corio_loop_is_closed(const corio_loop *loop) { return loop && loop->head.closed; }
 corio_loop *corio_get_running_loop(void) { return corio__running_loop; }
 
 /* ---- ready queue and timers ---------------------------------------------- */
@@ -233,7 +250,79 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
     corio__timers_disarm(loop->timers, t);
 }
 
-/* ---- one iteration, in phases ------------------------------------------- */
+/* ---- what the layers above keep on the loop ------------------------------- */
+
+uint64_t corio__loop_next_seq(corio_loop *loop) { return ++loop->cb_seq; }
+
+void corio__loop_add_resource(corio_loop *loop, corio__resource *r) {
+    corio__list_push_back(&loop->resources, &r->link);
+}
+
+int corio__loop_register(corio_loop *loop, const void *obj) {
+    return corio__ptrmap_put(&loop->registry, obj, (void *)obj) < 0 ? CORIO_ENOMEM : 0;
+}
+
+void corio__loop_unregister(corio_loop *loop, const void *obj) {
+    corio__ptrmap_del(&loop->registry, obj);
+}
+
+int corio__loop_registered(corio_loop *loop, const void *obj) {
+    return corio__ptrmap_find(&loop->registry, obj) != NULL;
+}
+
+/* ---- sources of work from other threads --------------------------------- */
+
+/* Added at creation, before the loop is handed to anyone: other threads
+ * find a source by walking a list that no longer changes. */
+void corio__loop_add_source(corio_loop *loop, corio__source *s) {
+    s->loop = loop;
+    corio__list_push_back(&loop->sources, &s->link);
+}
+
+corio__source *corio__loop_find_source(const corio_loop *loop, const corio__source_ops *ops) {
+    const corio__list *n;
+    corio__list_foreach(n, &loop->sources) {
+        corio__source *src = corio__container_of(n, corio__source, link);
+        if (src->ops == ops) return src;
+    }
+    return NULL;
+}
+
+/* Any thread. Writes are coalesced: only the first wake-up after the loop
+ * took the last one writes the eventfd. */
+void corio__loop_wakeup(corio_loop *loop) {
+    if (!atomic_exchange(&loop->wake_pending, 1)) {
+        uint64_t one = 1;
+        ssize_t w = write(loop->wake_fd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is full, the loop wakes anyway */
+    }
+}
+
+static int wakeup_pending(const corio_loop *loop) {
+    return atomic_load_explicit(&loop->wake_pending, memory_order_acquire);
+}
+
+/* Clear the wake-up before the sources look, so that a post made while
+ * they do wakes the next iteration. */
+static void take_wakeup(corio_loop *loop) {
+    if (!wakeup_pending(loop)) return;
+    uint64_t v;
+    ssize_t r = read(loop->wake_fd, &v, sizeof v);
+    (void)r;
+    atomic_store(&loop->wake_pending, 0);
+}
+
+static int sources_busy(const corio_loop *loop) {
+    if (wakeup_pending(loop)) return 1;
+    const corio__list *n;
+    corio__list_foreach(n, &loop->sources) {
+        const corio__source *src = corio__container_of(n, const corio__source, link);
+        if (src->ops->busy(src)) return 1;
+    }
+    return 0;
+}
+
+/* ---- one iteration, in phases (design.md: "The loop") -------------------- */
 
 /* A deadline is due within the clock's resolution of now, as in CPython's
  * _run_once (1 ns: time.get_clock_info('monotonic')): deadlines closer
@@ -242,10 +331,12 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
 
 /* How long the poll phase may block, in ns: not at all if work is ready;
  * never less than the time to the next deadline (rounded up), so the
- * poll does not wake just before it. */
+ * poll does not wake just before it. Virtual time never waits for the
+ * clock, only for work promised by another thread. */
 static int64_t poll_timeout(corio_loop *loop) {
-    if (!corio__list_empty(&loop->ready) || loop->stopping) return 0;
+    if (!corio__list_empty(&loop->head.ready) || loop->stopping) return 0;
     corio__timer *next = corio__timers_peek(loop->timers);
+    if (loop->virtual_time) return sources_busy(loop) ? -1 : 0;
     if (!next) return -1;
     double d = next->node.when - corio__loop_now(loop);
     if (d < CLOCK_RESOLUTION) return 0;
@@ -253,23 +344,33 @@ static int64_t poll_timeout(corio_loop *loop) {
     return (int64_t)ceil(d * 1e9);
 }
 
-static int poll_io(corio_loop *loop) {
-    int64_t timeout = poll_timeout(loop);
-    /* Virtual time never waits for the clock, only for thread work. */
-    if (loop->virtual_time) timeout = timeout != 0 && loop->inflight > 0 ? -1 : 0;
-    int rc = corio__backend_poll(loop, timeout);
-    corio__threads_drain(loop);
-    if (rc == 0 && loop->virtual_time && corio__list_empty(&loop->ready) && !loop->stopping &&
-        corio__timers_count(loop->timers) && loop->inflight == 0) { /* idle: jump to the next deadline */
-        double when = corio__timers_peek(loop->timers)->node.when;
-        if (when > loop->vnow) loop->vnow = when;
+/* Phase 1: wait for I/O (or a wake-up) as long as poll_timeout says. */
+static int poll_io(corio_loop *loop) { return corio__backend_poll(loop, poll_timeout(loop)); }
+
+/* Phase 2: what other threads posted joins the ready queue. */
+static void run_sources(corio_loop *loop) {
+    if (!wakeup_pending(loop)) return;
+    take_wakeup(loop);
+    corio__list *n;
+    corio__list_foreach(n, &loop->sources) {
+        corio__source *src = corio__container_of(n, corio__source, link);
+        src->ops->ready(src);
     }
-    return rc;
 }
 
-/* Due timers join the ready queue after what is already there, earliest
- * (then first armed) first. Due means within the clock's resolution of now
- * (CLOCK_RESOLUTION, above). */
+/* Phase 3, virtual time only: an idle loop jumps its clock to the next
+ * deadline instead of waiting for it. */
+static void jump_clock(corio_loop *loop) {
+    if (!loop->virtual_time || !corio__list_empty(&loop->head.ready) || loop->stopping ||
+        !corio__timers_count(loop->timers) || sources_busy(loop))
+        return;
+    double when = corio__timers_peek(loop->timers)->node.when;
+    if (when > loop->vnow) loop->vnow = when;
+}
+
+/* Phase 4: due timers join the ready queue after what is already there,
+ * earliest (then first armed) first. Due means within the clock's
+ * resolution of now (CLOCK_RESOLUTION, above). */
 static void fire_timers(corio_loop *loop) {
     if (corio__timers_count(loop->timers) == 0) return; /* no clock read when nothing is armed */
     double now = corio__loop_now(loop);
@@ -282,44 +383,46 @@ static void fire_timers(corio_loop *loop) {
     }
 }
 
-/* Run what was ready when the phase began (task.c: corio__run_batch). */
+/* Phase 5: run what was ready when the phase began (sched.c). */
 static void run_ready(corio_loop *loop) { corio__run_batch(loop); }
 
-int corio__run_once(corio_loop *loop) {
-    int rc = poll_io(loop);
+static int run_once(corio_loop *loop) {
+    int rc = poll_io(loop);      /* 1 */
     if (rc < 0) return rc;
-    fire_timers(loop);
-    run_ready(loop);
+    run_sources(loop);           /* 2 */
+    jump_clock(loop);            /* 3 */
+    fire_timers(loop);           /* 4 */
+    run_ready(loop);             /* 5 */
     return 0;
 }
 
-/* The same iteration boundary, taken by a suspending task when the batch
- * is spent: only when run_loop would go straight on (not stopping) and the
- * poll cannot block or fail (work is ready, no I/O source to ask). Events
- * then keep exactly the order the loop would give them. */
+/* The same phases, taken from a task when the batch is spent: only when
+ * run_loop would go straight on (not stopping) and the poll could neither
+ * block nor fail (work is ready, no I/O source to ask; virtual time has
+ * nothing to jump then). Events keep exactly the order the loop would
+ * give them. */
 int corio__advance_inline(corio_loop *loop) {
-    if (!loop->inline_ok || loop->stopping || corio__list_empty(&loop->ready) ||
+    if (!loop->inline_ok || loop->stopping || corio__list_empty(&loop->head.ready) ||
         corio__backend_has_sources(loop))
         return 0;
-    /* All poll_io does here (timeout 0, no sources), the check inline. */
-    if (corio__threads_pending(loop)) corio__threads_drain(loop);
-    fire_timers(loop);
-    corio__list_splice_back(&loop->batch, &loop->ready);
+    run_sources(loop);                                         /* 2 (1 would return at once) */
+    fire_timers(loop);                                         /* 4 */
+    corio__list_splice_back(&loop->batch, &loop->head.ready);  /* 5 goes on in the caller */
     return 1;
 }
 
 /* Nothing ready, no timer, no I/O source, no thread work: nothing can
  * happen, unless another thread posts (which only real time waits for). */
-int corio__loop_idle(const corio_loop *loop) {
-    return corio__list_empty(&loop->ready) && corio__timers_count(loop->timers) == 0 &&
-           !corio__backend_has_sources(loop) && !corio__threads_busy(loop);
+static int loop_idle(const corio_loop *loop) {
+    return corio__list_empty(&loop->head.ready) && corio__timers_count(loop->timers) == 0 &&
+           !corio__backend_has_sources(loop) && !sources_busy(loop);
 }
 
 /* ---- run / stop ---------------------------------------------------------- */
 
 static int run_enter(corio_loop *loop) {
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     if (loop->running || corio__running_loop) return CORIO_ERUNNING;
     int rc = corio__overflow_guard_thread(); /* whichever thread runs it */
     if (rc < 0) return rc;
@@ -344,9 +447,9 @@ static int run_loop(corio_loop *loop, corio_future *until, int stop_idle) {
     int rc = 0;
     loop->inline_ok = 1;
     for (;;) {
-        rc = corio__run_once(loop);
+        rc = run_once(loop);
         if (rc < 0 || loop->stopping) break;
-        if ((loop->virtual_time || stop_idle) && corio__loop_idle(loop) && !(until && until->state)) {
+        if ((loop->virtual_time || stop_idle) && loop_idle(loop) && !(until && until->state)) {
             rc = CORIO_EDEADLK;
             break;
         }
@@ -402,7 +505,7 @@ int corio__run_until_done_or_idle(corio_loop *loop, corio_future *fut) {
 
 int corio_loop_stop(corio_loop *loop) {
     if (!loop) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     loop->stopping = 1;
     return 0;
 }
@@ -419,7 +522,7 @@ static void handle_free(corio_handle *h) {
 
 static void handle_run(corio__event *ev) {
     corio_handle *h = corio__container_of(ev, corio_handle, timer.ev);
-    if (!corio__handle_cancelled(h) && !h->loop->closed) h->fn(h->arg);
+    if (!corio__handle_cancelled(h) && !h->loop->head.closed) h->fn(h->arg);
     corio__handle_cancelled(h) = 1; /* ran: cancelling now does nothing */
     if (--corio__handle_refs(h) == 0) handle_free(h);
 }
@@ -428,7 +531,7 @@ static int handle_new(corio_loop *loop, corio_cb fn, void *arg, corio_handle **o
                       corio_handle **h) {
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED;
     corio_handle *n = corio__slab_alloc(&loop->handle_slab, sizeof(corio_handle));
     if (!n) return CORIO_ENOMEM;
     corio__list_init(&n->timer.ev.link);

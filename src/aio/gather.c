@@ -20,8 +20,10 @@
  * tasks' frames while it waits: the gather collects into an array of its
  * own then, copied to the caller's when it resumes. */
 #define _GNU_SOURCE
-#include "internal.h"
-#include "ptrmap.h"
+#include "core/contract.h"
+#include "util/ptrmap.h"
+
+#include <stdatomic.h>
 
 typedef struct gather gather;
 
@@ -38,7 +40,7 @@ typedef struct kid {
 } kid;
 
 struct gather {
-    struct corio_future fut; /* must be first; kind CORIO__GATHER */
+    struct corio_future fut; /* must be first; kind gather_kind() */
     size_t n;                /* positions */
     size_t nchildren;        /* distinct children */
     size_t nkids;            /* of them, those with a kid (all but the collected at once) */
@@ -57,10 +59,25 @@ struct gather {
 
 static int gather_cancel(corio_future *f, const char *msg);
 static void gather_destroy(corio_future *f);
-const corio__future_ops corio__gather_ops = {gather_cancel, gather_destroy};
+static const corio__future_ops gather_ops = {gather_cancel, gather_destroy};
+
+/* A gather is a kind of future the core does not know: registered on the
+ * first gather (any thread), the number cached here. */
+static _Atomic uint8_t kind_cache;
+
+static uint8_t gather_kind(void) {
+    uint8_t k = atomic_load_explicit(&kind_cache, memory_order_acquire);
+    if (!k) {
+        k = corio__future_kind(&gather_ops);
+        atomic_store_explicit(&kind_cache, k, memory_order_release);
+    }
+    return k;
+}
 
 static gather *as_gather(const corio_future *f) {
-    return f && f->kind == CORIO__GATHER ? (gather *)(void *)f : NULL;
+    return f && f->kind && f->kind == atomic_load_explicit(&kind_cache, memory_order_acquire)
+               ? (gather *)(void *)f
+               : NULL;
 }
 
 /* The error a cancelled child stands for: its own, or a bare cancel. */
@@ -155,7 +172,7 @@ static void child_done(kid *k) {
  * _done_callback); a closed loop runs no callbacks. */
 static void kid_run(corio__event *ev) {
     kid *k = corio__container_of(ev, kid, ev);
-    if (!k->f->loop->closed) child_done(k);
+    if (!corio__loop_closed(k->f->loop)) child_done(k);
 }
 
 static int gather_cancel(corio_future *f, const char *msg) {
@@ -267,10 +284,11 @@ static int make_gather(const corio_aw *aws, corio_future *const *futs, size_t n,
         if (!futs[i]) return CORIO_EINVAL;
     corio_loop *loop = pick_loop(aws, futs, n);
     if (!loop) return CORIO_ENOLOOP;
-    if (loop->closed) return CORIO_ECLOSED;
-    gather *g = corio__calloc(1, sizeof *g);
+    if (corio__loop_closed(loop)) return CORIO_ECLOSED;
+    uint8_t kind = gather_kind();
+    gather *g = kind ? corio__calloc(1, sizeof *g) : NULL;
     if (!g) return CORIO_ENOMEM;
-    corio__future_init(&g->fut, loop, CORIO__GATHER);
+    corio__future_init(&g->fut, loop, kind);
     g->n = n;
     g->return_exceptions = (flags & CORIO_RETURN_EXCEPTIONS) != 0;
     g->collect = collect != 0;
@@ -353,7 +371,7 @@ int corio_gather_wait(const corio_aw *aws, size_t n, int flags, corio_outcome *o
     if (!t) return CORIO_ENOTINTASK;
     /* Nothing of the gather may write into a suspended copy-mode frame. */
     corio_outcome *dest = outs;
-    if (outs && n && t->copy_mode && !(dest = corio__calloc(n, sizeof *dest))) return CORIO_ENOMEM;
+    if (outs && n && corio__task_copy_mode(t) && !(dest = corio__calloc(n, sizeof *dest))) return CORIO_ENOMEM;
     corio_future *f;
     int rc = make_gather(aws, NULL, n, flags, 1, dest, &f); /* n == 0: done at once */
     if (rc < 0) {

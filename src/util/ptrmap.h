@@ -4,7 +4,7 @@
 #ifndef CORIO_PTRMAP_H
 #define CORIO_PTRMAP_H
 
-#include "sys.h"
+#include "platform/sys.h"
 
 #include <stdint.h>
 #include <string.h>

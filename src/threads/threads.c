@@ -1,9 +1,10 @@
 /* The ways in from other threads and out to blocking code.
  *
- * call_soon_threadsafe: a mutex-protected queue of events plus an eventfd
- * in the loop's epoll set. Writes are coalesced: only the first post after
- * the loop drained the queue writes the eventfd. The loop drains the queue
- * after every poll, into the ready queue.
+ * call_soon_threadsafe: a mutex-protected queue of events and the loop's
+ * wake-up (corio__loop_wakeup). The pool is a source of the loop's
+ * (contract.h): the loop knows it only through the source's hooks, which
+ * move what was posted into the ready queue, tell whether jobs are in
+ * flight, and settle and free the pool when the loop closes.
  *
  * to_thread: a bounded pool of worker threads per loop, started lazily. A
  * finished job posts itself back through the same queue; the loop thread
@@ -11,7 +12,7 @@
  * waits any more. Jobs in flight keep a virtual-time loop from jumping
  * ahead or declaring a deadlock. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "threads/threads.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -19,32 +20,33 @@
 #include <time.h>
 #include <unistd.h>
 
-struct corio__threads {
-    corio__threads_head head; /* first: wake_pending, an eventfd write is outstanding */
+typedef struct corio__threads {
+    corio__source src;        /* first: the loop's view of the pool */
     pthread_mutex_t lock;     /* guards posted, cfutures, closed, and the pool below */
     corio__list posted;       /* events posted from other threads */
     corio__list cfutures;     /* run_coroutine_threadsafe futures the loop side holds */
     int closed;               /* the loop is closing or closed: refuse posts */
-    int wake_fd;              /* eventfd, owned; open until the loop's memory goes */
+    int inflight;             /* loop thread only: to_thread jobs not yet back on the loop */
     /* the pool */
     pthread_cond_t work;      /* signalled when a job is queued or on stop */
     corio__list jobs;         /* queued jobs */
     pthread_t *threads;       /* owned array of started workers */
     size_t nthreads, max_threads, idle;
     int stopping;
-};
+} corio__threads;
+
+static const corio__source_ops threads_ops;
+
+/* The loop's pool. Any thread, until corio_loop_free. */
+static corio__threads *threads_of(const corio_loop *loop) {
+    return (corio__threads *)(void *)corio__loop_find_source(loop, &threads_ops);
+}
 
 /* ---- posting from any thread ------------------------------------------------- */
 
-int corio__threads_new(corio_loop *loop) {
+int corio__threads_attach(corio_loop *loop) {
     corio__threads *t = corio__calloc(1, sizeof *t);
     if (!t) return CORIO_ENOMEM;
-    t->wake_fd = corio__eventfd();
-    if (t->wake_fd < 0) {
-        int rc = t->wake_fd;
-        corio__free(t);
-        return rc;
-    }
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->work, NULL);
     corio__list_init(&t->posted);
@@ -52,28 +54,23 @@ int corio__threads_new(corio_loop *loop) {
     corio__list_init(&t->jobs);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     t->max_threads = ncpu > 0 && ncpu + 4 < 32 ? (size_t)ncpu + 4 : 32;
-    loop->threads = t;
+    t->src.ops = &threads_ops;
+    corio__loop_add_source(loop, &t->src);
     return 0;
 }
 
-int corio__threads_fd(const corio_loop *loop) { return loop->threads->wake_fd; }
-
-/* With t->lock held: queue ev and wake the loop. The eventfd is written
+/* With t->lock held: queue ev and wake the loop. The wake-up is written
  * under the lock too, so that once a poster lets go of the lock it
- * touches nothing of the loop's again. */
+ * touches nothing of the loop's again (close takes the lock first). */
 static void post_locked(corio__threads *t, corio__event *ev) {
     corio__list_push_back(&t->posted, &ev->link);
-    if (!atomic_exchange(&t->head.wake_pending, 1)) {
-        uint64_t one = 1;
-        ssize_t w = write(t->wake_fd, &one, sizeof one);
-        (void)w; /* EAGAIN: the counter is full, the loop wakes anyway */
-    }
+    corio__loop_wakeup(t->src.loop);
 }
 
 /* Post ev to loop's ready queue from any thread; CORIO_ECLOSED once the
  * loop is closing (the handle stays valid until corio_loop_free). */
 static int post(corio_loop *loop, corio__event *ev) {
-    corio__threads *t = loop->threads;
+    corio__threads *t = threads_of(loop);
     pthread_mutex_lock(&t->lock);
     int closed = t->closed;
     if (!closed) post_locked(t, ev);
@@ -81,21 +78,18 @@ static int post(corio_loop *loop, corio__event *ev) {
     return closed ? CORIO_ECLOSED : 0;
 }
 
-/* Loop thread, after each poll: take what was posted. */
-void corio__threads_drain(corio_loop *loop) {
-    corio__threads *t = loop->threads;
-    if (!corio__threads_pending(loop)) return;
-    uint64_t v;
-    ssize_t r = read(t->wake_fd, &v, sizeof v);
-    (void)r;
+/* Loop thread, after a wake-up: take what was posted. */
+static void threads_ready(corio__source *s) {
+    corio__threads *t = (corio__threads *)(void *)s;
     pthread_mutex_lock(&t->lock);
-    atomic_store(&t->head.wake_pending, 0);
-    corio__list_splice_back(&loop->ready, &t->posted);
+    corio__list *n;
+    while ((n = corio__list_pop_front(&t->posted)))
+        corio__ready_push(s->loop, corio__container_of(n, corio__event, link));
     pthread_mutex_unlock(&t->lock);
 }
 
-int corio__threads_busy(const corio_loop *loop) {
-    return loop->inflight > 0 || atomic_load(&loop->threads->head.wake_pending);
+static int threads_busy(const corio__source *s) {
+    return ((const corio__threads *)(const void *)s)->inflight > 0;
 }
 
 /* A threadsafe callback: an event that runs fn(arg) once; at a closed
@@ -110,7 +104,7 @@ typedef struct ts_call {
 
 static void ts_call_run(corio__event *ev) {
     ts_call *c = corio__container_of(ev, ts_call, ev);
-    if (!c->loop->closed) c->fn(c->arg);
+    if (!corio__loop_closed(c->loop)) c->fn(c->arg);
     else if (c->drop) c->drop(c->arg);
     corio__free(c);
 }
@@ -182,7 +176,7 @@ static void cf_finish(corio_cfuture *cf, int rc, void *result) {
 
 /* Loop thread: cf leaves the loop's list, then completes. */
 static void cf_complete(corio_loop *loop, corio_cfuture *cf, int rc, void *result) {
-    corio__threads *t = loop->threads;
+    corio__threads *t = threads_of(loop);
     pthread_mutex_lock(&t->lock);
     corio__list_unlink(&cf->link);
     pthread_mutex_unlock(&t->lock);
@@ -236,7 +230,7 @@ int corio_run_coroutine_threadsafe(corio_loop *loop, corio_fn fn, void *arg, cor
     corio__list_init(&cf->link);
     /* Listed and posted under one lock: close completes whatever it finds
      * listed, and nothing can be listed after it. */
-    corio__threads *t = loop->threads;
+    corio__threads *t = threads_of(loop);
     pthread_mutex_lock(&t->lock);
     int closed = t->closed;
     if (!closed) {
@@ -334,8 +328,7 @@ typedef struct job {
 } job;
 
 static void *worker(void *arg) {
-    corio_loop *loop = arg;
-    corio__threads *t = loop->threads;
+    corio__threads *t = arg;
     pthread_mutex_lock(&t->lock);
     for (;;) {
         while (corio__list_empty(&t->jobs) && !t->stopping) {
@@ -362,10 +355,10 @@ static void *worker(void *arg) {
 static void job_done(corio__event *ev) {
     job *j = corio__container_of(ev, job, done_ev);
     corio_loop *loop = j->loop;
-    loop->inflight--;
+    threads_of(loop)->inflight--;
     corio__watch_stop(&j->on_cancel);
     corio_future *f = j->fut;
-    if (!f->state && !loop->closed) {
+    if (!f->state && !corio__loop_closed(loop)) {
         if (j->rc >= 0) corio_future_set_result(f, j->result);
         else if (j->rc == CORIO_ECANCELED) corio__future_cancel_now(f, NULL);
         else corio_future_set_error(f, j->rc, NULL);
@@ -382,13 +375,13 @@ static void job_abandoned(corio__watch *w) {
 }
 
 static int submit(corio_loop *loop, job *j) {
-    corio__threads *t = loop->threads;
+    corio__threads *t = threads_of(loop);
     pthread_mutex_lock(&t->lock);
     if (t->idle == 0 && t->nthreads < t->max_threads) {
         pthread_t *v = corio__realloc(t->threads, (t->nthreads + 1) * sizeof *v);
         if (v) {
             t->threads = v;
-            if (pthread_create(&v[t->nthreads], NULL, worker, loop) == 0) t->nthreads++;
+            if (pthread_create(&v[t->nthreads], NULL, worker, t) == 0) t->nthreads++;
         }
         if (t->nthreads == 0) { /* not even one worker: the job cannot run */
             pthread_mutex_unlock(&t->lock);
@@ -398,7 +391,7 @@ static int submit(corio_loop *loop, job *j) {
     corio__list_push_back(&t->jobs, &j->link);
     pthread_cond_signal(&t->work);
     pthread_mutex_unlock(&t->lock);
-    loop->inflight++;
+    t->inflight++;
     return 0;
 }
 
@@ -406,7 +399,7 @@ int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **res
     if (!fn) return CORIO_EINVAL;
     corio__task *task = corio__running_task();
     if (!task) return CORIO_ENOTINTASK;
-    corio_loop *loop = task->fut.loop;
+    corio_loop *loop = corio__task_fut(task)->loop;
     job *j = corio__calloc(1, sizeof *j);
     if (!j) return CORIO_ENOMEM;
     int rc = corio_future_new(loop, &j->fut);
@@ -442,19 +435,19 @@ int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **res
 
 int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads) {
     if (!loop || threads < 1 || threads > 4096) return CORIO_EINVAL;
-    if (loop->closed) return CORIO_ECLOSED;
-    pthread_mutex_lock(&loop->threads->lock);
-    loop->threads->max_threads = threads;
-    pthread_mutex_unlock(&loop->threads->lock);
+    if (corio__loop_closed(loop)) return CORIO_ECLOSED;
+    corio__threads *t = threads_of(loop);
+    pthread_mutex_lock(&t->lock);
+    t->max_threads = threads;
+    pthread_mutex_unlock(&t->lock);
     return 0;
 }
 
 /* Loop close: refuse posts, stop the workers (each finishes the job in
  * hand), run what they posted back in closed mode (results released), and
  * complete every run_coroutine_threadsafe future as cancelled. */
-void corio__threads_close(corio_loop *loop) {
-    corio__threads *t = loop->threads;
-    if (!t) return;
+static void threads_close(corio__source *s) {
+    corio__threads *t = (corio__threads *)(void *)s;
     corio__list cfs;
     corio__list_init(&cfs);
     pthread_mutex_lock(&t->lock);
@@ -470,7 +463,7 @@ void corio__threads_close(corio_loop *loop) {
         job *j = corio__container_of(n, job, link);
         corio__list_push_back(&t->posted, &j->done_ev.link);
     }
-    corio__list_splice_back(&loop->ready, &t->posted);
+    threads_ready(s);
     while ((n = corio__list_pop_front(&cfs))) {
         corio_cfuture *cf = corio__container_of(n, corio_cfuture, link);
         corio__list_init(&cf->link);
@@ -480,13 +473,12 @@ void corio__threads_close(corio_loop *loop) {
     }
 }
 
-void corio__threads_free(corio_loop *loop) {
-    corio__threads *t = loop->threads;
-    if (!t) return;
-    close(t->wake_fd);
+static void threads_free(corio__source *s) {
+    corio__threads *t = (corio__threads *)(void *)s;
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->work);
     corio__free(t->threads);
     corio__free(t);
-    loop->threads = NULL;
 }
+
+static const corio__source_ops threads_ops = {threads_ready, threads_busy, threads_close, threads_free};

@@ -6,7 +6,7 @@
  * being woken wakes the next one instead, so no item and no free slot is
  * lost. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/contract.h"
 
 enum { Q_FIFO, Q_LIFO, Q_PRIO };
 
@@ -167,9 +167,9 @@ __attribute__((noinline)) static void *take(corio_queue *q) {
 /* A woken waiter is only the resuming task's to let go of, unless the
  * loop closes first and destroys the task: then its wait_cancel is all
  * that reaches it. */
-static int woken_cancel(corio__task *t) {
-    if (!t->fut.loop->closed) return 0; /* a cancel now is delivered when it resumes */
-    qwaiter *w = t->wait_obj;
+static int woken_cancel(corio__task *t, void *obj) {
+    if (!corio__loop_closed(corio__task_fut(t)->loop)) return 0; /* a cancel now is delivered when it resumes */
+    qwaiter *w = obj;
     w->q->inside--;
     if (w->heap) corio__free(w);
     return 1;
@@ -178,7 +178,7 @@ static int woken_cancel(corio__task *t) {
 __attribute__((noinline)) static void wake(qwaiter *w) {
     w->state = W_WOKEN;
     corio__wake(w->task, 0);
-    w->task->wait_cancel = woken_cancel;
+    corio__task_set_wait_cancel(w->task, woken_cancel);
 }
 
 /* Wake the first waiter (cancelled ones have left the list already).
@@ -197,12 +197,12 @@ static int bind(corio_queue *q) {
 /* A cancel reaching a waiting task: it leaves the list and wakes with the
  * cancel. At loop close the task never resumes, so its heap waiter goes
  * here. */
-static int waiter_cancel(corio__task *t) {
-    qwaiter *w = t->wait_obj;
+static int waiter_cancel(corio__task *t, void *obj) {
+    qwaiter *w = obj;
     corio__list_unlink(&w->link);
     w->state = W_CANCELLED;
     corio__wake(t, CORIO_ECANCELED);
-    if (t->fut.loop->closed) { /* destroyed: it never resumes to leave the call */
+    if (corio__loop_closed(corio__task_fut(t)->loop)) { /* destroyed: it never resumes to leave the call */
         w->q->inside--;
         if (w->heap) corio__free(w);
     }
@@ -214,7 +214,7 @@ static int waiter_cancel(corio__task *t) {
 static int wait_turn(corio_queue *q, corio__list *l, int (*still_ok)(const corio_queue *)) {
     corio__task *t = corio__running_task();
     qwaiter local, *w = &local;
-    if (t->copy_mode && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    if (corio__task_copy_mode(t) && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
     w->task = t;
     w->q = q;
     w->state = W_WAITING;

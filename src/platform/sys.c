@@ -1,6 +1,6 @@
 /* The stand-ins of sys.h: thin wrappers with a failure-injection counter. */
 #define _GNU_SOURCE
-#include "sys.h"
+#include "platform/sys.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@
  * done, but the task resumes with the cancel): the second must hand its
  * wake-up or permit on. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/contract.h"
 
 #include <stdint.h>
 
@@ -42,9 +42,9 @@ static int bind(corio_loop **bound) {
  * the waiter's future. When the loop closes and destroys the task, which
  * then never resumes, the waiter leaves the primitive's list here: a node
  * on a stack that is gone must not stay linked. */
-static int waiter_cancel(corio__task *t) {
-    waiter *w = t->wait_obj;
-    if (!t->fut.loop->closed) return corio_future_cancel(w->fut, t->cancel_msg) == 1;
+static int waiter_cancel(corio__task *t, void *obj) {
+    waiter *w = obj;
+    if (!corio__loop_closed(corio__task_fut(t)->loop)) return corio_future_cancel(w->fut, corio__task_cancel_msg(t)) == 1;
     corio__list_unlink(&w->link);
     corio__future_drop_local(w->fut);
     corio__free(w->heap);
@@ -56,13 +56,13 @@ static int waiter_cancel(corio__task *t) {
 static int wait_in(corio_loop *loop, corio__list *l, int *woken) {
     corio__task *t = corio__running_task();
     waiter local, *w = &local; /* in the frame, unless that is copied away (copy mode) */
-    if (t->copy_mode && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
+    if (corio__task_copy_mode(t) && !(w = corio__malloc(sizeof *w))) return CORIO_ENOMEM;
     w->heap = w != &local ? w : NULL;
     w->fut = &w->local;
     corio__future_init_local(w->fut, loop);
     corio__list_init(&w->link);
     corio__list_push_back(l, &w->link);
-    corio__callbacks_add(w->fut, &t->step.ev); /* woken by the future's completion */
+    corio__wake_on(t, w->fut); /* woken by the future's completion */
     int rc = corio__suspend(t, waiter_cancel, w);
     if (rc == 0 && w->fut->state == CORIO__CANCELLED) rc = CORIO_ECANCELED;
     corio__list_unlink(&w->link);

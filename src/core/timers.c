@@ -31,7 +31,7 @@
  * any order, and must only release its owner. Cancel costs a write to the
  * handle, not the cache misses of an unlink. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <assert.h>
 #include <string.h>

@@ -12,8 +12,8 @@
  * wait starts are re-signalled, as asyncio's add_done_callback on a done
  * future schedules the callback at once. */
 #define _GNU_SOURCE
-#include "internal.h"
-#include "ptrmap.h"
+#include "aio/aio.h"
+#include "util/ptrmap.h"
 
 #include <math.h>
 
@@ -137,7 +137,7 @@ size_t corio_futset_cancel(corio_futset *s, const char *msg) {
 
 int corio_futset_free(corio_futset *s) {
     if (!s) return 0;
-    if (s->active || (s->awaiting && !s->awaiting->closed)) return CORIO_EBUSY; /* a task waits on it */
+    if (s->active || (s->awaiting && !corio__loop_closed(s->awaiting))) return CORIO_EBUSY; /* a task waits on it */
     for (size_t i = 0; i < s->n; i++) {
         member *m = s->v[i];
         corio__watch_stop(&m->w);
@@ -154,9 +154,9 @@ int corio_futset_free(corio_futset *s) {
 
 /* Woken, not resumed yet: only a close can still reach the waiter (it
  * destroys the task, and wait_set never returns to clean up). */
-static int woken_cancel(corio__task *t) {
-    if (!t->fut.loop->closed) return 0; /* a cancel now is delivered when it resumes */
-    waitstate *ws = t->wait_obj;
+static int woken_cancel(corio__task *t, void *obj) {
+    if (!corio__loop_closed(corio__task_fut(t)->loop)) return 0; /* a cancel now is delivered when it resumes */
+    waitstate *ws = obj;
     ws->set->active = NULL;
     if (ws->heap) corio__free(ws);
     return 1;
@@ -165,9 +165,9 @@ static int woken_cancel(corio__task *t) {
 static void release(waitstate *ws) {
     if (ws->released) return;
     ws->released = 1;
-    corio__timer_disarm(ws->task->fut.loop, &ws->timer);
+    corio__timer_disarm(corio__task_fut(ws->task)->loop, &ws->timer);
     corio__wake(ws->task, 0);
-    ws->task->wait_cancel = woken_cancel;
+    corio__task_set_wait_cancel(ws->task, woken_cancel);
 }
 
 static void member_now(corio__watch *w) {
@@ -191,15 +191,15 @@ static void member_later(corio__watch *w) {
 
 static void timeout_fired(corio__event *ev) {
     waitstate *ws = corio__container_of(ev, waitstate, timer.ev);
-    if (!ws->task->fut.loop->closed) release(ws);
+    if (!corio__loop_closed(corio__task_fut(ws->task)->loop)) release(ws);
 }
 
-static int wait_cancel(corio__task *t) {
-    waitstate *ws = t->wait_obj;
+static int wait_cancel(corio__task *t, void *obj) {
+    waitstate *ws = obj;
     ws->released = 1; /* later completions leave it alone; active stays until wait_set returns */
-    corio__timer_disarm(t->fut.loop, &ws->timer);
+    corio__timer_disarm(corio__task_fut(t)->loop, &ws->timer);
     corio__wake(t, CORIO_ECANCELED);
-    if (t->fut.loop->closed) { /* destroyed: wait_set never returns to clean up */
+    if (corio__loop_closed(corio__task_fut(t)->loop)) { /* destroyed: wait_set never returns to clean up */
         ws->set->active = NULL;
         if (ws->heap) corio__free(ws);
     }
@@ -214,7 +214,7 @@ static uint64_t member_key(corio__watch *w) { return ((member *)w->owner)->set->
 /* Watch the new members; re-signal the ones already done. */
 static void arm_members(corio_futset *s) {
     corio_loop *loop = corio__running_loop;
-    s->epoch = ++loop->cb_seq;
+    s->epoch = corio__loop_next_seq(loop);
     corio__list *n;
     while ((n = corio__list_pop_front(&s->fresh))) {
         member *m = corio__container_of(n, member, link);
@@ -269,7 +269,7 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
     if (!t) return CORIO_ENOTINTASK;
     if (s->n == 0) return CORIO_EINVAL; /* asyncio: "Set of Tasks/Futures is empty." */
     if (s->active) return CORIO_EBUSY;
-    corio_loop *loop = t->fut.loop;
+    corio_loop *loop = corio__task_fut(t)->loop;
     /* Only members not yet watched need checking: O(new), not O(pending). */
     corio__list *it;
     corio__list_foreach(it, &s->fresh)
@@ -349,10 +349,10 @@ int corio_futset_await(corio_futset *s) {
     if (!s) return CORIO_EINVAL;
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
-    if (s->active || (s->awaiting && !s->awaiting->closed)) return CORIO_EBUSY;
+    if (s->active || (s->awaiting && !corio__loop_closed(s->awaiting))) return CORIO_EBUSY;
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i]->f->loop != t->fut.loop) return CORIO_EWRONGLOOP;
-    s->awaiting = t->fut.loop; /* a member's reference keeps it alive as long as the set */
+        if (s->v[i]->f->loop != corio__task_fut(t)->loop) return CORIO_EWRONGLOOP;
+    s->awaiting = corio__task_fut(t)->loop; /* a member's reference keeps it alive as long as the set */
     int rc = 0;
     for (size_t i = 0; i < s->n && rc == 0; i++) {
         corio_future *f = s->v[i]->f;
@@ -386,9 +386,9 @@ struct corio_as_completed {
 
 /* Woken, not resumed: at a close that destroys it, the getter never
  * leaves next(). */
-static int ac_woken_cancel(corio__task *t) {
-    if (!t->fut.loop->closed) return 0;
-    ((corio_as_completed *)t->wait_obj)->inside = 0;
+static int ac_woken_cancel(corio__task *t, void *obj) {
+    if (!corio__loop_closed(corio__task_fut(t)->loop)) return 0;
+    ((corio_as_completed *)obj)->inside = 0;
     return 1;
 }
 
@@ -398,7 +398,7 @@ static void ac_put(corio_as_completed *it, int v) {
         corio__task *g = it->getter;
         it->getter = NULL;
         corio__wake(g, 0);
-        g->wait_cancel = ac_woken_cancel;
+        corio__task_set_wait_cancel(g, ac_woken_cancel);
     }
 }
 
@@ -414,7 +414,7 @@ static void ac_completed(corio__watch *w) {
 
 static void ac_timeout(corio__event *ev) {
     corio_as_completed *it = corio__container_of(ev, corio_as_completed, timer.ev);
-    if (it->loop->closed) return;
+    if (corio__loop_closed(it->loop)) return;
     for (int i = 0; i < it->nitems; i++) {
         ac_item *item = &it->items[i];
         if (!item->in_todo) continue;
@@ -434,7 +434,7 @@ int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
     for (size_t i = 0; i < n && !loop; i++)
         if (aws[i].fut) loop = aws[i].fut->loop;
     if (!loop) return CORIO_ENOLOOP;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (corio__loop_closed(loop)) return CORIO_ECLOSED;
     corio_as_completed *it = corio__calloc(1, sizeof *it);
     if (!it) return CORIO_ENOMEM;
     it->loop = loop;
@@ -474,11 +474,11 @@ int corio_as_completed_new(const corio_aw *aws, size_t n, double timeout,
     return 0;
 }
 
-static int ac_cancel(corio__task *t) {
-    corio_as_completed *it = t->wait_obj;
+static int ac_cancel(corio__task *t, void *obj) {
+    corio_as_completed *it = obj;
     it->getter = NULL;
     corio__wake(t, CORIO_ECANCELED);
-    if (t->fut.loop->closed) it->inside = 0; /* destroyed: it never leaves next() */
+    if (corio__loop_closed(corio__task_fut(t)->loop)) it->inside = 0; /* destroyed: it never leaves next() */
     return 1;
 }
 
@@ -487,7 +487,7 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **fut) {
     if (!it || !fut) return CORIO_EINVAL;
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
-    if (t->fut.loop != it->loop) return CORIO_EWRONGLOOP;
+    if (corio__task_fut(t)->loop != it->loop) return CORIO_EWRONGLOOP;
     if (it->getter) return CORIO_EBUSY;
     if (it->todo_left == 0) return 0;
     it->todo_left--;
@@ -557,7 +557,7 @@ static int any_of(const corio_aw *aws, corio_future *const *in, size_t n, size_t
     int rc = futs && errs ? corio_futset_new(&s) : CORIO_ENOMEM;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         corio_aw a = aws ? aws[i] : CORIO_FUT(in[i]);
-        rc = corio__ensure_future(t->fut.loop, &a, &futs[i]);
+        rc = corio__ensure_future(corio__task_fut(t)->loop, &a, &futs[i]);
         if (rc == 0) rc = corio_futset_add(s, futs[i]);
     }
     int nerr = 0;

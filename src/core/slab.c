@@ -12,7 +12,7 @@
  * Under ASan the slab steps aside (plain calloc/free), so that a use after
  * free is still caught. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <string.h>
 #include <sys/mman.h>

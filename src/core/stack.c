@@ -23,7 +23,7 @@
  * SIGSEGV handler that recognises a fault in the running task's guard page
  * and ends the process with a message naming the task. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <pthread.h>
 #include <signal.h>

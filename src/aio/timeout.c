@@ -1,7 +1,7 @@
 /* Timeout scopes (asyncio.timeouts.Timeout, 3.12), wait_for (3.12: a
  * timeout scope around an await) and shield. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "aio/aio.h"
 
 #include <math.h>
 
@@ -12,7 +12,7 @@ enum { TO_ENTERED, TO_EXPIRING, TO_EXPIRED, TO_EXITED };
 struct corio_timeout {
     corio__task *task;    /* the task the scope belongs to, borrowed */
     int state;            /* TO_* */
-    size_t cancelling;    /* task->num_cancels at entry */
+    size_t cancelling;    /* corio_task_cancelling(corio__task_fut(task)) at entry */
     double when;          /* deadline on the loop clock, s; +inf: none */
     corio__timer timer;   /* armed (or queued) while ENTERED with a deadline */
     corio__scope scope;   /* in task->scopes from enter to exit */
@@ -22,22 +22,22 @@ struct corio_timeout {
  * later cancel whatever task reused the memory. */
 static void abandon(corio__scope *s, corio__task *t, int report) {
     corio_timeout *cm = corio__container_of(s, corio_timeout, scope);
-    corio__timer_disarm(t->fut.loop, &cm->timer);
+    corio__timer_disarm(corio__task_fut(t)->loop, &cm->timer);
     if (report)
-        corio__report(t->fut.loop, "timeout scope was never exited (corio_timeout_exit missing)",
-                      &t->fut, NULL);
+        corio__report(corio__task_fut(t)->loop, "timeout scope was never exited (corio_timeout_exit missing)",
+                      corio__task_fut(t), NULL);
     corio__free(cm);
 }
 
 static void on_timeout(corio__event *ev) {
     corio_timeout *cm = corio__container_of(ev, corio_timeout, timer.ev);
-    if (cm->task->fut.loop->closed || cm->state != TO_ENTERED) return;
-    corio_task_cancel(&cm->task->fut, NULL);
+    if (corio__loop_closed(corio__task_fut(cm->task)->loop) || cm->state != TO_ENTERED) return;
+    corio_task_cancel(corio__task_fut(cm->task), NULL);
     cm->state = TO_EXPIRING;
 }
 
 static int schedule(corio_timeout *cm) {
-    corio_loop *loop = cm->task->fut.loop;
+    corio_loop *loop = corio__task_fut(cm->task)->loop;
     corio__timer_disarm(loop, &cm->timer);
     if (cm->when == INFINITY) return 0;
     if (cm->when <= corio__loop_now(loop)) { /* asyncio: call_soon */
@@ -53,13 +53,13 @@ static int enter(double t, int relative, corio_timeout **out) {
     corio__task *task = corio__running_task();
     if (!task) return CORIO_ENOTINTASK;
     double when;
-    int rc = corio__deadline(task->fut.loop, t, relative, &when);
+    int rc = corio__deadline(corio__task_fut(task)->loop, t, relative, &when);
     if (rc < 0) return rc;
     corio_timeout *cm = corio__calloc(1, sizeof *cm);
     if (!cm) return CORIO_ENOMEM;
     cm->task = task;
     cm->state = TO_ENTERED;
-    cm->cancelling = task->num_cancels;
+    cm->cancelling = corio_task_cancelling(corio__task_fut(task));
     cm->when = when;
     cm->timer.node.index = CORIO__HEAP_NONE;
     corio__list_init(&cm->timer.ev.link);
@@ -80,7 +80,7 @@ int corio_timeout_at_enter(double when, corio_timeout **out) { return enter(when
 int corio_timeout_reschedule(corio_timeout *cm, double when) {
     if (!cm) return CORIO_EINVAL;
     if (cm->state != TO_ENTERED) return CORIO_EINVALSTATE; /* expiring or expired */
-    int rc = corio__deadline(cm->task->fut.loop, when, 0, &cm->when);
+    int rc = corio__deadline(corio__task_fut(cm->task)->loop, when, 0, &cm->when);
     return rc < 0 ? rc : schedule(cm);
 }
 
@@ -96,12 +96,12 @@ int corio_timeout_exit(corio_timeout *cm, int rc) {
     /* An open scope of this task? (Exited already, or another task's: cm
      * is not read.) */
     if (!t || corio__scope_pop(t, &cm->scope) < 0) return CORIO_EINVALSTATE;
-    corio__timer_disarm(t->fut.loop, &cm->timer);
+    corio__timer_disarm(corio__task_fut(t)->loop, &cm->timer);
     if (cm->state == TO_EXPIRING) {
         cm->state = TO_EXPIRED;
         /* Ours was the only new cancel: turn it into the timeout. */
-        if (corio_task_uncancel(&t->fut) <= cm->cancelling && rc == CORIO_ECANCELED) {
-            corio_error *e = corio__error_make(CORIO_ETIMEDOUT, t->exc, NULL);
+        if (corio_task_uncancel(corio__task_fut(t)) <= cm->cancelling && rc == CORIO_ECANCELED) {
+            corio_error *e = corio__error_make(CORIO_ETIMEDOUT, corio__task_exc(t), NULL);
             if (e) {
                 corio__set_exc(t, e);
                 corio__error_unref(e);
@@ -129,9 +129,9 @@ typedef struct quiet_wait {
 
 /* Woken, not resumed: a close that destroys the task frees what
  * wait_done would have. */
-static int quiet_woken_cancel(corio__task *t) {
-    if (!t->fut.loop->closed) return 0;
-    quiet_wait *q = t->wait_obj;
+static int quiet_woken_cancel(corio__task *t, void *obj) {
+    if (!corio__loop_closed(corio__task_fut(t)->loop)) return 0;
+    quiet_wait *q = obj;
     if (q->heap) corio__free(q);
     return 1;
 }
@@ -141,21 +141,21 @@ static void quiet_done(corio__watch *w) {
     if (q->woken) return;
     q->woken = 1;
     corio__wake(q->task, 0);
-    q->task->wait_cancel = quiet_woken_cancel;
+    corio__task_set_wait_cancel(q->task, quiet_woken_cancel);
 }
 
-static int quiet_cancel(corio__task *t) {
-    quiet_wait *q = t->wait_obj;
+static int quiet_cancel(corio__task *t, void *obj) {
+    quiet_wait *q = obj;
     q->woken = 1;
     corio__watch_stop(&q->w);
     corio__wake(t, CORIO_ECANCELED);
-    if (t->fut.loop->closed && q->heap) corio__free(q);
+    if (corio__loop_closed(corio__task_fut(t)->loop) && q->heap) corio__free(q);
     return 1;
 }
 
 int corio__wait_done(corio__task *t, corio_future *fut) {
     quiet_wait local, *q = &local; /* in the frame, unless that is copied away (copy mode) */
-    if (t->copy_mode && !(q = corio__malloc(sizeof *q))) return CORIO_ENOMEM;
+    if (corio__task_copy_mode(t) && !(q = corio__malloc(sizeof *q))) return CORIO_ENOMEM;
     *q = (quiet_wait){.task = t, .heap = q != &local};
     q->w.later = quiet_done;
     q->w.owner = q;
@@ -174,7 +174,7 @@ int corio_wait_for(corio_aw aw, double timeout, void **result) {
     if (isnan(timeout) || (!aw.fut && !aw.fn)) return CORIO_EINVAL;
     if (timeout <= 0) { /* cancel at once, wait for the cancel to finish */
         corio_future *fut;
-        int rc = corio__ensure_future(t->fut.loop, &aw, &fut);
+        int rc = corio__ensure_future(corio__task_fut(t)->loop, &aw, &fut);
         if (rc < 0) return rc;
         int was_done = fut->state != CORIO__PENDING;
         if (!was_done) {
@@ -185,7 +185,7 @@ int corio_wait_for(corio_aw aw, double timeout, void **result) {
             rc = corio_future_result(fut, result);
             if (rc < 0) corio__observe(t, fut);
             if (rc == CORIO_ECANCELED && !was_done) { /* done already: its outcome as it is */
-                corio_error *e = corio__error_make(CORIO_ETIMEDOUT, t->exc, NULL);
+                corio_error *e = corio__error_make(CORIO_ETIMEDOUT, corio__task_exc(t), NULL);
                 if (e) {
                     corio__set_exc(t, e);
                     corio__error_unref(e);
@@ -265,7 +265,7 @@ int corio_shield(corio_aw aw, corio_future **out) {
     *out = NULL;
     corio_loop *loop = aw.fut ? aw.fut->loop : corio__running_loop;
     if (!loop) return CORIO_ENOLOOP;
-    if (loop->closed) return CORIO_ECLOSED;
+    if (corio__loop_closed(loop)) return CORIO_ECLOSED;
     corio_future *inner;
     int rc = corio__ensure_future(loop, &aw, &inner);
     if (rc < 0) return rc;
@@ -290,7 +290,7 @@ int corio_shield(corio_aw aw, corio_future **out) {
     s->on_outer.owner = s;
     s->res.close = shield_close;
     corio__list_init(&s->res.link);
-    corio__list_push_back(&loop->resources, &s->res.link);
+    corio__loop_add_resource(loop, &s->res);
     corio__watch_start(&s->on_inner, inner);
     corio__watch_start(&s->on_outer, outer);
     *out = outer;

@@ -2,7 +2,7 @@
  * backend contract (internal.h) is four calls; io_uring will be one more
  * file like this one. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 /* Error codes and error values (the stand-in for exceptions). */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 #include <string.h>
