@@ -177,6 +177,9 @@ struct corio__task {
     uint8_t started;           /* the body has been entered (u.start is spent): 1, then 2
                                   once it has suspended through switch_out (task_exit) */
     uint8_t finished;          /* the body has returned; the loop frees the stack after the switch back */
+    uint8_t copy_mode;         /* immutable: runs on loop->shared, its bytes saved while suspended;
+                                  beside must_cancel so the hot path tests both at once (the
+                                  layers read the same fact as CORIO__F_COPY) */
 #if CORIO_HAVE_ASAN
     void *asan_fake;           /* ASan fake-stack handle across the switch */
 #endif

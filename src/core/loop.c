@@ -347,15 +347,20 @@ static int64_t poll_timeout(corio_loop *loop) {
 /* Phase 1: wait for I/O (or a wake-up) as long as poll_timeout says. */
 static int poll_io(corio_loop *loop) { return corio__backend_poll(loop, poll_timeout(loop)); }
 
-/* Phase 2: what other threads posted joins the ready queue. */
-static void run_sources(corio_loop *loop) {
-    if (!wakeup_pending(loop)) return;
+/* Phase 2: what other threads posted joins the ready queue. Out of line:
+ * the inline advance asks on every yield, and the rare path's loop and
+ * calls would cost it a frame and three saved registers. */
+static __attribute__((noinline, cold)) void take_posts(corio_loop *loop) {
     take_wakeup(loop);
     corio__list *n;
     corio__list_foreach(n, &loop->sources) {
         corio__source *src = corio__container_of(n, corio__source, link);
         src->ops->ready(src);
     }
+}
+
+static inline void run_sources(corio_loop *loop) {
+    if (wakeup_pending(loop)) take_posts(loop);
 }
 
 /* Phase 3, virtual time only: an idle loop jumps its clock to the next

@@ -34,8 +34,8 @@ static int step_prepare(corio_loop *loop, corio__task *t);
  * start now: it is then queued as usual. */
 static int eager_start(corio_loop *loop, corio__task *t) {
     corio__task *parent = corio__current;
-    if (!loop->eager || !loop->running || corio__running_loop != loop || corio__task_copy_mode(t) ||
-        (parent && corio__task_copy_mode(parent)) || step_prepare(loop, t) < 0)
+    if (!loop->eager || !loop->running || corio__running_loop != loop || t->copy_mode ||
+        (parent && parent->copy_mode) || step_prepare(loop, t) < 0)
         return 0;
     corio__task *saved_task = loop->eager_task, *saved_parent = loop->eager_parent;
     corio_task *saved_current = loop->current;
@@ -86,7 +86,10 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     /* Rounded up, as the pools do; the page size is a power of two, so a
      * shift, not a 64-bit division (tens of cycles per task). */
     t->stack_pages = (uint32_t)((want + page - 1) >> __builtin_ctzl(page));
-    if (loop->stack_mode == CORIO_STACK_COPY) t->fut.flags = CORIO__F_COPY;
+    if (loop->stack_mode == CORIO_STACK_COPY) {
+        t->copy_mode = 1;
+        t->fut.flags = CORIO__F_COPY;
+    }
     corio__list_init(&t->step.ev.link);
     t->step.ev.run = task_step;
     t->step.node.index = CORIO__HEAP_NONE;
@@ -182,7 +185,7 @@ static void *task_entry(void *arg) {
  * task was live. */
 void corio__task_retire(corio__task *t) {
     corio_loop *loop = t->fut.loop;
-    if (corio__task_copy_mode(t)) corio__copy_release(loop, t);
+    if (t->copy_mode) corio__copy_release(loop, t);
     else if (t->stack.lo) corio__stack_put(&t->stack);
     t->stack.lo = NULL;
 #if CORIO_HAVE_TSAN
@@ -194,7 +197,7 @@ void corio__task_retire(corio__task *t) {
 
 /* First step: a stack and a fresh context. */
 static int task_start(corio_loop *loop, corio__task *t) {
-    if (corio__task_copy_mode(t)) {
+    if (t->copy_mode) {
         int rc = corio__copy_stack_get(loop);
         if (rc < 0) return rc;
         t->stack = loop->shared; /* borrowed: bounds for the overflow check and ASan */
@@ -233,7 +236,7 @@ static inline __attribute__((always_inline)) void step(corio__event *ev) {
         corio__task_retire(t);
         return;
     }
-    if (corio__task_copy_mode(t) && t->started) corio__copy_in(loop, t); /* a fresh one starts on a clean stack */
+    if (t->copy_mode && t->started) corio__copy_in(loop, t); /* a fresh one starts on a clean stack */
     loop->current = &t->fut;
     corio__current = t;
     switch_into(loop, t);
@@ -241,7 +244,7 @@ static inline __attribute__((always_inline)) void step(corio__event *ev) {
     loop->current = NULL;
     corio__current = NULL;
     if (b->finished) corio__task_retire(b);
-    else if (corio__task_copy_mode(b)) corio__copy_out(loop, b);
+    else if (b->copy_mode) corio__copy_out(loop, b);
 }
 
 /* Its address marks a task's step event; corio__run_batch runs it inline. */
@@ -276,7 +279,7 @@ void corio__run_batch(corio_loop *loop) {
 static corio__task *next_direct(void) {
     corio__task *t = corio__current;
     corio_loop *loop = t->fut.loop;
-    if (corio__task_copy_mode(t)) return NULL;
+    if (t->copy_mode) return NULL;
     if (corio__list_empty(&loop->batch)) {
         if (!corio__advance_inline(loop)) return NULL;
         loop = corio__current->fut.loop;
@@ -284,7 +287,7 @@ static corio__task *next_direct(void) {
     corio__event *ev = corio__container_of(loop->batch.next, corio__event, link);
     if (ev->run != task_step) return NULL;
     corio__task *u = corio__container_of(ev, corio__task, step.ev);
-    if (corio__task_copy_mode(u)) return NULL;
+    if (u->copy_mode) return NULL;
     if (!u->sp && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
     /* A started task without a cancel to take needs no preparing. */
     if (!u->sp || u->must_cancel) {
@@ -329,7 +332,7 @@ static void switch_out(void) {
 
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
-    if (corio__task_copy_mode(t)) corio__copy_release(t->fut.loop, t);
+    if (t->copy_mode) corio__copy_release(t->fut.loop, t);
     /* Usually all NULL: skip the calls (every finished task comes here). */
     if (t->name) corio__free(t->name);
     if (t->cancel_msg) corio__free(t->cancel_msg);
@@ -377,7 +380,7 @@ void corio__wake(corio__task *t, int code) {
  * cannot be refilled without the loop) goes the general way. */
 static int yield_now(corio_loop *loop, corio__task *t) {
     corio__ready_push(loop, &t->step.ev);
-    if (corio__task_copy_mode(t) || t->must_cancel || t == loop->eager_task) goto general;
+    if (t->copy_mode || t->must_cancel || t == loop->eager_task) goto general;
     if (corio__list_empty(&loop->batch)) {
         int more = corio__advance_inline(loop);
         /* Nothing is kept across a call on this path: t is taken again
@@ -394,7 +397,7 @@ static int yield_now(corio_loop *loop, corio__task *t) {
     }
     if (ev->run != task_step) goto general;
     corio__task *u = corio__container_of(ev, corio__task, step.ev);
-    if (corio__task_copy_mode(u) || u->must_cancel || !u->sp) goto general;
+    if (u->copy_mode || u->must_cancel || !u->sp) goto general;
     corio__list_unlink(&ev->link);
     t->wake_code = 0;
     loop->current = &u->fut;
