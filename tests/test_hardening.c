@@ -774,3 +774,250 @@ TEST(user_error_codes) {
     ASSERT_STR(corio_version(), v);
     return 0;
 }
+
+/* ---- found by a second hostile review ------------------------------------ */
+
+/* A gather nobody takes the result of, and corio_any asked for no result:
+ * each child's result goes back through its release hook. */
+static int release_body2(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    released = 0;
+    corio_aw aws[2] = {CORIO_CORO(alloc_result, (void *)1), CORIO_CORO(alloc_result, (void *)2)};
+    corio_future *g;
+    ASSERT_EQ(corio_gather(aws, 2, 0, &g), 0);
+    ASSERT_EQ(corio_await(g, NULL), 0);
+    corio_future_unref(g);
+    ASSERT_EQ(released, 2);
+    /* taken through the gather's result: the program has them */
+    ASSERT_EQ(corio_gather(aws, 2, 0, &g), 0);
+    void **vals;
+    ASSERT_EQ(corio_await(g, (void **)&vals), 0);
+    free(vals[0]);
+    free(vals[1]);
+    corio_future_unref(g);
+    ASSERT_EQ(released, 2);
+    ASSERT_EQ(corio_any(aws, 1, NULL, NULL), 0);
+    ASSERT_EQ(released, 3);
+    return 0;
+}
+
+TEST(results_dropped_by_gather_and_any_are_released) {
+    in_task_fn(release_body2);
+    return 0;
+}
+
+/* An empty as_completed outlives its loop: freeing it touches nothing of
+ * the loop's (ASan: a use after free before the fix). */
+static corio_as_completed *empty_it;
+static int make_empty_ac(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    return corio_as_completed_new(NULL, 0, CORIO_FOREVER, &empty_it);
+}
+
+TEST(as_completed_empty_outlives_loop) {
+    ASSERT_EQ(corio_run(make_empty_ac, NULL, NULL), 0);
+    ASSERT_EQ(corio_as_completed_free(empty_it), 0);
+    return 0;
+}
+
+/* Closing a loop while a pool job waits on a coroutine of that loop: close
+ * completes the job's cfuture (cancelled) before it joins the worker, so
+ * it returns instead of hanging (the test's timeout catches a hang). */
+static corio_loop *cb_loop;
+static _Atomic int worker_rc = 1;
+static int sleep_long(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    return corio_sleep(100);
+}
+static int waits_on_loop(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_cfuture *cf;
+    ASSERT_EQ(corio_run_coroutine_threadsafe(cb_loop, sleep_long, NULL, &cf), 0);
+    worker_rc = corio_cfuture_wait(cf, CORIO_FOREVER, NULL);
+    corio_cfuture_free(cf);
+    return 0;
+}
+static int offload_waiter(void *arg, void **res) {
+    (void)arg;
+    return corio_to_thread(waits_on_loop, NULL, NULL, res);
+}
+static int start_offload(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    ASSERT_EQ(corio_create_task(offload_waiter, NULL, NULL, NULL), 0);
+    return corio_sleep(0.2); /* real time: the worker blocks meanwhile */
+}
+
+static void quiet_handler(corio_loop *loop, const char *msg, corio_future *fut,
+                          const corio_error *err, void *arg) {
+    (void)loop, (void)msg, (void)fut, (void)err, (void)arg; /* the pending tasks: expected */
+}
+
+TEST(thread_close_while_job_waits_on_loop) {
+    ASSERT_EQ(corio_loop_new(&cb_loop), 0);
+    corio_task *m;
+    ASSERT_EQ(corio_loop_create_task(cb_loop, start_offload, NULL, NULL, 0, &m), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(cb_loop, m, NULL), 0);
+    corio_future_unref(m);
+    corio_loop_set_exception_handler(cb_loop, quiet_handler, NULL);
+    ASSERT_EQ(corio_loop_close(cb_loop), 0);
+    ASSERT_EQ(worker_rc, CORIO_ECANCELED);
+    ASSERT_EQ(corio_loop_free(cb_loop), 0);
+    return 0;
+}
+
+/* wait_set refuses a set another task awaits (it would move members under
+ * the await), so the await returns only when every member is done. */
+static corio_futset *busy_set;
+static corio_future *members[3];
+static int awaits_set(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    ASSERT_EQ(corio_futset_await(busy_set), 0);
+    for (int i = 0; i < 3; i++) ASSERT(corio_future_done(members[i]));
+    return 0;
+}
+static int waits_set(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_futset *done = NULL;
+    ASSERT_EQ(corio_wait_set(busy_set, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done), CORIO_EBUSY);
+    ASSERT(done == NULL);
+    return 0;
+}
+static int futset_race_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_loop *loop = corio_get_running_loop();
+    ASSERT_EQ(corio_futset_new(&busy_set), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(corio_future_new(loop, &members[i]), 0);
+        ASSERT_EQ(corio_futset_add(busy_set, members[i]), 1);
+    }
+    corio_task *a, *b;
+    ASSERT_EQ(corio_create_task(awaits_set, NULL, NULL, &a), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    ASSERT_EQ(corio_create_task(waits_set, NULL, NULL, &b), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(corio_future_set_result(members[i], NULL), 0);
+        ASSERT_EQ(corio_sleep(0.01), 0);
+    }
+    ASSERT_EQ(corio_await(a, NULL), 0);
+    ASSERT_EQ(corio_await(b, NULL), 0);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    for (int i = 0; i < 3; i++) corio_future_unref(members[i]);
+    ASSERT_EQ(corio_futset_free(busy_set), 0);
+    return 0;
+}
+
+TEST(wait_set_refuses_an_awaited_set) {
+    in_task_fn(futset_race_body);
+    return 0;
+}
+
+/* Loops in two threads cancel futures without a message: the shared bare
+ * cancel error is not counted (TSan: a data race before the fix). */
+static int bare_cancels(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_loop *loop = corio_get_running_loop();
+    for (int i = 0; i < 5000; i++) {
+        corio_future *f;
+        ASSERT_EQ(corio_future_new(loop, &f), 0);
+        ASSERT_EQ(corio_future_cancel(f, NULL), 1);
+        corio_future_unref(f);
+    }
+    return 0;
+}
+static void *bare_cancel_thread(void *arg) {
+    (void)arg;
+    ASSERT_EQ(corio_run(bare_cancels, NULL, NULL), 0);
+    return NULL;
+}
+
+TEST(thread_bare_cancel_shared) {
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) ASSERT_EQ(pthread_create(&th[i], NULL, bare_cancel_thread, NULL), 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    return 0;
+}
+
+/* A task destroyed pending at close inside one of corio's own waits: what
+ * corio holds in that call's frame (a gather, a set of futures, a job's
+ * future) is let go by the loop, so closing leaves no reference behind
+ * ("loop freed while N future(s) ... are still referenced" before). */
+static int forever_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    return corio_sleep(CORIO_FOREVER);
+}
+static int in_gather_wait(void *arg, void **res) {
+    (void)res;
+    corio_aw aws[2] = {CORIO_CORO(forever_body, NULL), CORIO_CORO(forever_body, NULL)};
+    corio_outcome outs[2];
+    return corio_gather_wait(aws, 2, 0, arg ? outs : NULL);
+}
+static int in_any(void *arg, void **res) {
+    (void)arg;
+    corio_aw aws[2] = {CORIO_CORO(forever_body, NULL), CORIO_CORO(forever_body, NULL)};
+    return corio_any(aws, 2, NULL, res);
+}
+static int in_wait(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_task *ts[2];
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(corio_create_task(forever_body, NULL, NULL, &ts[i]), 0);
+        corio_future_unref(ts[i]); /* borrowed: the loop holds a live task */
+    }
+    corio_futset *done, *pending;
+    return corio_wait_tasks(ts, 2, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done, &pending);
+}
+static int blocks_a_while(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    usleep(100000);
+    return 0;
+}
+static int in_to_thread(void *arg, void **res) {
+    (void)arg;
+    return corio_to_thread(blocks_a_while, NULL, NULL, res);
+}
+
+static void destroyed_inside(corio_fn fn, void *arg, int copy) {
+    corio_loop *loop;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    if (copy) ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    reports r = {0};
+    ASSERT_EQ(corio_loop_set_exception_handler(loop, capture_report, &r), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, fn, arg, NULL, 0, &t), 0);
+    ASSERT_EQ(corio_loop_stop(loop), 0); /* one iteration: t starts and waits */
+    ASSERT_EQ(corio_loop_run_forever(loop), 0);
+    ASSERT_EQ(corio_loop_stop(loop), 0);
+    ASSERT_EQ(corio_loop_run_forever(loop), 0);
+    ASSERT(!corio_future_done(t));
+    corio_future_unref(t);
+    ASSERT_EQ(corio_loop_close(loop), 0);
+    int before = r.n; /* the pending tasks, destroyed */
+    ASSERT(before >= 1);
+    ASSERT_EQ(corio_loop_free(loop), 0);
+    ASSERT_EQ(r.n, before); /* no "still referenced" report */
+}
+
+TEST(destroyed_inside_own_waits_holds_nothing) {
+    for (int copy = 0; copy < 2; copy++) {
+        destroyed_inside(in_gather_wait, NULL, copy);
+        destroyed_inside(in_gather_wait, (void *)1, copy);
+        destroyed_inside(in_any, NULL, copy);
+        destroyed_inside(in_wait, NULL, copy);
+        destroyed_inside(in_to_thread, NULL, copy);
+    }
+    return 0;
+}

@@ -54,6 +54,8 @@ struct gather {
     void **values;           /* per position, the result once done: owned (not collecting) */
     corio_outcome *outs;     /* collecting: where outcomes go (the caller's, or owned in
                                 copy mode); NULL: nobody wants them */
+    corio_outcome *owned_outs; /* copy mode's own outs until gather_wait resumes: freed
+                                (with what it holds) if it never does */
     kid *kids;               /* owned array of nkids (fixed: their events point into it) */
 };
 
@@ -146,7 +148,9 @@ static void complete(gather *g, corio_future *last) {
         corio_future *c = k->f;
         corio__future_mark_retrieved(c);
         if (g->collect) continue; /* gather_wait stores these when it resumes */
-        g->values[i] = c->state == CORIO__DONE && !c->error ? corio__future_take(c) : NULL;
+        /* Read, not taken: the values reach the program only if the
+         * gather's own result does (gather_destroy). */
+        g->values[i] = c->state == CORIO__DONE && !c->error ? c->result : NULL;
     }
     if (g->cancel_requested) { /* cancelled gathers end cancelled, return_exceptions or not */
         finish(g, cancel_error_of(last));
@@ -186,18 +190,26 @@ static int gather_cancel(corio_future *f, const char *msg) {
 
 static void gather_destroy(corio_future *f) {
     gather *g = as_gather(f);
+    int given = !g->collect && (f->flags & CORIO__F_TAKEN) && f->state == CORIO__DONE && !f->error;
     for (size_t i = 0; i < g->nkids; i++) {
         kid *k = &g->kids[i];
         if (corio__list_linked(&k->ev.link)) corio__list_unlink(&k->ev.link);
         if (!k->f) continue; /* collected */
         /* Nobody will collect its outcome through us any more: as asyncio,
-         * a gather's children count as retrieved. */
-        corio__future_mark_retrieved(k->f);
+         * a gather's children count as retrieved. Their results went out
+         * in the gather's result if someone took that; if not, each goes
+         * back through its child's release hook at the child's last unref. */
+        if (given) (void)corio__future_take(k->f);
+        else corio__future_mark_retrieved(k->f);
         corio_future_unref(k->f);
     }
     corio__free(g->kids);
     corio__free(g->pos);
     if (!g->collect) corio__free(g->values);
+    if (g->owned_outs) {
+        corio_outcomes_clear(g->owned_outs, g->n);
+        corio__free(g->owned_outs);
+    }
 }
 
 /* A failed construction: cancel the tasks we made (they have not run) and
@@ -378,18 +390,20 @@ int corio_gather_wait(const corio_aw *aws, size_t n, int flags, corio_outcome *o
         if (dest != outs) corio__free(dest);
         return rc;
     }
-    rc = corio_await(f, NULL);
     gather *g = as_gather(f);
+    if (dest != outs) g->owned_outs = dest; /* freed with the gather if we never resume */
+    rc = corio__await_owned(f, NULL);
     for (size_t i = 0; g->nkids && i < n; i++) { /* positions not collected: pending, or shared */
         kid *k = g->pos[i];
         if (k && k->f) store(g, i, k->f);
     }
     g->outs = NULL; /* nothing may write there once we return */
     g->collect = 0;
-    corio_future_unref(f);
     if (dest != outs) {
         memcpy(outs, dest, n * sizeof *outs);
+        g->owned_outs = NULL;
         corio__free(dest);
     }
+    corio_future_unref(f);
     return rc;
 }

@@ -268,7 +268,9 @@ int corio_wait_set(corio_futset *s, double timeout, int return_when, corio_futse
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (s->n == 0) return CORIO_EINVAL; /* asyncio: "Set of Tasks/Futures is empty." */
-    if (s->active) return CORIO_EBUSY;
+    /* One waiter at a time: wait_set splits the set, which would move
+     * members under an await walking it. */
+    if (s->active || (s->awaiting && !corio__loop_closed(s->awaiting))) return CORIO_EBUSY;
     corio_loop *loop = corio__task_fut(t)->loop;
     /* Only members not yet watched need checking: O(new), not O(pending). */
     corio__list *it;
@@ -315,22 +317,64 @@ static int set_of(const corio_aw *aws, corio_future *const *futs, size_t n, cori
     return 0;
 }
 
+/* What wait and any hold in their frames across a wait: if the task is
+ * destroyed pending (loop close), the frame never resumes to let go of
+ * it, so it is on the heap and among the task's scopes, which the loop
+ * abandons. */
+typedef struct held {
+    corio__scope scope;   /* in the task's scopes while the call runs */
+    corio_futset *set;    /* owned while held */
+    corio_future **futs;  /* owned references, n of them, and the array */
+    size_t n;
+    corio_error **errs;   /* owned array (borrowed entries) */
+    corio__ptrmap seen;   /* any's futures already taken */
+} held;
+
+static void held_drop(held *h) {
+    corio_futset_free(h->set);
+    for (size_t i = 0; h->futs && i < h->n; i++) corio_future_unref(h->futs[i]);
+    corio__free(h->futs);
+    corio__free(h->errs);
+    corio__ptrmap_free(&h->seen);
+    corio__free(h);
+}
+
+static void held_abandon(corio__scope *sc, corio__task *t, int report) {
+    (void)t, (void)report;
+    held_drop(corio__container_of(sc, held, scope));
+}
+
+static held *hold(corio__task *t) {
+    held *h = corio__calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->scope.abandon = held_abandon;
+    corio__scope_push(t, &h->scope);
+    return h;
+}
+
+/* The call returns: what is left in h is dropped. */
+static void unhold(corio__task *t, held *h) {
+    corio__scope_pop(t, &h->scope);
+    held_drop(h);
+}
+
 static int wait_on(const corio_aw *aws, corio_future *const *futs, size_t n, double timeout,
                    int return_when, corio_futset **done, corio_futset **pending) {
     if (done) *done = NULL;
     if (pending) *pending = NULL;
     if (!done || !pending || isnan(timeout) || !check_when(return_when)) return CORIO_EINVAL;
-    if (!corio__running_task()) return CORIO_ENOTINTASK;
-    corio_futset *s;
-    int rc = set_of(aws, futs, n, &s);
-    if (rc < 0) return rc;
-    rc = corio_wait_set(s, timeout, return_when, done);
-    if (rc < 0) {
-        corio_futset_free(s);
-        return rc;
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    held *h = hold(t);
+    if (!h) return CORIO_ENOMEM;
+    int rc = set_of(aws, futs, n, &h->set);
+    if (rc == 0) rc = corio_wait_set(h->set, timeout, return_when, done);
+    if (rc == 0) {
+        *pending = h->set;
+        h->set = NULL;
     }
-    *pending = s;
-    return 0;
+    unhold(t, h);
+    return rc;
 }
 
 int corio_wait(const corio_aw *aws, size_t n, double timeout, int return_when,
@@ -513,7 +557,9 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **fut) {
 int corio_as_completed_free(corio_as_completed *it) {
     if (!it) return 0;
     if (it->inside) return CORIO_EBUSY;
-    corio__timer_disarm(it->loop, &it->timer);
+    /* The loop is borrowed from the items: with none (empty input, never
+     * armed) it may be gone already. */
+    if (it->nitems) corio__timer_disarm(it->loop, &it->timer);
     for (int i = 0; i < it->nitems; i++) {
         corio__watch_stop(&it->items[i].w);
         corio_future_unref(it->items[i].f);
@@ -551,10 +597,13 @@ static int any_of(const corio_aw *aws, corio_future *const *in, size_t n, size_t
     if (!n || (!aws && !in)) return CORIO_EINVAL;
     for (size_t i = 0; in && i < n; i++)
         if (!in[i]) return CORIO_EINVAL;
-    corio_future **futs = corio__calloc(n, sizeof *futs);
-    corio_error **errs = corio__calloc(n, sizeof *errs);
-    corio_futset *s = NULL;
-    int rc = futs && errs ? corio_futset_new(&s) : CORIO_ENOMEM;
+    held *h = hold(t);
+    if (!h) return CORIO_ENOMEM;
+    corio_future **futs = h->futs = corio__calloc(n, sizeof *futs);
+    corio_error **errs = h->errs = corio__calloc(n, sizeof *errs);
+    h->n = n;
+    int rc = futs && errs ? corio_futset_new(&h->set) : CORIO_ENOMEM;
+    corio_futset *s = h->set;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         corio_aw a = aws ? aws[i] : CORIO_FUT(in[i]);
         rc = corio__ensure_future(corio__task_fut(t)->loop, &a, &futs[i]);
@@ -562,28 +611,26 @@ static int any_of(const corio_aw *aws, corio_future *const *in, size_t n, size_t
     }
     int nerr = 0;
     corio_future *win = NULL;
-    corio__ptrmap seen = {0}; /* futures already taken (duplicates count once) */
     while (rc >= 0 && s->n > 0 && !win) {
         corio_futset *done;
         rc = corio_wait_set(s, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done);
         if (rc < 0) break;
-        /* A round's done futures are taken in input order. */
+        /* A round's done futures are taken in input order (duplicates once). */
         for (size_t i = 0; i < n; i++) {
             corio_future *f = futs[i];
-            if (!corio_futset_contains(done, f) || corio__ptrmap_find(&seen, f)) continue;
-            if ((rc = corio__ptrmap_put(&seen, f, f)) < 0) break;
+            if (!corio_futset_contains(done, f) || corio__ptrmap_find(&h->seen, f)) continue;
+            if ((rc = corio__ptrmap_put(&h->seen, f, f)) < 0) break;
             corio__future_mark_retrieved(f); /* a second success's result is not taken */
             if (f->state == CORIO__DONE && !f->error && !win) win = f;
             else if (f->error && f->state == CORIO__DONE) errs[nerr++] = f->error;
         }
         corio_futset_free(done); /* errs stay alive: futs[] hold the futures */
     }
-    corio__ptrmap_free(&seen);
     int drained = s ? cancel_and_drain(s, futs, n) : 0;
     if (rc >= 0 && drained < 0) rc = drained;
     if (rc >= 0 && win) {
-        void *r = corio__future_take(win);
-        if (result) *result = r;
+        if (result) *result = corio__future_take(win);
+        else corio__future_mark_retrieved(win); /* untaken: its release hook has it */
         for (size_t i = 0; i < n; i++)
             if (futs[i] == win) {
                 if (winner) *winner = i;
@@ -600,10 +647,7 @@ static int any_of(const corio_aw *aws, corio_future *const *in, size_t n, size_t
         }
         rc = g ? CORIO_EGROUP : CORIO_ENOMEM;
     }
-    corio_futset_free(s);
-    for (size_t i = 0; futs && i < n; i++) corio_future_unref(futs[i]);
-    corio__free(futs);
-    corio__free(errs);
+    unhold(t, h);
     return rc;
 }
 

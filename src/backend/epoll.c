@@ -25,7 +25,7 @@ int corio__backend_add_wakeup(corio_loop *loop, int fd) {
 /* epoll_pwait2 (Linux 5.11) takes nanoseconds; where it is missing (older
  * kernels, valgrind 3.19) epoll_wait gets the timeout rounded up to whole
  * milliseconds, so a timer is never polled for too early. */
-static int have_pwait2 = 1;
+static _Atomic int have_pwait2 = 1; /* loops in many threads ask */
 
 static int wait_events(int fd, struct epoll_event *evs, int n, int64_t timeout_ns) {
     if (have_pwait2) {
@@ -41,7 +41,9 @@ static int wait_events(int fd, struct epoll_event *evs, int n, int64_t timeout_n
     }
     int ms = -1;
     if (timeout_ns >= 0) {
-        int64_t m = (timeout_ns + 999999) / 1000000;
+        /* Rounded up without overflow: INT64_MAX stands for "beyond the
+         * clock's end". */
+        int64_t m = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
         ms = m > INT_MAX ? INT_MAX : (int)m;
     }
     return epoll_wait(fd, evs, n, ms);

@@ -23,30 +23,36 @@ void corio__observe(corio__task *t, corio_future *fut) {
         (void)corio__set_cancel_msg(t, fut->error->message);
 }
 
-int corio_await(corio_future *fut, void **result) {
+/* `owned`: the caller's reference is the one the wait holds, so a task
+ * destroyed pending at close (whose frame never resumes) lets it go. */
+static int await(corio_future *fut, void **result, int owned) {
     if (!fut) return CORIO_EINVAL;
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     if (fut == &t->fut) return CORIO_EDEADLK;
     if (fut->loop != t->fut.loop) return CORIO_EWRONGLOOP;
     if (!fut->state) {
-        corio_future_ref(fut);
+        if (!owned) corio_future_ref(fut);
         corio__callbacks_add(fut, &t->step.ev);
         int rc = corio__suspend(t, corio__await_cancel, fut);
         if (rc == CORIO_ECANCELED) { /* the cancel came before fut's result */
             corio__future_mark_retrieved(fut);
-            corio_future_unref(fut);
+            if (!owned) corio_future_unref(fut);
             return rc;
         }
         int res = corio_future_result(fut, result);
         if (res < 0) corio__observe(t, fut);
-        corio_future_unref(fut);
+        if (!owned) corio_future_unref(fut);
         return res;
     }
     int res = corio_future_result(fut, result);
     if (res < 0) corio__observe(t, fut);
     return res;
 }
+
+int corio_await(corio_future *fut, void **result) { return await(fut, result, 0); }
+
+int corio__await_owned(corio_future *fut, void **result) { return await(fut, result, 1); }
 
 const corio_error *corio_current_error(void) {
     corio__task *t = corio__running_task();

@@ -139,6 +139,11 @@ int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj);
 void corio__wake(corio__task *t, int code);
 /* Wake t when f completes (t suspends next; cancel forwarding is the caller's). */
 void corio__wake_on(corio__task *t, corio_future *f);
+/* corio_await of a future the caller holds one reference on, which the
+ * wait uses as its own: at a close that destroys the waiting task (its
+ * frame never resumes), the loop lets go of it. The caller still owns it
+ * when this returns. */
+int corio__await_owned(corio_future *fut, void **result);
 /* Replace the cancel hook of suspended t (a woken waiter's close-time hook). */
 void corio__task_set_wait_cancel(corio__task *t, corio__wait_cancel_fn cancel);
 /* The task saw fut fail: fut's error becomes its current error. */

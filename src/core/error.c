@@ -39,8 +39,9 @@ const char *corio_strerror(int code) {
     return "unknown error";
 }
 
-/* A bare cancel that needs no allocation (its count never reaches zero). */
-static corio_error bare_cancel = {.refs = 1u << 30, .code = CORIO_ECANCELED};
+/* A bare cancel that needs no allocation. Immortal and never counted:
+ * loops in many threads share it, and a count would be a data race. */
+static corio_error bare_cancel = {.refs = 1, .code = CORIO_ECANCELED};
 
 corio_error *corio__error_cancelled(void) { return corio__error_ref(&bare_cancel); }
 
@@ -75,7 +76,7 @@ corio_error *corio__error_new(int code, corio_error *cause, const char *fmt, va_
 }
 
 corio_error *corio__error_ref(corio_error *e) {
-    e->refs++;
+    if (e != &bare_cancel) e->refs++;
     return e;
 }
 
@@ -108,7 +109,7 @@ corio_error *corio_error_ref(const corio_error *err) {
 void corio_error_unref(const corio_error *err) { corio__error_unref((corio_error *)err); }
 
 void corio__error_unref(corio_error *e) {
-    while (e && --e->refs == 0) {
+    while (e && e != &bare_cancel && --e->refs == 0) {
         corio_error *cause = e->cause;
         for (int i = 0; i < e->ngroup; i++) corio__error_unref(e->group[i]);
         corio__free(e->group);

@@ -420,17 +420,17 @@ int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **res
      * too; without memory for the hook, only the waiter-left case does. */
     if (release) (void)corio_future_set_release(j->fut, release);
     corio__watch_start(&j->on_cancel, j->fut);
-    corio_future *f = corio_future_ref(j->fut);
+    /* No reference of our own across the await: a task destroyed pending
+     * at close never comes back to drop it. The job holds the future
+     * until job_done, the await holds its own while it waits. */
+    corio_future *f = j->fut;
     if ((rc = submit(loop, j)) < 0) {
         corio__watch_stop(&j->on_cancel);
         corio_future_unref(j->fut);
         corio__free(j);
-        corio_future_unref(f);
         return rc;
     }
-    rc = corio_await(f, result);
-    corio_future_unref(f);
-    return rc;
+    return corio_await(f, result);
 }
 
 int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads) {
@@ -456,14 +456,9 @@ static void threads_close(corio__source *s) {
     corio__list_splice_back(&cfs, &t->cfutures);
     pthread_cond_broadcast(&t->work);
     pthread_mutex_unlock(&t->lock);
-    for (size_t i = 0; i < t->nthreads; i++) pthread_join(t->threads[i], NULL);
-    /* Jobs never started: their waiters are gone; drop them. */
+    /* The futures first: a worker may be blocked waiting for one of them
+     * (a job that waits on a coroutine of this very loop). */
     corio__list *n;
-    while ((n = corio__list_pop_front(&t->jobs))) {
-        job *j = corio__container_of(n, job, link);
-        corio__list_push_back(&t->posted, &j->done_ev.link);
-    }
-    threads_ready(s);
     while ((n = corio__list_pop_front(&cfs))) {
         corio_cfuture *cf = corio__container_of(n, corio_cfuture, link);
         corio__list_init(&cf->link);
@@ -471,6 +466,13 @@ static void threads_close(corio__source *s) {
         cf->task = NULL;
         cf_finish(cf, CORIO_ECANCELED, NULL);
     }
+    for (size_t i = 0; i < t->nthreads; i++) pthread_join(t->threads[i], NULL);
+    /* Jobs never started: their waiters are gone; drop them. */
+    while ((n = corio__list_pop_front(&t->jobs))) {
+        job *j = corio__container_of(n, job, link);
+        corio__list_push_back(&t->posted, &j->done_ev.link);
+    }
+    threads_ready(s);
 }
 
 static void threads_free(corio__source *s) {
