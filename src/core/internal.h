@@ -130,7 +130,7 @@ void corio__switch_jmp(void **save, void *load);
  * of a context to resume instead of its own, which is then over. */
 void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg);
 
-/* ---- tasks --------------------------------------------------------------- */
+/* ---- tasks (and the kinds table of future.c) ------------------------------ */
 
 /* The task kind is the core's own; others register (corio__future_kind). */
 enum { CORIO__PLAIN = 0, CORIO__TASK = 1, CORIO__KINDS = 256 };
@@ -293,9 +293,9 @@ static inline void corio__future_setup(corio_future *f, corio_loop *loop, uint8_
     corio__loop_ref(loop);
 }
 
-/* ---- task files ------------------------------------------------------------ */
+/* ---- the task files: sched.c, cancel.c, name.c, stack_copy.c, await.c,
+ * sleep.c (each declaration says its file) ------------------------------- */
 
-/* The running task of this thread (also read by the SIGSEGV handler). */
 void corio__task_destroy_pending(corio__task *t); /* loop close (cancel.c) */
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap); /* name.c */
 /* Copy mode (stack_copy.c): after t suspended, keep the bytes it uses;
@@ -310,7 +310,7 @@ int corio__set_cancel_msg(corio__task *t, const char *msg); /* cancel.c */
 int corio__task_cancel_op(corio_future *f, const char *msg);  /* cancel.c: the kind's cancel */
 int corio__sleep_timer(corio__task *t, double delay);          /* sleep.c: a delay > 0, or NaN */
 
-/* timers.c: buckets in front of two heaps, exact (when, seq) order */
+/* ---- timers.c: buckets in front of two heaps, exact (when, seq) order ----- */
 typedef struct corio__timers corio__timers;
 int corio__timers_new(corio__timers **out);
 void corio__timers_free(corio__timers *T);

@@ -276,6 +276,7 @@ int corio__loop_registered(corio_loop *loop, const void *obj) {
  * find a source by walking a list that no longer changes. */
 void corio__loop_add_source(corio_loop *loop, corio__source *s) {
     s->loop = loop;
+    corio__list_init(&s->link);
     corio__list_push_back(&loop->sources, &s->link);
 }
 
