@@ -112,7 +112,6 @@ int corio_is_task(const corio_future *fut) { return fut && corio__is_task(fut); 
 /* The task's outcome, from fn's return code. */
 static void task_complete(corio__task *t, int rc, void *result) {
     corio_loop *loop = t->fut.loop;
-    if (t->scopes) corio__scopes_abandon(t, 1); /* left open by the body */
     t->wait_cancel = NULL;
     corio__list_unlink(&t->link);
     loop->ntasks--;
@@ -175,6 +174,9 @@ static void *task_entry(void *arg) {
      * it before completion; a failure clears it): no local to keep, so a
      * copy-mode task saves 16 bytes fewer per suspension. */
     int rc = fn(fn_arg, &t->fut.result);
+    /* Scopes the body left open (here, not in task_complete, whose call
+     * would then need a frame on every task's way out). */
+    if (t->scopes) corio__scopes_abandon(t, 1);
     task_complete(t, rc, t->fut.result);
     t->finished = 1;
     return task_exit(t->fut.loop, t);
