@@ -359,7 +359,9 @@ static inline corio_aw corio__aw(corio_future *f, corio_fn fn, void *arg, const 
  * cancels every child not done; awaiting it then gives CORIO_ECANCELED
  * (as in CPython, it ends with the cancel as its error, not "cancelled").
  * Awaiting it yields a `void **` array of the n results, owned by the
- * gather (valid while it is). *out: owned. 0, CORIO_ENOLOOP, CORIO_ECLOSED,
+ * gather (valid while it is); taking that array (a non-NULL result
+ * pointer) takes the results, otherwise each goes back through its
+ * child's release hook (corio_future_set_release). *out: owned. 0, CORIO_ENOLOOP, CORIO_ECLOSED,
  * CORIO_EWRONGLOOP, CORIO_ENOMEM; CORIO_EINVAL for unknown flags. */
 CORIO_API int corio_gather(const corio_aw *aws, size_t n, int flags, corio_future **out);
 /* The same over futures and tasks the program holds (no corio_aw array). */
@@ -502,7 +504,8 @@ CORIO_API int corio_taskgroup_exit(corio_taskgroup *tg, int rc);
  * in *winner), cancel the others and wait until they have finished. If all
  * fail: CORIO_EGROUP with the errors as corio_current_error(); if all were
  * cancelled: CORIO_ECANCELED. A round's finishers are taken in input order;
- * the results of the others are released (corio_future_set_release). */
+ * the results of the others, and the winner's when `result` is NULL, are
+ * released (corio_future_set_release). */
 CORIO_API int corio_any(const corio_aw *aws, size_t n, size_t *winner, void **result);
 CORIO_API int corio_any_tasks(corio_future *const *futs, size_t n, size_t *winner,
                               void **result);
