@@ -322,8 +322,13 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
     add("")
     add("![corio and its peers](benchmarks.png)")
     add("")
-    add(open(os.path.join(ROOT, "bench", "README.md")).read().strip() if os.path.exists(
-        os.path.join(ROOT, "bench", "README.md")) else "")
+    # How to run them, then the dated figures of earlier optimisations
+    # (bench/history.md: the design note keeps no measurements).
+    for extra in ("README.md", "history.md"):
+        path = os.path.join(ROOT, "bench", extra)
+        if os.path.exists(path):
+            add(open(path).read().strip())
+            add("")
     os.makedirs(a.out, exist_ok=True)
     md = os.path.join(a.out, "benchmarks.md")
     with open(md, "w") as f:

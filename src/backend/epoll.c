@@ -1,5 +1,5 @@
 /* The epoll backend: how the loop waits when nothing is ready. The
- * backend contract (internal.h) is four calls; io_uring will be one more
+ * backend contract (backend/backend.h) is four calls; io_uring will be one more
  * file like this one. */
 #define _GNU_SOURCE
 #include "core/internal.h"

@@ -141,7 +141,7 @@ extern const corio__future_ops *corio__kind_ops[CORIO__KINDS];
 void corio__scopes_abandon(corio__task *t, int report);
 
 /* A million of these sleep at once in the sleepers benchmark: every field
- * counts (248 bytes on x86-64). */
+ * counts (224 bytes on x86-64 without sanitizers: sched.c asserts it). */
 struct corio__task {
     struct corio_future fut;   /* must be first: a task is a future */
     corio__list link;          /* in loop->tasks while not done; owned by the loop */
@@ -238,7 +238,7 @@ struct corio_loop {
     corio__task *shared_owner;    /* the task whose frames are on `shared` now, borrowed */
     corio_task *current;          /* the task running now, borrowed */
     struct corio__task *back;     /* the task that switched back to the loop last, borrowed */
-    struct corio__task *eager_task;   /* in its eager first step now (task.c), borrowed */
+    struct corio__task *eager_task;   /* in its eager first step now (sched.c), borrowed */
     struct corio__task *eager_parent; /* whom eager_task returns to; NULL: the loop's stack */
     void *sp;                     /* the scheduler's saved sp while a task runs */
     double now;                   /* clock at the last update, s (loop.time()) */

@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof(void *) != 8 || CORIO_HAVE_ASAN || CORIO_HAVE_TSAN ||
+                   sizeof(corio__task) <= 224,
+               "a task grew: a million sleepers pay for every byte (internal.h)");
+
 static void task_step(corio__event *ev);
 static int step_prepare(corio_loop *loop, corio__task *t);
 
