@@ -81,6 +81,9 @@ extern "C" {
 #define CORIO_EEMPTY (-4011)      /* get_nowait on an empty queue (QueueEmpty) */
 #define CORIO_ESHUTDOWN (-4012)   /* the queue is shut down (QueueShutDown) */
 #define CORIO_ERUNTIME (-4013)    /* a generic failure (RuntimeError) for programs to raise */
+#define CORIO_EINCOMPLETE (-4014) /* EOF before the bytes asked for (IncompleteReadError) */
+#define CORIO_ELIMIT (-4015)      /* over the stream's limit without a separator (LimitOverrunError) */
+#define CORIO_EFDCLOSED (-4016)   /* the descriptor was closed through corio while a task waited on it */
 /* The program's own codes: CORIO_EUSER(0) .. CORIO_EUSER(9999), that is
  * -10000 down to -19999. corio never returns them; corio_strerror names
  * them "program error N". Use them instead of borrowing errno values. */
@@ -633,6 +636,65 @@ CORIO_API int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, 
 /* Threads of the pool (default: min(32, cores + 4), as asyncio; 1 to
  * 4096). 0, CORIO_ECLOSED. */
 CORIO_API int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads);
+
+/* ---- descriptors (io.md 1): one waiting primitive -------------------------- */
+
+#define CORIO_READABLE 1
+#define CORIO_WRITABLE 2
+/* In a task: wait until fd is ready for `events` (CORIO_READABLE and/or
+ * CORIO_WRITABLE; hang-up and error count as both). Returns the ready
+ * ones (> 0), or CORIO_ECANCELED (timeout scopes included), CORIO_EBUSY
+ * (another task, or a callback, waits on fd in that direction: one reader
+ * and one writer per descriptor), CORIO_EFDCLOSED (corio_close_fd closed
+ * it meanwhile), CORIO_ENOTINTASK, CORIO_EINVAL (no event asked),
+ * -EBADF, -EPERM (a regular file: always ready, epoll cannot watch it). */
+CORIO_API int corio_wait_fd(int fd, int events);
+/* Close a descriptor corio may be watching, on its loop's thread: tasks
+ * waiting on it wake with CORIO_EFDCLOSED, its callbacks are removed, and
+ * the registration is gone before close(2) frees the number. A descriptor
+ * corio watches must be closed this way (a plain close(2) leaves corio's
+ * registration to a number the next open may reuse). 0 or -errno. */
+CORIO_API int corio_close_fd(int fd);
+/* The callback form (asyncio add_reader / add_writer): fn(arg) runs on the
+ * loop while fd is readable (writable), until removed; adding replaces the
+ * callback in that direction. 0, CORIO_EBUSY (a task waits on fd in that
+ * direction), CORIO_ECLOSED, CORIO_ENOMEM, -EBADF, -EPERM. */
+CORIO_API int corio_loop_add_reader(corio_loop *loop, int fd, corio_cb fn, void *arg);
+CORIO_API int corio_loop_add_writer(corio_loop *loop, int fd, corio_cb fn, void *arg);
+/* 1 if a callback was removed, 0 if there was none; CORIO_EINVAL. */
+CORIO_API int corio_loop_remove_reader(corio_loop *loop, int fd);
+CORIO_API int corio_loop_remove_writer(corio_loop *loop, int fd);
+
+/* ---- sockets (asyncio loop.sock_*; io.md 2) --------------------------------- */
+
+/* Addresses are the system's (<sys/socket.h>); lengths are socklen_t,
+ * spelt here as the unsigned int it is, so that this header does not pull
+ * the socket API's names into every program. */
+struct sockaddr;
+
+/* In a task, on non-blocking sockets the caller owns (corio_socket makes
+ * one). Each is a cancellation point while it waits; cancelled, it has
+ * moved no byte (sendall: *sent says how many went before). Errors are
+ * -errno with a message naming the operation (corio_current_error). */
+/* A non-blocking, close-on-exec socket: 0 with *fd, or -errno. */
+CORIO_API int corio_socket(int domain, int type, int protocol, int *fd);
+/* 0 once connected; the connection's error (-ECONNREFUSED, ...). */
+CORIO_API int corio_sock_connect(int fd, const struct sockaddr *addr, unsigned int addrlen);
+/* 0 with *conn (non-blocking, close-on-exec) and the peer's address (addr
+ * and addrlen may be NULL); -errno. */
+CORIO_API int corio_sock_accept(int fd, int *conn, struct sockaddr *addr, unsigned int *addrlen);
+/* sock_recv / sock_recv_into: 0 with *got bytes (0 at end of stream). */
+CORIO_API int corio_sock_recv(int fd, void *buf, size_t n, size_t *got);
+/* All n bytes: 0; else the error (or CORIO_ECANCELED) with *sent bytes
+ * sent before it (sent may be NULL). */
+CORIO_API int corio_sock_sendall(int fd, const void *buf, size_t n, size_t *sent);
+/* One datagram: 0 with *got and the sender (addr, addrlen may be NULL). */
+CORIO_API int corio_sock_recvfrom(int fd, void *buf, size_t n, size_t *got,
+                                  struct sockaddr *addr, unsigned int *addrlen);
+/* One datagram, whole (suspends only while the kernel's buffer is full);
+ * addr NULL: a connected socket. 0 or -errno. */
+CORIO_API int corio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
+                                unsigned int addrlen);
 
 /* ---- asyncio.run -------------------------------------------------------- */
 

@@ -16,7 +16,8 @@ allowed() {
     util) echo "platform/sys.h" ;;
     core) echo "backend/backend.h util/ platform/" ;;
     backend) echo "core/internal.h core/contract.h util/ platform/" ;;
-    aio|sync|threads|io) echo "core/contract.h util/ platform/" ;;
+    aio|sync|threads) echo "core/contract.h util/ platform/" ;;
+    io) echo "core/contract.h backend/backend.h util/ platform/" ;;
     runner) echo "core/contract.h threads/threads.h aio/aio.h util/ platform/" ;;
     *) echo "?" ;;
     esac

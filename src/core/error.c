@@ -23,6 +23,9 @@ const char *corio_strerror(int code) {
     case CORIO_EEMPTY: return "the queue is empty";
     case CORIO_ESHUTDOWN: return "the queue is shut down";
     case CORIO_ERUNTIME: return "runtime error";
+    case CORIO_EINCOMPLETE: return "end of stream before the bytes asked for";
+    case CORIO_ELIMIT: return "over the stream's limit without the separator";
+    case CORIO_EFDCLOSED: return "the descriptor was closed while a task waited on it";
     default: break;
     }
     if (code <= CORIO_EUSER(0) && code >= CORIO_EUSER(CORIO_EUSER_MAX)) {

@@ -250,7 +250,8 @@ struct corio_loop {
     uint32_t refs;                /* the user's until close + one per live future */
     int ntasks;                   /* length of tasks */
     int backend_fd;               /* epoll fd, owned (backend/epoll.c) */
-    size_t io_sources;            /* I/O watchers registered with the backend (none exist yet) */
+    size_t io_sources;            /* descriptors in the backend's set (the poll must ask) */
+    struct corio__fdtab *fdtab;   /* owned by the backend: its watcher per descriptor */
     uint8_t virtual_time;
     uint8_t running;
     uint8_t stopping;

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -127,4 +128,83 @@ int corio__eventfd(void) {
     if (fail_now()) return -EMFILE;
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return fd < 0 ? -errno : fd;
+}
+
+/* ---- descriptors and sockets ----------------------------------------------- */
+
+_Static_assert(sizeof(socklen_t) == sizeof(unsigned int), "socklen_t is an unsigned int here");
+
+int corio__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+    if (fail_now()) return -ENOMEM;
+    return epoll_ctl(epfd, op, fd, ev) ? -errno : 0;
+}
+
+int corio__socket(int domain, int type, int protocol) {
+    if (fail_now()) return -EMFILE;
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Not counted as a failure point: a close that fails would leak the
+ * descriptor in every caller (Linux frees it even on EINTR). */
+int corio__close(int fd) { return close(fd) ? -errno : 0; }
+
+long corio__recv(int fd, void *buf, size_t n, int flags) {
+    if (fail_now()) return -ECONNRESET;
+    ssize_t r;
+    do r = recv(fd, buf, n, flags); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+long corio__send(int fd, const void *buf, size_t n, int flags) {
+    if (fail_now()) return -EPIPE;
+    ssize_t r;
+    do r = send(fd, buf, n, flags | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+long corio__recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                     unsigned int *addrlen) {
+    if (fail_now()) return -ENOBUFS;
+    ssize_t r;
+    do r = recvfrom(fd, buf, n, flags, addr, addrlen); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+long corio__sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                   unsigned int addrlen) {
+    if (fail_now()) return -ENOBUFS;
+    ssize_t r;
+    do r = sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+int corio__accept(int fd, struct sockaddr *addr, unsigned int *addrlen) {
+    if (fail_now()) return -EMFILE;
+    int r;
+    do r = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+/* EINTR is not retried: the connection goes on in the background, as
+ * after EINPROGRESS (the caller waits for writability either way). */
+int corio__connect(int fd, const struct sockaddr *addr, unsigned int addrlen) {
+    if (fail_now()) return -ENETUNREACH;
+    if (connect(fd, addr, addrlen) == 0) return 0;
+    return errno == EINTR ? -EINPROGRESS : -errno;
+}
+
+int corio__bind(int fd, const struct sockaddr *addr, unsigned int addrlen) {
+    if (fail_now()) return -EADDRINUSE;
+    return bind(fd, addr, addrlen) ? -errno : 0;
+}
+
+int corio__listen(int fd, int backlog) {
+    if (fail_now()) return -EADDRINUSE;
+    return listen(fd, backlog) ? -errno : 0;
+}
+
+int corio__setsockopt(int fd, int level, int name, const void *val, unsigned int len) {
+    if (fail_now()) return -ENOMEM;
+    return setsockopt(fd, level, name, val, len) ? -errno : 0;
 }

@@ -50,6 +50,26 @@ struct iovec;
 long corio__madvise_ranges(const struct iovec *ranges, size_t n, int advice);
 int corio__epoll_create(void);
 int corio__eventfd(void); /* non-blocking, close-on-exec */
+/* Descriptors and sockets: the I/O paths' system calls, each returning its
+ * result or -errno (EINTR retried inside), so every one can be failed in
+ * turn. Sockets are made non-blocking and close-on-exec; sends never raise
+ * SIGPIPE. */
+struct sockaddr;
+struct epoll_event;
+int corio__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int corio__socket(int domain, int type, int protocol);
+int corio__close(int fd);
+long corio__recv(int fd, void *buf, size_t n, int flags);
+long corio__send(int fd, const void *buf, size_t n, int flags);
+long corio__recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                     unsigned int *addrlen);
+long corio__sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                   unsigned int addrlen);
+int corio__accept(int fd, struct sockaddr *addr, unsigned int *addrlen);
+int corio__connect(int fd, const struct sockaddr *addr, unsigned int addrlen);
+int corio__bind(int fd, const struct sockaddr *addr, unsigned int addrlen);
+int corio__listen(int fd, int backlog);
+int corio__setsockopt(int fd, int level, int name, const void *val, unsigned int len);
 
 /* Test hook: the nth stand-in call from now on fails (1 = the next one);
  * 0 turns injection off. Returns how many calls were made since the last

@@ -1,0 +1,18 @@
+/* What the I/O files share: the core contract, the backend's task
+ * operations, and a few helpers. */
+#ifndef CORIO_IO_H
+#define CORIO_IO_H
+
+#include "backend/backend.h"
+#include "core/contract.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+/* The running task's loop: 0, CORIO_ENOTINTASK or CORIO_ECLOSED. */
+int corio__io_loop(corio_loop **loop);
+/* "127.0.0.1:80", "[::1]:80", the path of a Unix socket ("@name" for an
+ * abstract one), or "?" for what it cannot name; always terminated. */
+void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size_t cap);
+
+#endif
