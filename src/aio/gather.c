@@ -163,10 +163,20 @@ static void complete(gather *g, corio_future *last) {
     finish(g, NULL);
 }
 
+/* Collected early (its outcome stored, the child let go at once) only when
+ * nothing could be lost if the waiter never resumes (a task destroyed at
+ * loop close): a plain success. A child with a release hook or an error
+ * stays held, and its outcome is stored when the waiter resumes; if it
+ * never does, the child's hook gets the result and the error is dropped
+ * with the child. */
+static int collectable(const gather *g, const corio_future *f) {
+    return g->collect && f->state == CORIO__DONE && !f->error && !(f->flags & CORIO__F_RELEASE);
+}
+
 static void child_done(kid *k) {
     gather *g = k->g;
     corio_future *f = k->f;
-    int early = g->collect && !k->shared;
+    int early = !k->shared && collectable(g, f);
     if (early) store(g, k->at, f);
     seen_done(g, f);
     if (early) { /* its outcome is copied: let it go now */
@@ -254,7 +264,7 @@ static int add_child(gather *g, corio_loop *loop, const corio_aw *aw, size_t i, 
     int rc = corio__ensure_future(loop, aw, &f);
     if (rc < 0) return rc;
     g->nchildren++;
-    if (f->state == CORIO__DONE && !f->error && g->collect && !aw->fut) { /* finished eagerly */
+    if (collectable(g, f) && !aw->fut) { /* finished eagerly */
         store(g, i, f);
         g->nfinished++;
         corio_future_unref(f);

@@ -307,10 +307,11 @@ static int wakeup_pending(const corio_loop *loop) {
  * they do wakes the next iteration. */
 static void take_wakeup(corio_loop *loop) {
     if (!wakeup_pending(loop)) return;
+    /* The flag goes only with the write it stands for: a poster sets it,
+     * then writes; read before the write lands, the eventfd would stay
+     * readable with the flag clear, and the poll would spin on it. */
     uint64_t v;
-    ssize_t r = read(loop->wake_fd, &v, sizeof v);
-    (void)r;
-    atomic_store(&loop->wake_pending, 0);
+    if (read(loop->wake_fd, &v, sizeof v) == (ssize_t)sizeof v) atomic_store(&loop->wake_pending, 0);
 }
 
 static int sources_busy(const corio_loop *loop) {
@@ -337,9 +338,9 @@ static int sources_busy(const corio_loop *loop) {
 static int64_t poll_timeout(corio_loop *loop) {
     if (!corio__list_empty(&loop->head.ready) || loop->stopping) return 0;
     corio__timer *next = corio__timers_peek(loop->timers);
-    if (loop->virtual_time) return sources_busy(loop) ? -1 : 0;
-    if (!next) return -1;
+    if (!next) return loop->virtual_time && !sources_busy(loop) ? 0 : -1;
     double d = next->node.when - corio__loop_now(loop);
+    if (loop->virtual_time) return d < CLOCK_RESOLUTION || !sources_busy(loop) ? 0 : -1;
     if (d < CLOCK_RESOLUTION) return 0;
     if (d >= 9.2e9) return INT64_MAX; /* beyond int64 ns (292 years) */
     return (int64_t)ceil(d * 1e9);
