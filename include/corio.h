@@ -696,6 +696,119 @@ CORIO_API int corio_sock_recvfrom(int fd, void *buf, size_t n, size_t *got,
 CORIO_API int corio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
                                 unsigned int addrlen);
 
+/* ---- streams (asyncio open_connection / StreamReader / StreamWriter; io.md 3) */
+
+/* A connected stream: reader and writer in one object, owned by whoever
+ * opened it (corio_stream_free), or, for a server's connection, by the
+ * server (the handler borrows it until it returns). Reading calls are for
+ * one task at a time: one that must wait while another task waits on the
+ * same stream gets CORIO_EBUSY; a read the buffer satisfies returns at
+ * once. A read that is cancelled or times out consumes nothing. Bytes
+ * handed out by pointer are the stream's, valid until the next call on it. */
+typedef struct corio_stream corio_stream;
+/* In a task: connect to a numeric address ("127.0.0.1", "::1" or "[::1]";
+ * names come with getaddrinfo), TCP_NODELAY on. *out: owned. 0, -errno
+ * with a message naming the peer, CORIO_EINVAL (not a numeric address). */
+CORIO_API int corio_open_connection(const char *host, int port, corio_stream **out);
+/* A Unix socket: a path, or "@name" for an abstract one. */
+CORIO_API int corio_open_unix_connection(const char *path, corio_stream **out);
+/* Closes the descriptor now if still open (buffered writes are dropped:
+ * close and wait_closed first to send them). 0; CORIO_EBUSY while a task
+ * is inside a call on it. NULL-safe. */
+CORIO_API int corio_stream_free(corio_stream *s);
+/* read(n): up to n bytes (*got >= 1), or *got == 0 at EOF. */
+CORIO_API int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got);
+/* read(-1): everything up to EOF, lent. On an error (a cancel too) the
+ * bytes so far stay buffered for the next read. */
+CORIO_API int corio_stream_read_all(corio_stream *s, const void **data, size_t *len);
+/* readexactly(n): 0, or CORIO_EINCOMPLETE at EOF with the *got bytes that
+ * came (consumed, in buf), as IncompleteReadError's `partial`. */
+CORIO_API int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got);
+/* readuntil(sep): the data through the separator, lent. CORIO_EINCOMPLETE
+ * at EOF with the partial data (lent, consumed); CORIO_ELIMIT when more than
+ * the limit came without the separator: *data NULL, *len asyncio's
+ * `consumed`, and the data stays buffered. */
+CORIO_API int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
+                                     const void **data, size_t *len);
+/* readline, as asyncio's: the line with its newline; at EOF the partial
+ * line (0 bytes: EOF) without an error; over the limit CORIO_ELIMIT, and
+ * the overlong line's buffered part is dropped. */
+CORIO_API int corio_stream_readline(corio_stream *s, const void **data, size_t *len);
+/* EOF was read and nothing is left to read. */
+CORIO_API int corio_stream_at_eof(const corio_stream *s);
+/* The read limit (default 64 KiB). 0 or CORIO_EINVAL. */
+CORIO_API int corio_stream_set_limit(corio_stream *s, size_t limit);
+/* write: never suspends; what the socket does not take now is buffered
+ * and sent in the background. 0; the connection's error; CORIO_EFDCLOSED
+ * after close or write_eof (asyncio drops such bytes silently). */
+CORIO_API int corio_stream_write(corio_stream *s, const void *buf, size_t n);
+CORIO_API int corio_stream_writelines(corio_stream *s, const void *const *bufs,
+                                      const size_t *lens, size_t n);
+/* drain: in a task, wait while the buffer is above the high-water mark,
+ * until it is at or below the low one; many tasks may drain at once. 0,
+ * the connection's error, CORIO_ECANCELED. */
+CORIO_API int corio_stream_drain(corio_stream *s);
+/* Water marks (default 64 KiB and a quarter of it). 0 or CORIO_EINVAL. */
+CORIO_API int corio_stream_set_write_buffer_limits(corio_stream *s, size_t high, size_t low);
+CORIO_API size_t corio_stream_write_buffer_size(const corio_stream *s);
+/* Shut down writing once the buffer is sent. */
+CORIO_API int corio_stream_write_eof(corio_stream *s);
+CORIO_API int corio_stream_can_write_eof(const corio_stream *s);
+/* close: send what is buffered, then close the descriptor (at once if
+ * nothing is). abort: close now, dropping it. wait_closed: in a task,
+ * until closed; 0 or the connection's error. */
+CORIO_API int corio_stream_close(corio_stream *s);
+CORIO_API int corio_stream_abort(corio_stream *s);
+CORIO_API int corio_stream_is_closing(const corio_stream *s);
+CORIO_API int corio_stream_wait_closed(corio_stream *s);
+/* get_extra_info: the descriptor (-1 once closed), the peer's and the
+ * socket's own address. 0, -errno, CORIO_EFDCLOSED. */
+CORIO_API int corio_stream_fd(const corio_stream *s);
+CORIO_API int corio_stream_peername(const corio_stream *s, struct sockaddr *addr, unsigned int *len);
+CORIO_API int corio_stream_sockname(const corio_stream *s, struct sockaddr *addr, unsigned int *len);
+
+/* ---- servers (asyncio start_server; io.md 3) -------------------------------- */
+
+typedef struct corio_server corio_server;
+/* Runs as its own task per connection, named after the peer; the stream
+ * is the server's, lent until the handler returns (then it is closed,
+ * after what is buffered is sent, and freed). A failure is reported
+ * through the loop's exception handler, as asyncio logs it. */
+typedef int (*corio_stream_handler)(corio_stream *s, void *arg);
+typedef struct corio_server_options {
+    int backlog;       /* listen backlog; 0: 100 (asyncio's) */
+    int reuse_address; /* SO_REUSEADDR: 0 on (asyncio's default here), -1 off */
+    int reuse_port;    /* SO_REUSEPORT: 1 on */
+    size_t limit;      /* each connection's read limit; 0: 64 KiB */
+} corio_server_options;
+/* In a task: listen on a numeric address (NULL: "0.0.0.0"; port 0: the
+ * system picks, see corio_server_sockname) and serve at once. opts may be
+ * NULL. *out: owned (corio_server_free). 0, -errno with a message,
+ * CORIO_EINVAL. */
+CORIO_API int corio_start_server(corio_stream_handler handler, void *arg, const char *host,
+                                 int port, const corio_server_options *opts, corio_server **out);
+/* A Unix socket: a path (not removed afterwards), or "@name" (abstract). */
+CORIO_API int corio_start_unix_server(corio_stream_handler handler, void *arg, const char *path,
+                                      const corio_server_options *opts, corio_server **out);
+/* In a task: serve until the server is closed (0) or the task cancelled
+ * (the server is closed, CORIO_ECANCELED). CORIO_ECLOSED if closed. */
+CORIO_API int corio_server_serve_forever(corio_server *srv);
+/* Stop listening (connections go on). 0. */
+CORIO_API int corio_server_close(corio_server *srv);
+CORIO_API int corio_server_is_serving(const corio_server *srv);
+/* In a task: until the server is closed and every connection of it is
+ * closed (3.12), not its handler tasks. 0, CORIO_ECANCELED. */
+CORIO_API int corio_server_wait_closed(corio_server *srv);
+/* close (flushing) or abort every connection (3.13). 0. */
+CORIO_API int corio_server_close_clients(corio_server *srv);
+CORIO_API int corio_server_abort_clients(corio_server *srv);
+/* The address listening socket i is bound to. 0, -errno, CORIO_EINVAL. */
+CORIO_API int corio_server_sockname(const corio_server *srv, int i, struct sockaddr *addr,
+                                    unsigned int *len);
+/* Closes it if needed and frees it: CORIO_EBUSY while connections are
+ * open or a task waits in it. NULL-safe. */
+CORIO_API int corio_server_free(corio_server *srv);
+
 /* ---- asyncio.run -------------------------------------------------------- */
 
 /* asyncio.run(main(), loop_factory=...): run fn(arg) as the main task of

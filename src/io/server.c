@@ -1,0 +1,331 @@
+/* Servers (asyncio start_server / start_unix_server): a task accepts on
+ * each listening socket, and each connection runs the handler as its own
+ * named task with a stream the server owns. The stream outlives the
+ * handler until it is closed (close flushes first), then it is freed.
+ * Running out of descriptors while accepting pauses that acceptor (asyncio's
+ * ACCEPT_RETRY_DELAY, 1 s) instead of spinning or dying. The server is a
+ * resource of its loop: a loop closed under it frees what is left. */
+#define _GNU_SOURCE
+#include "io/stream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS 8
+#define ACCEPT_RETRY_DELAY 1.0
+
+typedef struct conn {
+    corio__list link;        /* in srv->conns while the stream is open or the handler runs */
+    corio_server *srv;       /* borrowed */
+    corio_stream *s;         /* owned: freed once closed and the handler is done */
+    uint8_t handler_done;
+    uint8_t closed;
+} conn;
+
+struct corio_server {
+    corio__resource res;     /* in the loop's resources: a loop closed under it frees it */
+    corio_loop *loop;        /* borrowed */
+    int fds[MAX_LISTENERS];  /* listening sockets, owned; -1 once closed */
+    int nfds;
+    corio_task *acceptors[MAX_LISTENERS]; /* owned references */
+    corio_stream_handler handler;
+    void *arg;
+    size_t limit;            /* each stream's read limit */
+    corio__list conns;       /* live connections */
+    size_t nconns;
+    uint64_t seq;            /* connection numbers, for the handler tasks' names */
+    corio_event *idle;       /* owned: set when closed and no connection is left */
+    corio_event *stopped;    /* owned: set by close (serve_forever waits on it) */
+    uint8_t closed;
+    size_t inside;           /* tasks in serve_forever / wait_closed */
+};
+
+/* ---- connections -------------------------------------------------------- */
+
+static void conn_gone(conn *c) {
+    corio_server *srv = c->srv;
+    corio__list_unlink(&c->link);
+    srv->nconns--;
+    c->s->on_closed = NULL;
+    corio_stream_free(c->s);
+    corio__free(c);
+    if (srv->closed && srv->nconns == 0) corio_event_set(srv->idle);
+}
+
+static void conn_closed(corio_stream *s) {
+    conn *c = s->owner;
+    c->closed = 1;
+    if (c->handler_done) conn_gone(c);
+}
+
+static int run_handler(void *arg, void **res) {
+    (void)res;
+    conn *c = arg;
+    int rc = c->srv->handler(c->s, c->srv->arg);
+    c->handler_done = 1;
+    if (c->closed) conn_gone(c);
+    else corio_stream_close(c->s); /* flushes, then conn_closed frees it */
+    return rc;
+}
+
+static void new_conn(corio_server *srv, int fd) {
+    conn *c = corio__calloc(1, sizeof *c);
+    int rc = c ? corio__stream_new(srv->loop, fd, &c->s) : CORIO_ENOMEM;
+    if (rc < 0) {
+        corio__free(c);
+        corio_close_fd(fd);
+        return;
+    }
+    c->srv = srv;
+    c->s->limit = srv->limit;
+    c->s->owner = c;
+    c->s->on_closed = conn_closed;
+    corio__list_init(&c->link);
+    corio__list_push_back(&srv->conns, &c->link);
+    srv->nconns++;
+    char name[160], peer[128];
+    struct sockaddr_storage ss;
+    unsigned int len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        corio__addr_format((struct sockaddr *)&ss, len, peer, sizeof peer);
+    else
+        snprintf(peer, sizeof peer, "?");
+    snprintf(name, sizeof name, "server connection %llu from %s", (unsigned long long)++srv->seq, peer);
+    if (corio_create_task(run_handler, c, name, NULL) < 0) {
+        c->handler_done = 1;
+        corio_stream_abort(c->s); /* conn_closed frees it */
+    }
+}
+
+/* ---- accepting --------------------------------------------------------------- */
+
+typedef struct acceptor_arg {
+    corio_server *srv;
+    int fd;
+} acceptor_arg;
+
+static int acceptor(void *arg, void **res) {
+    (void)res;
+    acceptor_arg a = *(acceptor_arg *)arg;
+    corio__free(arg);
+    corio_loop *loop = corio_get_running_loop();
+    for (;;) {
+        int conn_fd = corio__backend_accept(loop, a.fd, NULL, NULL);
+        if (conn_fd == CORIO_EFDCLOSED || conn_fd == CORIO_ECANCELED || conn_fd == -EBADF)
+            return 0; /* the server closed: a.srv may be gone, touch nothing */
+        if (conn_fd >= 0) {
+            int one = 1;
+            (void)corio__setsockopt(conn_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            new_conn(a.srv, conn_fd);
+            continue;
+        }
+        if (conn_fd == -EMFILE || conn_fd == -ENFILE || conn_fd == -ENOBUFS || conn_fd == -ENOMEM) {
+            int rc = corio_sleep(ACCEPT_RETRY_DELAY); /* descriptors may come back */
+            if (rc < 0) return 0;
+            continue;
+        }
+        /* Anything else is the listener's own failure: report, stop. */
+        corio_loop_call_exception_handler(loop, "accept failed; the server stops listening here",
+                                          NULL, NULL);
+        return conn_fd;
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static void close_listeners(corio_server *srv) {
+    for (int i = 0; i < srv->nfds; i++) {
+        if (srv->fds[i] >= 0) corio_close_fd(srv->fds[i]); /* wakes its acceptor */
+        srv->fds[i] = -1;
+        if (srv->acceptors[i]) corio_future_unref(srv->acceptors[i]);
+        srv->acceptors[i] = NULL;
+    }
+}
+
+static void server_destroy(corio_server *srv) {
+    close_listeners(srv);
+    corio__list *n;
+    while ((n = corio__list_pop_front(&srv->conns))) {
+        conn *c = corio__container_of(n, conn, link);
+        c->s->on_closed = NULL;
+        c->s->reader = NULL; /* its task is gone with the loop */
+        c->s->inside = 0;
+        corio_stream_free(c->s);
+        corio__free(c);
+    }
+    corio_event_free(srv->idle);
+    corio_event_free(srv->stopped);
+    corio__free(srv);
+}
+
+static void server_resource_close(corio__resource *r) {
+    corio_server *srv = corio__container_of(r, corio_server, res);
+    corio__list_unlink(&r->link);
+    server_destroy(srv);
+}
+
+static int server_new(corio_stream_handler handler, void *arg, const corio_server_options *opts,
+                      corio_server **out) {
+    corio_server *srv = corio__calloc(1, sizeof *srv);
+    if (!srv) return CORIO_ENOMEM;
+    int rc = corio_event_new(&srv->idle);
+    if (rc == 0) rc = corio_event_new(&srv->stopped);
+    if (rc < 0) {
+        corio_event_free(srv->idle);
+        corio__free(srv);
+        return rc;
+    }
+    srv->loop = corio__running_loop;
+    srv->handler = handler;
+    srv->arg = arg;
+    srv->limit = opts && opts->limit ? opts->limit : 64 * 1024;
+    corio__list_init(&srv->conns);
+    for (int i = 0; i < MAX_LISTENERS; i++) srv->fds[i] = -1;
+    srv->res.close = server_resource_close;
+    corio__list_init(&srv->res.link);
+    corio__loop_add_resource(srv->loop, &srv->res);
+    *out = srv;
+    return 0;
+}
+
+/* Bind and listen on addr; its acceptor starts. */
+static int listen_on(corio_server *srv, const struct sockaddr *addr, unsigned int len,
+                     const corio_server_options *opts) {
+    if (srv->nfds == MAX_LISTENERS) return CORIO_EINVAL;
+    int fd, rc, one = 1;
+    if ((rc = corio_socket(addr->sa_family, SOCK_STREAM, 0, &fd)) < 0) return rc;
+    int reuse_address = opts ? opts->reuse_address >= 0 : 1; /* asyncio: on, on Unix */
+    if (addr->sa_family != AF_UNIX && reuse_address)
+        rc = corio__setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (rc == 0 && opts && opts->reuse_port > 0)
+        rc = corio__setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (rc == 0 && addr->sa_family == AF_INET6) /* the IPv6 address only, as asyncio */
+        rc = corio__setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (rc == 0) rc = corio__bind(fd, addr, len);
+    if (rc == 0) rc = corio__listen(fd, opts && opts->backlog > 0 ? opts->backlog : 100);
+    acceptor_arg *a = NULL;
+    if (rc == 0 && !(a = corio__malloc(sizeof *a))) rc = CORIO_ENOMEM;
+    if (rc == 0) {
+        *a = (acceptor_arg){srv, fd};
+        char name[160], where[128];
+        corio__addr_format(addr, len, where, sizeof where);
+        snprintf(name, sizeof name, "server %s", where);
+        rc = corio_create_task(acceptor, a, name, &srv->acceptors[srv->nfds]);
+        if (rc < 0) corio__free(a);
+    }
+    if (rc < 0) {
+        char where[128];
+        corio__addr_format(addr, len, where, sizeof where);
+        corio_close_fd(fd);
+        return rc == CORIO_ENOMEM ? rc : corio_raise(rc, "listen on %s: %s", where, corio_strerror(rc));
+    }
+    srv->fds[srv->nfds++] = fd;
+    return 0;
+}
+
+static int start(corio_stream_handler handler, void *arg, const struct sockaddr *addr,
+                 unsigned int len, const corio_server_options *opts, corio_server **out) {
+    corio_loop *loop;
+    int rc = corio__io_loop(&loop);
+    if (rc < 0) return rc;
+    corio_server *srv;
+    if ((rc = server_new(handler, arg, opts, &srv)) < 0) return rc;
+    if ((rc = listen_on(srv, addr, len, opts)) < 0) {
+        corio_server_close(srv);
+        corio_server_free(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+int corio_start_server(corio_stream_handler handler, void *arg, const char *host, int port,
+                       const corio_server_options *opts, corio_server **out) {
+    if (out) *out = NULL;
+    if (!handler || !out) return CORIO_EINVAL;
+    struct sockaddr_storage ss;
+    unsigned int len;
+    int rc = corio__sockaddr_parse(host ? host : "0.0.0.0", port, &ss, &len);
+    if (rc < 0) return rc;
+    return start(handler, arg, (struct sockaddr *)&ss, len, opts, out);
+}
+
+int corio_start_unix_server(corio_stream_handler handler, void *arg, const char *path,
+                            const corio_server_options *opts, corio_server **out) {
+    if (out) *out = NULL;
+    if (!handler || !out) return CORIO_EINVAL;
+    struct sockaddr_un un;
+    unsigned int len;
+    int rc = corio__unix_addr(path, &un, &len);
+    if (rc < 0) return rc;
+    return start(handler, arg, (struct sockaddr *)&un, len, opts, out);
+}
+
+int corio_server_close(corio_server *srv) {
+    if (!srv) return CORIO_EINVAL;
+    if (srv->closed) return 0;
+    srv->closed = 1;
+    close_listeners(srv);
+    corio_event_set(srv->stopped);
+    if (srv->nconns == 0) corio_event_set(srv->idle);
+    return 0;
+}
+
+int corio_server_is_serving(const corio_server *srv) { return srv && !srv->closed; }
+
+static int each_conn(corio_server *srv, int (*fn)(corio_stream *)) {
+    if (!srv) return CORIO_EINVAL;
+    corio__list *n, *next;
+    for (n = srv->conns.next; n != &srv->conns; n = next) { /* fn may free the current one */
+        next = n->next;
+        fn(corio__container_of(n, conn, link)->s);
+    }
+    return 0;
+}
+
+int corio_server_close_clients(corio_server *srv) { return each_conn(srv, corio_stream_close); }
+int corio_server_abort_clients(corio_server *srv) { return each_conn(srv, corio_stream_abort); }
+
+static int wait_event(corio_server *srv, corio_event *ev) {
+    if (!srv) return CORIO_EINVAL;
+    if (!corio__running_task()) return CORIO_ENOTINTASK;
+    srv->inside++;
+    int rc = corio_event_wait(ev);
+    srv->inside--;
+    return rc;
+}
+
+int corio_server_wait_closed(corio_server *srv) {
+    if (srv && !srv->closed) { /* 3.12: waits for the connections of a closed server */
+        int rc = wait_event(srv, srv->stopped);
+        if (rc < 0) return rc;
+    }
+    return wait_event(srv, srv ? srv->idle : NULL);
+}
+
+int corio_server_serve_forever(corio_server *srv) {
+    if (!srv) return CORIO_EINVAL;
+    if (srv->closed) return CORIO_ECLOSED;
+    int rc = wait_event(srv, srv->stopped);
+    if (rc == CORIO_ECANCELED) corio_server_close(srv); /* asyncio: cancelled, it closes */
+    return rc;
+}
+
+int corio_server_sockname(const corio_server *srv, int i, struct sockaddr *addr, unsigned int *len) {
+    if (!srv || !addr || !len || i < 0 || i >= srv->nfds) return CORIO_EINVAL;
+    if (srv->fds[i] < 0) return CORIO_EFDCLOSED;
+    return getsockname(srv->fds[i], addr, len) ? -errno : 0;
+}
+
+int corio_server_free(corio_server *srv) {
+    if (!srv) return 0;
+    if (srv->inside || srv->nconns) return CORIO_EBUSY;
+    corio_server_close(srv);
+    corio__list_unlink(&srv->res.link);
+    server_destroy(srv);
+    return 0;
+}

@@ -1,0 +1,507 @@
+/* Streams (asyncio's StreamReader and StreamWriter in one object).
+ *
+ * Reading is pulled by the reading task: a read that the buffer cannot
+ * satisfy receives into the stream's own buffer (never the caller's), in
+ * the task's context, and looks again. So a read that is cancelled or
+ * times out has consumed nothing: what arrived stays buffered for the next
+ * read (read-to-EOF included, where CPython loses what it gathered). Data
+ * handed out by pointer (readuntil, readline, read_all) stays valid until
+ * the next call on the stream, which drops it.
+ *
+ * Writing never suspends: write sends at once what the socket takes and
+ * buffers the rest; a writer callback on the descriptor flushes the buffer
+ * in the background. drain waits (an event, so many tasks may drain at
+ * once) while the buffer is above the high-water mark, until it is at or
+ * below the low one, and reports the connection's error. close flushes,
+ * then closes the descriptor through corio; wait_closed waits for that. */
+#define _GNU_SOURCE
+#include "io/stream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define DEFAULT_LIMIT (64 * 1024)
+#define DEFAULT_HIGH (64 * 1024)
+#define RECV_CHUNK (64 * 1024)
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
+    corio_stream *s = corio__calloc(1, sizeof *s);
+    if (!s) return CORIO_ENOMEM;
+    s->fd = fd;
+    s->loop = loop;
+    s->limit = DEFAULT_LIMIT;
+    s->high = DEFAULT_HIGH;
+    s->low = DEFAULT_HIGH / 4;
+    int rc = corio_event_new(&s->writable);
+    if (rc == 0) rc = corio_event_new(&s->closed_ev);
+    if (rc < 0) {
+        corio_event_free(s->writable);
+        corio__free(s);
+        return rc;
+    }
+    corio_event_set(s->writable);
+    *out = s;
+    return 0;
+}
+
+/* The descriptor goes (through corio: no registration outlives it). */
+static void close_now(corio_stream *s) {
+    if (s->fd < 0) return;
+    if (s->flushing) corio_loop_remove_writer(s->loop, s->fd);
+    s->flushing = 0;
+    corio_close_fd(s->fd);
+    s->fd = -1;
+    s->closing = 1;
+    s->wlen = 0;
+    corio_event_set(s->writable); /* drainers see the end */
+    corio_event_set(s->closed_ev);
+    if (s->on_closed) s->on_closed(s);
+}
+
+int corio_stream_free(corio_stream *s) {
+    if (!s) return 0;
+    if (s->reader || s->inside) return CORIO_EBUSY;
+    if (s->fd >= 0) close_now(s);
+    if (corio_event_free(s->writable) < 0 || corio_event_free(s->closed_ev) < 0) return CORIO_EBUSY;
+    corio__free(s->rbuf);
+    corio__free(s->wbuf);
+    corio__free(s);
+    return 0;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+/* What the last call lent out by pointer is dropped now. */
+static void drop_lent(corio_stream *s) {
+    s->rhead += s->lent;
+    s->rlen -= s->lent;
+    s->lent = 0;
+    if (s->rlen == 0) s->rhead = 0;
+}
+
+/* Room for `more` bytes after the unread ones (moved to the front). */
+static int reserve(corio_stream *s, size_t more) {
+    if (s->rhead && s->rhead + s->rlen + more > s->rcap) {
+        memmove(s->rbuf, s->rbuf + s->rhead, s->rlen);
+        s->rhead = 0;
+    }
+    if (s->rlen + more <= s->rcap) return 0;
+    size_t cap = s->rcap ? s->rcap : RECV_CHUNK;
+    while (cap < s->rlen + more) cap *= 2;
+    char *b = corio__realloc(s->rbuf, cap);
+    if (!b) return CORIO_ENOMEM;
+    s->rbuf = b;
+    s->rcap = cap;
+    return 0;
+}
+
+/* Receive once more into the buffer: 1 if bytes came, 0 at EOF (now or
+ * before), or the error (cancel included: nothing was consumed). One task
+ * at a time waits; another gets CORIO_EBUSY. */
+static int fill(corio_stream *s) {
+    if (s->eof) return 0;
+    if (s->rerr) return s->rerr;
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    if (s->reader) return CORIO_EBUSY;
+    corio_loop *loop;
+    int rc = corio__io_loop(&loop);
+    if (rc < 0) return rc;
+    if ((rc = reserve(s, RECV_CHUNK)) < 0) return rc;
+    s->reader = corio__running_task();
+    long r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, s->rcap - s->rhead - s->rlen, 0);
+    s->reader = NULL;
+    if (r > 0) {
+        s->rlen += (size_t)r;
+        return 1;
+    }
+    if (r == 0) {
+        s->eof = 1;
+        return 0;
+    }
+    if (r != CORIO_ECANCELED && r != CORIO_EBUSY) s->rerr = (int)r; /* the connection's */
+    return (int)r;
+}
+
+/* Every read starts here: drop what was lent; refuse a closed stream. */
+static int read_begin(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    drop_lent(s);
+    return 0;
+}
+
+int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got) {
+    if (got) *got = 0;
+    if (!got || (!buf && n)) return CORIO_EINVAL;
+    int rc = read_begin(s);
+    if (rc < 0 || n == 0) return rc;
+    while (s->rlen == 0) {
+        rc = fill(s);
+        if (rc <= 0) return rc; /* 0: EOF, *got stays 0 */
+    }
+    size_t k = n < s->rlen ? n : s->rlen;
+    memcpy(buf, s->rbuf + s->rhead, k);
+    s->rhead += k;
+    s->rlen -= k;
+    *got = k;
+    return 0;
+}
+
+int corio_stream_read_all(corio_stream *s, const void **data, size_t *len) {
+    if (data) *data = NULL;
+    if (len) *len = 0;
+    if (!data || !len) return CORIO_EINVAL;
+    int rc = read_begin(s);
+    if (rc < 0) return rc;
+    while ((rc = fill(s)) > 0) {}
+    if (rc < 0) return rc; /* the bytes so far stay buffered */
+    *data = s->rbuf + s->rhead;
+    *len = s->lent = s->rlen;
+    return 0;
+}
+
+int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) {
+    if (got) *got = 0;
+    if (!buf && n) return CORIO_EINVAL;
+    int rc = read_begin(s);
+    if (rc < 0) return rc;
+    while (s->rlen < n && (rc = fill(s)) > 0) {}
+    if (rc < 0) return rc;
+    size_t k = n < s->rlen ? n : s->rlen; /* all, or the partial bytes at EOF */
+    memcpy(buf, s->rbuf + s->rhead, k);
+    s->rhead += k;
+    s->rlen -= k;
+    if (got) *got = k;
+    return k == n ? 0 : CORIO_EINCOMPLETE;
+}
+
+/* asyncio's readuntil: search from where the last look stopped. */
+static int find_sep(corio_stream *s, const void *sep, size_t seplen, size_t *at) {
+    size_t from = 0;
+    for (;;) {
+        if (s->rlen >= seplen) {
+            const char *p = memmem(s->rbuf + s->rhead + from, s->rlen - from, sep, seplen);
+            if (p) {
+                *at = (size_t)(p - (s->rbuf + s->rhead));
+                if (*at > s->limit) return CORIO_ELIMIT; /* found, but past the limit */
+                return 0;
+            }
+            from = s->rlen + 1 - seplen;
+        }
+        if (from > s->limit) return CORIO_ELIMIT;
+        int rc = fill(s);
+        if (rc < 0) return rc;
+        if (rc == 0) return CORIO_EINCOMPLETE;
+    }
+}
+
+int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, const void **data,
+                           size_t *len) {
+    if (data) *data = NULL;
+    if (len) *len = 0;
+    if (!sep || !seplen || !data || !len) return CORIO_EINVAL;
+    int rc = read_begin(s);
+    if (rc < 0) return rc;
+    size_t at = 0;
+    rc = find_sep(s, sep, seplen, &at);
+    if (rc == CORIO_EINCOMPLETE) { /* the partial data, consumed (IncompleteReadError) */
+        *data = s->rbuf + s->rhead;
+        *len = s->lent = s->rlen;
+        return rc;
+    }
+    if (rc == CORIO_ELIMIT) { /* the data stays; *len: asyncio's `consumed` */
+        *len = at ? at : s->rlen;
+        return rc;
+    }
+    if (rc < 0) return rc;
+    *data = s->rbuf + s->rhead;
+    *len = s->lent = at + seplen;
+    return 0;
+}
+
+int corio_stream_readline(corio_stream *s, const void **data, size_t *len) {
+    int rc = corio_stream_readuntil(s, "\n", 1, data, len);
+    if (rc == CORIO_EINCOMPLETE) return 0; /* at EOF: the partial line, no error */
+    if (rc == CORIO_ELIMIT) {
+        /* The overlong line goes: through its newline if it is buffered,
+         * else all that is buffered (asyncio's readline). */
+        size_t at;
+        const char *nl = memchr(s->rbuf + s->rhead, '\n', s->rlen);
+        at = nl ? (size_t)(nl - (s->rbuf + s->rhead)) + 1 : s->rlen;
+        s->rhead += at;
+        s->rlen -= at;
+        *len = 0;
+    }
+    return rc;
+}
+
+int corio_stream_at_eof(const corio_stream *s) { return s && s->eof && s->rlen == s->lent; }
+
+int corio_stream_set_limit(corio_stream *s, size_t limit) {
+    if (!s || limit == 0) return CORIO_EINVAL;
+    s->limit = limit;
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------- */
+
+static void flush_cb(void *arg);
+
+/* Send what the socket takes now, without waiting: 0, or the connection's
+ * error (then the buffer is dropped and the stream closes). */
+static int flush_some(corio_stream *s) {
+    while (s->wlen) {
+        long r = corio__send(s->fd, s->wbuf + s->whead, s->wlen, 0);
+        if (r == -EAGAIN || r == -EWOULDBLOCK) break;
+        if (r < 0) {
+            s->werr = (int)r;
+            close_now(s);
+            return (int)r;
+        }
+        s->whead += (size_t)r;
+        s->wlen -= (size_t)r;
+    }
+    if (!s->wlen) s->whead = 0;
+    return 0;
+}
+
+/* After a flush: wake drainers below the low mark; stop or start the
+ * background writer; finish a close or a write_eof once empty. */
+static void after_flush(corio_stream *s) {
+    if (s->fd < 0) return;
+    if (s->wlen <= s->low) corio_event_set(s->writable);
+    if (s->wlen && !s->flushing) {
+        if (corio_loop_add_writer(s->loop, s->fd, flush_cb, s) == 0) s->flushing = 1;
+        else close_now(s); /* no way to flush in the background */
+        return;
+    }
+    if (!s->wlen && s->flushing) {
+        corio_loop_remove_writer(s->loop, s->fd);
+        s->flushing = 0;
+    }
+    if (!s->wlen && s->eof_pending && !s->eof_sent) {
+        shutdown(s->fd, SHUT_WR);
+        s->eof_sent = 1;
+    }
+    if (!s->wlen && s->closing) close_now(s);
+}
+
+static void flush_cb(void *arg) {
+    corio_stream *s = arg;
+    if (flush_some(s) == 0) after_flush(s);
+}
+
+int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
+    if (!s || (!buf && n)) return CORIO_EINVAL;
+    if (s->werr) return s->werr;
+    if (s->closing || s->fd < 0 || s->eof_pending) return CORIO_EFDCLOSED;
+    if (n == 0) return 0;
+    size_t off = 0;
+    if (!s->wlen) { /* nothing queued: straight to the socket */
+        long r = corio__send(s->fd, buf, n, 0);
+        if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
+            s->werr = (int)r;
+            close_now(s);
+            return (int)r;
+        }
+        off = r > 0 ? (size_t)r : 0;
+    }
+    if (off < n) {
+        size_t need = s->whead + s->wlen + (n - off);
+        if (need > s->wcap) {
+            if (s->whead) {
+                memmove(s->wbuf, s->wbuf + s->whead, s->wlen);
+                s->whead = 0;
+                need = s->wlen + (n - off);
+            }
+            if (need > s->wcap) {
+                size_t cap = s->wcap ? s->wcap : RECV_CHUNK;
+                while (cap < need) cap *= 2;
+                char *b = corio__realloc(s->wbuf, cap);
+                if (!b) return CORIO_ENOMEM;
+                s->wbuf = b;
+                s->wcap = cap;
+            }
+        }
+        memcpy(s->wbuf + s->whead + s->wlen, (const char *)buf + off, n - off);
+        s->wlen += n - off;
+        if (s->wlen > s->high) corio_event_clear(s->writable);
+    }
+    after_flush(s);
+    return 0;
+}
+
+int corio_stream_writelines(corio_stream *s, const void *const *bufs, const size_t *lens, size_t n) {
+    if (!s || (n && (!bufs || !lens))) return CORIO_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int rc = corio_stream_write(s, bufs[i], lens[i]);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int corio_stream_drain(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    if (!corio__running_task()) return CORIO_ENOTINTASK;
+    s->inside++;
+    int rc = 0;
+    while (rc == 0 && !s->werr && s->fd >= 0 && s->wlen > s->low && !corio_event_is_set(s->writable))
+        rc = corio_event_wait(s->writable);
+    s->inside--;
+    if (rc < 0) return rc;
+    return s->werr ? s->werr : 0;
+}
+
+int corio_stream_can_write_eof(const corio_stream *s) { return s && s->fd >= 0; }
+
+int corio_stream_write_eof(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    if (s->werr) return s->werr;
+    if (s->fd < 0 || s->closing) return CORIO_EFDCLOSED;
+    s->eof_pending = 1;
+    after_flush(s);
+    return 0;
+}
+
+int corio_stream_set_write_buffer_limits(corio_stream *s, size_t high, size_t low) {
+    if (!s || low > high) return CORIO_EINVAL;
+    s->high = high;
+    s->low = low;
+    return 0;
+}
+
+size_t corio_stream_write_buffer_size(const corio_stream *s) { return s ? s->wlen : 0; }
+
+/* ---- closing ---------------------------------------------------------------- */
+
+int corio_stream_close(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    if (s->fd < 0 || s->closing) return 0;
+    s->closing = 1;
+    after_flush(s); /* closes now if nothing is buffered */
+    return 0;
+}
+
+int corio_stream_abort(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    close_now(s);
+    return 0;
+}
+
+int corio_stream_is_closing(const corio_stream *s) { return s && (s->closing || s->fd < 0); }
+
+int corio_stream_wait_closed(corio_stream *s) {
+    if (!s) return CORIO_EINVAL;
+    if (!corio__running_task()) return CORIO_ENOTINTASK;
+    s->inside++;
+    int rc = corio_event_wait(s->closed_ev);
+    s->inside--;
+    if (rc < 0) return rc;
+    return s->werr ? s->werr : 0;
+}
+
+/* ---- what the stream is ------------------------------------------------------ */
+
+int corio_stream_fd(const corio_stream *s) { return s ? s->fd : CORIO_EINVAL; }
+
+int corio_stream_peername(const corio_stream *s, struct sockaddr *addr, unsigned int *len) {
+    if (!s || !addr || !len) return CORIO_EINVAL;
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    return getpeername(s->fd, addr, len) ? -errno : 0;
+}
+
+int corio_stream_sockname(const corio_stream *s, struct sockaddr *addr, unsigned int *len) {
+    if (!s || !addr || !len) return CORIO_EINVAL;
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    return getsockname(s->fd, addr, len) ? -errno : 0;
+}
+
+/* ---- opening ------------------------------------------------------------------- */
+
+int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss,
+                          unsigned int *len) {
+    if (!host || port < 0 || port > 65535) return CORIO_EINVAL;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (void *)ss;
+    struct sockaddr_in6 *a6 = (void *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return 0;
+    }
+    const char *h = host;
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof buf) {
+        memcpy(buf, host + 1, hl - 2);
+        buf[hl - 2] = 0;
+        h = buf;
+    }
+    if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return 0;
+    }
+    return corio_raise(CORIO_EINVAL, "%s: not a numeric address (names: getaddrinfo)", host);
+}
+
+int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len) {
+    if (!path) return CORIO_EINVAL;
+    size_t n = strlen(path);
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    if (path[0] == '@') { /* abstract: no file, the name after the @ */
+        if (n > sizeof un->sun_path) return corio_raise(CORIO_EINVAL, "%s: name too long", path);
+        memcpy(un->sun_path + 1, path + 1, n - 1);
+        *len = (unsigned int)(offsetof(struct sockaddr_un, sun_path) + n);
+        return 0;
+    }
+    if (n == 0 || n >= sizeof un->sun_path) return corio_raise(CORIO_EINVAL, "%s: path too long", path);
+    memcpy(un->sun_path, path, n);
+    *len = (unsigned int)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+/* A connected stream over a new socket; closed again on any failure. */
+static int connect_to(int domain, const struct sockaddr *addr, unsigned int len,
+                      corio_stream **out) {
+    corio_loop *loop;
+    int rc = corio__io_loop(&loop);
+    if (rc < 0) return rc;
+    int fd;
+    if ((rc = corio_socket(domain, SOCK_STREAM, 0, &fd)) < 0) return rc;
+    if ((rc = corio_sock_connect(fd, addr, len)) == 0 && domain != AF_UNIX) {
+        int one = 1; /* as asyncio: small writes go out at once */
+        rc = corio__setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (rc == 0) rc = corio__stream_new(loop, fd, out);
+    if (rc < 0) corio_close_fd(fd);
+    return rc;
+}
+
+int corio_open_connection(const char *host, int port, corio_stream **out) {
+    if (out) *out = NULL;
+    if (!out) return CORIO_EINVAL;
+    struct sockaddr_storage ss;
+    unsigned int len;
+    int rc = corio__sockaddr_parse(host, port, &ss, &len);
+    if (rc < 0) return rc;
+    return connect_to(ss.ss_family, (struct sockaddr *)&ss, len, out);
+}
+
+int corio_open_unix_connection(const char *path, corio_stream **out) {
+    if (out) *out = NULL;
+    if (!out) return CORIO_EINVAL;
+    struct sockaddr_un un;
+    unsigned int len;
+    int rc = corio__unix_addr(path, &un, &len);
+    if (rc < 0) return rc;
+    return connect_to(AF_UNIX, (struct sockaddr *)&un, len, out);
+}

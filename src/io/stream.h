@@ -1,0 +1,42 @@
+/* The stream object, shared by stream.c and server.c. */
+#ifndef CORIO_IO_STREAM_H
+#define CORIO_IO_STREAM_H
+
+#include "io/io.h"
+
+struct sockaddr_storage;
+struct sockaddr_un;
+
+struct corio_stream {
+    int fd;                 /* owned; -1 once closed (through corio_close_fd) */
+    corio_loop *loop;       /* borrowed: the loop it lives on */
+    /* reading: the unread bytes are rbuf[rhead .. rhead + rlen) */
+    char *rbuf;             /* owned */
+    size_t rcap, rhead, rlen;
+    size_t lent;            /* of them, handed out by pointer by the last call: dropped at the next */
+    size_t limit;           /* readuntil / readline: LimitOverrun past it */
+    int rerr;               /* the read side's error, once seen (0: none) */
+    uint8_t eof;            /* the peer's EOF was read */
+    corio__task *reader;    /* the task receiving into rbuf now (a second gets EBUSY), borrowed */
+    /* writing: the unsent bytes are wbuf[whead .. whead + wlen) */
+    char *wbuf;             /* owned */
+    size_t wcap, whead, wlen;
+    size_t high, low;       /* drain's water marks */
+    int werr;               /* the connection's error, for write, drain and wait_closed */
+    corio_event *writable;  /* owned: set while drain need not wait */
+    corio_event *closed_ev; /* owned: set once the descriptor is closed */
+    uint8_t flushing;       /* a writer callback flushes wbuf in the background */
+    uint8_t eof_pending;    /* write_eof asked: shut down writing once flushed */
+    uint8_t eof_sent;
+    uint8_t closing;        /* close asked: close once flushed */
+    size_t inside;          /* tasks inside drain / wait_closed: free says EBUSY */
+    void (*on_closed)(corio_stream *s); /* the server's count of its connections, or NULL */
+    void *owner;            /* the server's per-connection record, or NULL */
+};
+
+int corio__stream_new(corio_loop *loop, int fd, corio_stream **out);
+int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss,
+                          unsigned int *len);
+int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len);
+
+#endif

@@ -1,0 +1,381 @@
+/* Streams and servers (io.md 3) on loopback: an echo server, each reading
+ * call and its edge cases (EOF mid-readexactly / readuntil, the limit,
+ * readline's overlong line), cancel safety, write after close, many
+ * drainers, close_clients, a Unix server. Real loops; every wait ends on
+ * something the test does. */
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void on_loop(corio_fn body, void *arg) {
+    corio_loop *loop;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, body, arg, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
+}
+
+static int port_of(corio_server *srv) {
+    struct sockaddr_in a;
+    unsigned int len = sizeof a;
+    ASSERT_EQ(corio_server_sockname(srv, 0, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+/* ---- an echo server: lines back until EOF ------------------------------- */
+
+static int handled;
+static int echo_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    handled++;
+    const void *line;
+    size_t len;
+    int rc;
+    while ((rc = corio_stream_readline(s, &line, &len)) == 0 && len > 0) {
+        if ((rc = corio_stream_write(s, line, len)) < 0) return rc;
+        if ((rc = corio_stream_drain(s)) < 0) return rc;
+    }
+    return rc;
+}
+
+static int echo_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_server *srv;
+    handled = 0;
+    corio_server_options opts = {.limit = 2 << 20}; /* a 1 MiB line comes */
+    ASSERT_EQ(corio_start_server(echo_handler, NULL, "127.0.0.1", 0, &opts, &srv), 0);
+    ASSERT(corio_server_is_serving(srv));
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    ASSERT_EQ(corio_stream_write(c, "hello\nworld\n", 12), 0);
+    const void *data;
+    size_t len;
+    ASSERT_EQ(corio_stream_readline(c, &data, &len), 0);
+    ASSERT_EQ(len, 6);
+    ASSERT(memcmp(data, "hello\n", 6) == 0);
+    ASSERT_EQ(corio_stream_readuntil(c, "ld\n", 3, &data, &len), 0);
+    ASSERT_EQ(len, 6);
+    ASSERT(memcmp(data, "world\n", 6) == 0);
+    /* a big one: more than the socket buffers, drained */
+    size_t big = 1 << 20;
+    char *buf = malloc(big + 1);
+    for (size_t i = 0; i < big; i++) buf[i] = (char)('a' + i % 26);
+    buf[big] = '\n';
+    ASSERT_EQ(corio_stream_set_limit(c, big + 2), 0);
+    ASSERT_EQ(corio_stream_write(c, buf, big + 1), 0);
+    ASSERT_EQ(corio_stream_drain(c), 0);
+    ASSERT_EQ(corio_stream_readexactly(c, buf, big + 1, NULL), 0);
+    for (size_t i = 0; i < big; i++) ASSERT_EQ(buf[i], (char)('a' + i % 26));
+    free(buf);
+    /* EOF both ways */
+    ASSERT_EQ(corio_stream_write_eof(c), 0);
+    ASSERT_EQ(corio_stream_write(c, "x", 1), CORIO_EFDCLOSED); /* after write_eof: an error */
+    ASSERT_EQ(corio_stream_read_all(c, &data, &len), 0);
+    ASSERT_EQ(len, 0);
+    ASSERT(corio_stream_at_eof(c));
+    ASSERT_EQ(corio_stream_close(c), 0);
+    ASSERT_EQ(corio_stream_wait_closed(c), 0);
+    ASSERT_EQ(corio_stream_write(c, "x", 1), CORIO_EFDCLOSED); /* after close: an error */
+    ASSERT_EQ(corio_stream_free(c), 0);
+    ASSERT_EQ(corio_server_close(srv), 0);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    ASSERT_EQ(handled, 1);
+    ASSERT_EQ(corio_server_free(srv), 0);
+    return 0;
+}
+
+TEST(stream_echo_server) {
+    on_loop(echo_body, NULL);
+    return 0;
+}
+
+/* ---- reading edge cases, against a server that sends a script ----------- */
+
+typedef struct script {
+    const char *bytes;
+    size_t len;
+    int then_close;
+} script;
+
+static int script_handler(corio_stream *s, void *arg) {
+    script *sc = arg;
+    int rc = corio_stream_write(s, sc->bytes, sc->len);
+    if (rc == 0) rc = corio_stream_drain(s);
+    if (sc->then_close) return rc; /* the server closes it */
+    const void *d;
+    size_t n;
+    return corio_stream_read_all(s, &d, &n); /* until the client closes */
+}
+
+static corio_server *script_server(script *sc) {
+    corio_server *srv;
+    ASSERT_EQ(corio_start_server(script_handler, sc, "127.0.0.1", 0, NULL, &srv), 0);
+    return srv;
+}
+
+static void done_server(corio_server *srv) {
+    ASSERT_EQ(corio_server_close(srv), 0);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    ASSERT_EQ(corio_server_free(srv), 0);
+}
+
+static int reading_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    const void *d;
+    size_t n, got;
+    char buf[64];
+    /* EOF in the middle of readexactly: the partial bytes */
+    script a = {"abc", 3, 1};
+    corio_server *srv = script_server(&a);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    ASSERT_EQ(corio_stream_readexactly(c, buf, 5, &got), CORIO_EINCOMPLETE);
+    ASSERT_EQ(got, 3);
+    ASSERT(memcmp(buf, "abc", 3) == 0);
+    ASSERT(corio_stream_at_eof(c));
+    ASSERT_EQ(corio_stream_free(c), 0);
+    done_server(srv);
+    /* EOF before the separator: the partial data */
+    script b = {"no separator", 12, 1};
+    srv = script_server(&b);
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    ASSERT_EQ(corio_stream_readuntil(c, "\r\n", 2, &d, &n), CORIO_EINCOMPLETE);
+    ASSERT_EQ(n, 12);
+    ASSERT(memcmp(d, "no separator", 12) == 0);
+    ASSERT_EQ(corio_stream_readline(c, &d, &n), 0); /* EOF: an empty line, no error */
+    ASSERT_EQ(n, 0);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    done_server(srv);
+    /* over the limit: readuntil keeps the data, readline drops the line */
+    script l = {"0123456789abcdef\nnext\n", 22, 0};
+    srv = script_server(&l);
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    ASSERT_EQ(corio_stream_set_limit(c, 8), 0);
+    ASSERT_EQ(corio_stream_readexactly(c, buf, 1, NULL), 0); /* wait for the bytes */
+    ASSERT_EQ(corio_stream_readuntil(c, "\n", 1, &d, &n), CORIO_ELIMIT);
+    ASSERT(d == NULL);
+    ASSERT_EQ(corio_stream_readexactly(c, buf, 4, NULL), 0); /* still there */
+    ASSERT(memcmp(buf, "1234", 4) == 0);
+    ASSERT_EQ(corio_stream_readline(c, &d, &n), CORIO_ELIMIT); /* 56789abcdef\n goes */
+    ASSERT_EQ(corio_stream_readline(c, &d, &n), 0);
+    ASSERT_EQ(n, 5);
+    ASSERT(memcmp(d, "next\n", 5) == 0);
+    ASSERT_EQ(corio_stream_close(c), 0);
+    ASSERT_EQ(corio_stream_wait_closed(c), 0);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    done_server(srv);
+    return 0;
+}
+
+TEST(stream_reading_edges) {
+    on_loop(reading_body, NULL);
+    return 0;
+}
+
+/* ---- cancel safety: a read that times out consumes nothing ---------------- */
+
+static corio_stream *slow_peer;
+static int trickle_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    slow_peer = s;
+    const void *d;
+    size_t n;
+    return corio_stream_read_all(s, &d, &n); /* the test writes through slow_peer */
+}
+
+static int cancel_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_server *srv;
+    slow_peer = NULL;
+    ASSERT_EQ(corio_start_server(trickle_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    while (!slow_peer) ASSERT_EQ(corio_sleep(0.001), 0);
+    ASSERT_EQ(corio_stream_write(slow_peer, "part", 4), 0);
+    char buf[16];
+    size_t got;
+    const void *d;
+    size_t n;
+    /* readexactly(8) times out with 4 bytes in: they stay */
+    corio_timeout *to;
+    ASSERT_EQ(corio_timeout_enter(0.05, &to), 0);
+    int rc = corio_stream_readexactly(c, buf, 8, &got);
+    ASSERT_EQ(corio_timeout_exit(to, rc), CORIO_ETIMEDOUT);
+    /* read_all too (CPython would lose what it gathered) */
+    ASSERT_EQ(corio_timeout_enter(0.05, &to), 0);
+    rc = corio_stream_read_all(c, &d, &n);
+    ASSERT_EQ(corio_timeout_exit(to, rc), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_stream_write(slow_peer, "ial\n", 4), 0);
+    ASSERT_EQ(corio_stream_readline(c, &d, &n), 0);
+    ASSERT_EQ(n, 8);
+    ASSERT(memcmp(d, "partial\n", 8) == 0);
+    ASSERT_EQ(corio_stream_abort(c), 0);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    done_server(srv);
+    return 0;
+}
+
+TEST(stream_cancelled_read_keeps_bytes) {
+    on_loop(cancel_body, NULL);
+    return 0;
+}
+
+/* ---- two readers; many drainers ------------------------------------------- */
+
+static corio_stream *shared;
+static int reads_one(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    char c;
+    size_t got;
+    return corio_stream_read(shared, &c, 1, &got);
+}
+static int drains(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    return corio_stream_drain(shared);
+}
+
+static int sink_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    slow_peer = s;
+    const void *d;
+    size_t n;
+    /* wait for the go, then swallow everything */
+    char go;
+    size_t got;
+    int rc = corio_stream_read(s, &go, 1, &got);
+    if (rc == 0) rc = corio_stream_read_all(s, &d, &n);
+    return rc;
+}
+
+static int many_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_server *srv;
+    slow_peer = NULL;
+    ASSERT_EQ(corio_start_server(sink_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &shared), 0);
+    while (!slow_peer) ASSERT_EQ(corio_sleep(0.001), 0);
+    /* two readers: the second is refused while the first waits */
+    corio_task *r1, *r2;
+    ASSERT_EQ(corio_create_task(reads_one, NULL, NULL, &r1), 0);
+    ASSERT_EQ(corio_create_task(reads_one, NULL, NULL, &r2), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    ASSERT(corio_future_done(r2));
+    ASSERT_EQ(corio_await(r2, NULL), CORIO_EBUSY);
+    ASSERT_EQ(corio_stream_write(slow_peer, "!", 1), 0);
+    ASSERT_EQ(corio_await(r1, NULL), 0);
+    corio_future_unref(r1);
+    corio_future_unref(r2);
+    /* three drainers over a full buffer; the peer reads once told to */
+    size_t big = 4 << 20;
+    char *buf = calloc(1, big);
+    ASSERT_EQ(corio_stream_write(shared, "g", 1), 0); /* the go */
+    ASSERT_EQ(corio_stream_write(shared, buf, big), 0);
+    free(buf);
+    ASSERT(corio_stream_write_buffer_size(shared) > 64 * 1024);
+    corio_task *d[3];
+    for (int i = 0; i < 3; i++) ASSERT_EQ(corio_create_task(drains, NULL, NULL, &d[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(corio_await(d[i], NULL), 0);
+        corio_future_unref(d[i]);
+    }
+    ASSERT(corio_stream_write_buffer_size(shared) <= 16 * 1024);
+    ASSERT_EQ(corio_stream_close(shared), 0);
+    ASSERT_EQ(corio_stream_wait_closed(shared), 0);
+    ASSERT_EQ(corio_stream_free(shared), 0);
+    done_server(srv);
+    return 0;
+}
+
+TEST(stream_two_readers_many_drainers) {
+    on_loop(many_body, NULL);
+    return 0;
+}
+
+/* ---- servers: close_clients, a Unix socket, refused connections ------------ */
+
+static int idle_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    const void *d;
+    size_t n;
+    int rc = corio_stream_read_all(s, &d, &n);
+    return rc == CORIO_EFDCLOSED ? 0 : rc; /* close_clients closed it under us */
+}
+
+static int clients_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    corio_server *srv;
+    char path[64];
+    snprintf(path, sizeof path, "@corio-test-%d", (int)getpid());
+    ASSERT_EQ(corio_start_unix_server(idle_handler, NULL, path, NULL, &srv), 0);
+    corio_stream *c[3];
+    for (int i = 0; i < 3; i++) ASSERT_EQ(corio_open_unix_connection(path, &c[i]), 0);
+    ASSERT_EQ(corio_sleep(0.01), 0); /* accepted */
+    ASSERT_EQ(corio_server_close(srv), 0);
+    ASSERT(!corio_server_is_serving(srv));
+    corio_stream *late;
+    ASSERT_EQ(corio_open_unix_connection(path, &late), -ECONNREFUSED); /* not listening */
+    ASSERT_EQ(corio_server_free(srv), CORIO_EBUSY); /* connections are open */
+    ASSERT_EQ(corio_server_close_clients(srv), 0);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    for (int i = 0; i < 3; i++) {
+        const void *d;
+        size_t n;
+        ASSERT_EQ(corio_stream_read_all(c[i], &d, &n), 0); /* the server's side closed */
+        ASSERT_EQ(corio_stream_free(c[i]), 0);
+    }
+    ASSERT_EQ(corio_server_free(srv), 0);
+    /* bad input */
+    corio_stream *x;
+    ASSERT_EQ(corio_open_connection("localhost", 80, &x), CORIO_EINVAL); /* names: later */
+    ASSERT_EQ(corio_open_connection("127.0.0.1", 70000, &x), CORIO_EINVAL);
+    ASSERT_EQ(corio_start_server(NULL, NULL, "127.0.0.1", 0, NULL, &srv), CORIO_EINVAL);
+    return 0;
+}
+
+TEST(stream_server_close_clients_unix) {
+    on_loop(clients_body, NULL);
+    return 0;
+}
+
+/* A loop closed under a server with open connections frees everything. */
+static corio_server *left_srv;
+static corio_stream *left_client;
+static int leaves_server(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    ASSERT_EQ(corio_start_server(idle_handler, NULL, "127.0.0.1", 0, NULL, &left_srv), 0);
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(left_srv), &left_client), 0);
+    return corio_sleep(0.01);
+}
+
+static void quiet(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err,
+                  void *arg) {
+    (void)loop, (void)msg, (void)fut, (void)err, (void)arg;
+}
+
+TEST(stream_loop_closed_under_server) {
+    corio_loop *loop;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    corio_loop_set_exception_handler(loop, quiet, NULL);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, leaves_server, NULL, NULL, 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
+    ASSERT_EQ(corio_stream_free(left_client), 0);
+    return 0;
+}
