@@ -248,7 +248,7 @@ int corio_start_server(corio_stream_handler handler, void *arg, const char *host
     if (out) *out = NULL;
     if (!handler || !out) return CORIO_EINVAL;
     struct sockaddr_storage ss;
-    unsigned int len;
+    unsigned int len = 0;
     int rc = corio__sockaddr_parse(host ? host : "0.0.0.0", port, &ss, &len);
     if (rc < 0) return rc;
     return start(handler, arg, (struct sockaddr *)&ss, len, opts, out);
@@ -259,7 +259,7 @@ int corio_start_unix_server(corio_stream_handler handler, void *arg, const char 
     if (out) *out = NULL;
     if (!handler || !out) return CORIO_EINVAL;
     struct sockaddr_un un;
-    unsigned int len;
+    unsigned int len = 0;
     int rc = corio__unix_addr(path, &un, &len);
     if (rc < 0) return rc;
     return start(handler, arg, (struct sockaddr *)&un, len, opts, out);

@@ -128,6 +128,19 @@ static int fill(corio_stream *s) {
     return (int)r;
 }
 
+/* Take what has arrived, without waiting: a read that the buffer cannot
+ * satisfy answers from everything the peer has sent so far, as asyncio's
+ * reader, whose transport moves bytes into its buffer as they come. Only
+ * when some bytes are buffered already (an empty buffer goes the waiting
+ * way, whose first recv takes the same bytes). */
+static void fill_available(corio_stream *s) {
+    if (s->eof || s->rerr || s->fd < 0 || s->reader || reserve(s, RECV_CHUNK) < 0) return;
+    long r = corio__recv(s->fd, s->rbuf + s->rhead + s->rlen, s->rcap - s->rhead - s->rlen, 0);
+    if (r > 0) s->rlen += (size_t)r;
+    else if (r == 0) s->eof = 1;
+    else if (r != -EAGAIN && r != -EWOULDBLOCK) s->rerr = (int)r;
+}
+
 /* Every read starts here: drop what was lent; refuse a closed stream. */
 static int read_begin(corio_stream *s) {
     if (!s) return CORIO_EINVAL;
@@ -140,6 +153,7 @@ int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got) {
     if (!got || (!buf && n)) return CORIO_EINVAL;
     int rc = read_begin(s);
     if (rc < 0 || n == 0) return rc;
+    if (s->rlen && s->rlen < n) fill_available(s);
     while (s->rlen == 0) {
         rc = fill(s);
         if (rc <= 0) return rc; /* 0: EOF, *got stays 0 */
@@ -170,6 +184,7 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) 
     if (!buf && n) return CORIO_EINVAL;
     int rc = read_begin(s);
     if (rc < 0) return rc;
+    if (s->rlen && s->rlen < n) fill_available(s);
     while (s->rlen < n && (rc = fill(s)) > 0) {}
     if (rc < 0) return rc;
     size_t k = n < s->rlen ? n : s->rlen; /* all, or the partial bytes at EOF */
@@ -180,20 +195,24 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) 
     return k == n ? 0 : CORIO_EINCOMPLETE;
 }
 
-/* asyncio's readuntil: search from where the last look stopped. */
+/* asyncio's readuntil: search from where the last look stopped. *at: the
+ * separator's offset, or, for CORIO_ELIMIT, asyncio's `consumed`. */
 static int find_sep(corio_stream *s, const void *sep, size_t seplen, size_t *at) {
     size_t from = 0;
+    if (s->rlen) fill_available(s);
     for (;;) {
-        if (s->rlen >= seplen) {
+        if (s->rlen - from >= seplen) {
             const char *p = memmem(s->rbuf + s->rhead + from, s->rlen - from, sep, seplen);
             if (p) {
                 *at = (size_t)(p - (s->rbuf + s->rhead));
-                if (*at > s->limit) return CORIO_ELIMIT; /* found, but past the limit */
-                return 0;
+                return *at > s->limit ? CORIO_ELIMIT : 0; /* found, but past the limit */
             }
             from = s->rlen + 1 - seplen;
+            if (from > s->limit) {
+                *at = from;
+                return CORIO_ELIMIT;
+            }
         }
-        if (from > s->limit) return CORIO_ELIMIT;
         int rc = fill(s);
         if (rc < 0) return rc;
         if (rc == 0) return CORIO_EINCOMPLETE;
@@ -215,7 +234,7 @@ int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, cons
         return rc;
     }
     if (rc == CORIO_ELIMIT) { /* the data stays; *len: asyncio's `consumed` */
-        *len = at ? at : s->rlen;
+        *len = at;
         return rc;
     }
     if (rc < 0) return rc;
@@ -228,11 +247,11 @@ int corio_stream_readline(corio_stream *s, const void **data, size_t *len) {
     int rc = corio_stream_readuntil(s, "\n", 1, data, len);
     if (rc == CORIO_EINCOMPLETE) return 0; /* at EOF: the partial line, no error */
     if (rc == CORIO_ELIMIT) {
-        /* The overlong line goes: through its newline if it is buffered,
-         * else all that is buffered (asyncio's readline). */
-        size_t at;
-        const char *nl = memchr(s->rbuf + s->rhead, '\n', s->rlen);
-        at = nl ? (size_t)(nl - (s->rbuf + s->rhead)) + 1 : s->rlen;
+        /* The overlong line goes: through its newline if that is where
+         * the search stopped, else all that is buffered (asyncio's). */
+        size_t at = *len;
+        if (at < s->rlen && s->rbuf[s->rhead + at] == '\n') at++;
+        else at = s->rlen;
         s->rhead += at;
         s->rlen -= at;
         *len = 0;
@@ -486,11 +505,20 @@ static int connect_to(int domain, const struct sockaddr *addr, unsigned int len,
     return rc;
 }
 
+int corio_stream_from_fd(int fd, corio_stream **out) {
+    if (out) *out = NULL;
+    if (!out || fd < 0) return CORIO_EINVAL;
+    corio_loop *loop;
+    int rc = corio__io_loop(&loop);
+    if (rc < 0) return rc;
+    return corio__stream_new(loop, fd, out);
+}
+
 int corio_open_connection(const char *host, int port, corio_stream **out) {
     if (out) *out = NULL;
     if (!out) return CORIO_EINVAL;
     struct sockaddr_storage ss;
-    unsigned int len;
+    unsigned int len = 0;
     int rc = corio__sockaddr_parse(host, port, &ss, &len);
     if (rc < 0) return rc;
     return connect_to(ss.ss_family, (struct sockaddr *)&ss, len, out);
@@ -500,7 +528,7 @@ int corio_open_unix_connection(const char *path, corio_stream **out) {
     if (out) *out = NULL;
     if (!out) return CORIO_EINVAL;
     struct sockaddr_un un;
-    unsigned int len;
+    unsigned int len = 0;
     int rc = corio__unix_addr(path, &un, &len);
     if (rc < 0) return rc;
     return connect_to(AF_UNIX, (struct sockaddr *)&un, len, out);
