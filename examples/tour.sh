@@ -23,3 +23,7 @@ run "13. the three exercises" ex13_exercises
 run "14. a producer/consumer pipeline with a bounded queue" ex14_pipeline
 run "15. a rate limiter: a semaphore lets three requests run at a time" ex15_rate_limit
 run "16. a blocking call moved to a thread while the loop ticks on" ex16_to_thread
+run "17. the asyncio docs' TCP echo server and client, on loopback" ex17_tcp_echo
+run "18. the same over a Unix socket" ex18_unix_echo
+run "19. a line-based chat server: readline, broadcast, drain" ex19_chat
+run "20. a UDP echo server and client" ex20_udp_echo

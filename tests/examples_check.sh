@@ -6,7 +6,7 @@ src=$1; bin=$2
 command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread"
+names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo"
 # The Python originals run side by side (they mostly sleep); the C ones one
 # at a time, so that they do not load the machine. No example's output may
 # depend on how far apart in real time two things happen (ex15 once printed

@@ -13,6 +13,8 @@
 int corio__io_loop(corio_loop **loop);
 /* "127.0.0.1:80", "[::1]:80", the path of a Unix socket ("@name" for an
  * abstract one), or "?" for what it cannot name; always terminated. */
+int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss,
+                          unsigned int *len);
 void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size_t cap);
 
 #endif

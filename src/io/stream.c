@@ -77,6 +77,9 @@ int corio_stream_free(corio_stream *s) {
 
 /* ---- reading ----------------------------------------------------------------- */
 
+/* The unread bytes ("" while there is no buffer: never NULL + 0). */
+static char *unread(corio_stream *s) { return s->rbuf ? s->rbuf + s->rhead : (char *)""; }
+
 /* What the last call lent out by pointer is dropped now. */
 static void drop_lent(corio_stream *s) {
     s->rhead += s->lent;
@@ -159,7 +162,7 @@ int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got) {
         if (rc <= 0) return rc; /* 0: EOF, *got stays 0 */
     }
     size_t k = n < s->rlen ? n : s->rlen;
-    memcpy(buf, s->rbuf + s->rhead, k);
+    memcpy(buf, unread(s), k);
     s->rhead += k;
     s->rlen -= k;
     *got = k;
@@ -174,7 +177,7 @@ int corio_stream_read_all(corio_stream *s, const void **data, size_t *len) {
     if (rc < 0) return rc;
     while ((rc = fill(s)) > 0) {}
     if (rc < 0) return rc; /* the bytes so far stay buffered */
-    *data = s->rbuf + s->rhead;
+    *data = unread(s);
     *len = s->lent = s->rlen;
     return 0;
 }
@@ -188,7 +191,7 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) 
     while (s->rlen < n && (rc = fill(s)) > 0) {}
     if (rc < 0) return rc;
     size_t k = n < s->rlen ? n : s->rlen; /* all, or the partial bytes at EOF */
-    memcpy(buf, s->rbuf + s->rhead, k);
+    memcpy(buf, unread(s), k);
     s->rhead += k;
     s->rlen -= k;
     if (got) *got = k;
@@ -202,9 +205,9 @@ static int find_sep(corio_stream *s, const void *sep, size_t seplen, size_t *at)
     if (s->rlen) fill_available(s);
     for (;;) {
         if (s->rlen - from >= seplen) {
-            const char *p = memmem(s->rbuf + s->rhead + from, s->rlen - from, sep, seplen);
+            const char *p = memmem(unread(s) + from, s->rlen - from, sep, seplen);
             if (p) {
-                *at = (size_t)(p - (s->rbuf + s->rhead));
+                *at = (size_t)(p - (unread(s)));
                 return *at > s->limit ? CORIO_ELIMIT : 0; /* found, but past the limit */
             }
             from = s->rlen + 1 - seplen;
@@ -229,7 +232,7 @@ int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, cons
     size_t at = 0;
     rc = find_sep(s, sep, seplen, &at);
     if (rc == CORIO_EINCOMPLETE) { /* the partial data, consumed (IncompleteReadError) */
-        *data = s->rbuf + s->rhead;
+        *data = unread(s);
         *len = s->lent = s->rlen;
         return rc;
     }
@@ -238,7 +241,7 @@ int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, cons
         return rc;
     }
     if (rc < 0) return rc;
-    *data = s->rbuf + s->rhead;
+    *data = unread(s);
     *len = s->lent = at + seplen;
     return 0;
 }
@@ -250,7 +253,7 @@ int corio_stream_readline(corio_stream *s, const void **data, size_t *len) {
         /* The overlong line goes: through its newline if that is where
          * the search stopped, else all that is buffered (asyncio's). */
         size_t at = *len;
-        if (at < s->rlen && s->rbuf[s->rhead + at] == '\n') at++;
+        if (at < s->rlen && unread(s)[at] == '\n') at++;
         else at = s->rlen;
         s->rhead += at;
         s->rlen -= at;

@@ -35,8 +35,6 @@ struct corio_stream {
 };
 
 int corio__stream_new(corio_loop *loop, int fd, corio_stream **out);
-int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss,
-                          unsigned int *len);
 int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len);
 
 #endif
