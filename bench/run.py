@@ -229,8 +229,14 @@ def main():
                             break  # slow peers: one run is enough
                     if vals:
                         results[key] = vals
+    echo_lines = []
+    if not a.only or any(k in a.only.split(",") for k in ("corio", "echo")):
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        import echo
+        res, names, configs, _ = echo.sweep(a.build, quick=a.quick)
+        echo_lines = echo.report(res, names, configs)
     elapsed = time.time() - t_start
-    write_report(results, peers, skipped, a, repeat, elapsed)
+    write_report(results, peers, skipped, a, repeat, elapsed, echo_lines)
     return 0
 
 
@@ -257,7 +263,7 @@ def machine():
             ("libuv", ver(["pkg-config", "--modversion", "libuv"]))]
 
 
-def write_report(results, peers, skipped, a, repeat, elapsed):
+def write_report(results, peers, skipped, a, repeat, elapsed, echo_lines=()):
     names = list(peers)
     lines = []
     add = lines.append
@@ -320,6 +326,8 @@ def write_report(results, peers, skipped, a, repeat, elapsed):
     table("sleepers: peak RSS per task, bytes", "B", lambda k: k[0] == "sleepers", "bytes_per_task")
     targets(results, names, add)
     add("")
+    for l in echo_lines:
+        add(l)
     add("![corio and its peers](benchmarks.png)")
     add("")
     # How to run them, then the dated figures of earlier optimisations

@@ -117,8 +117,15 @@ static int fill(corio_stream *s) {
     if (rc < 0) return rc;
     if ((rc = reserve(s, RECV_CHUNK)) < 0) return rc;
     s->reader = corio__running_task();
-    long r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, s->rcap - s->rhead - s->rlen, 0);
+    size_t room = s->rcap - s->rhead - s->rlen;
+    long r = 0;
+    /* After a short read the socket is most likely drained: wait for it
+     * first instead of a recv that would say EAGAIN (one system call per
+     * message fewer, as libuv does). */
+    if (s->drained) r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+    if (r >= 0) r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, room, 0);
     s->reader = NULL;
+    s->drained = r >= 0 && (size_t)r < room;
     if (r > 0) {
         s->rlen += (size_t)r;
         return 1;

@@ -17,6 +17,7 @@ struct corio_stream {
     size_t limit;           /* readuntil / readline: LimitOverrun past it */
     int rerr;               /* the read side's error, once seen (0: none) */
     uint8_t eof;            /* the peer's EOF was read */
+    uint8_t drained;        /* the last recv was short: wait before the next one */
     corio__task *reader;    /* the task receiving into rbuf now (a second gets EBUSY), borrowed */
     /* writing: the unsent bytes are wbuf[whead .. whead + wlen) */
     char *wbuf;             /* owned */

@@ -1,0 +1,231 @@
+"""The `echo` workload of shared/spec/performance.md: every echo server
+(corio in each stack mode, the peers' natural servers, and the floor: a
+plain C epoll server) driven by one C load generator (bench/echo_load.c),
+over sweeps of 1 / 100 / 1 000 connections x 64 B / 4 KiB messages, plus a
+streaming mode (16 messages in flight per connection). The server is
+pinned to one core, the generator to the other. Reported: round trips per
+second and the server's CPU time per round trip (utime + stime from
+/proc/PID/stat over the measured window); a run whose server was under 90%
+busy is marked client-bound.
+
+Rounds are interleaved: each round runs every server once per
+configuration, in an order rotated so no server runs right after itself.
+
+Used by bench/run.py; also on its own:
+    python3 bench/echo.py [--build build] [--quick] [--secs 2] [--rounds 3]
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "bench", "peers")
+
+CONFIGS_FULL = [(1, 64, 1), (100, 64, 1), (1000, 64, 1), (1, 4096, 1), (100, 4096, 1),
+                (1000, 4096, 1), (100, 64, 16)]
+CONFIGS_QUICK = [(1, 64, 1), (100, 64, 1), (100, 64, 16)]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def servers(build):
+    """name -> command taking the port as {port}; and the skipped ones."""
+    out = os.path.join(ROOT, build, "peers")
+    os.makedirs(out, exist_ok=True)
+    bench = os.path.join(ROOT, build, "bench")
+    srv = {
+        "corio": [os.path.join(bench, "echo_server"), "{port}", "epoll", "own"],
+        "corio-copy": [os.path.join(bench, "echo_server"), "{port}", "epoll", "copy"],
+        "floor": [os.path.join(bench, "echo_floor"), "{port}"],
+    }
+    skipped = {}
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc and subprocess.run(["pkg-config", "--exists", "libuv"]).returncode == 0:
+        exe = os.path.join(out, "libuv_echo")
+        r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(PEERS, "libuv_echo.c"), "-luv"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            srv["libuv"] = [exe, "{port}"]
+        else:
+            skipped["libuv"] = "build failed: " + r.stderr[-200:]
+    else:
+        skipped["libuv"] = "no libuv1-dev"
+    exe = os.path.join(out, "cargo", "release", "tokio_echo")
+    if shutil.which("cargo") and os.path.isdir("/usr/share/cargo/registry"):
+        r = subprocess.run(["cargo", "build", "--release", "--offline", "-q"], cwd=os.path.join(PEERS, "tokio"),
+                           capture_output=True, text=True,
+                           env=dict(os.environ, CARGO_TARGET_DIR=os.path.join(out, "cargo")))
+        if r.returncode == 0:
+            srv["tokio-ct"] = [exe, "{port}", "ct"]
+        else:
+            skipped["tokio"] = "cargo build failed: " + r.stderr[-300:]
+    else:
+        skipped["tokio"] = "no cargo or no librust-tokio-dev"
+    if shutil.which("go"):
+        exe = os.path.join(out, "goecho")
+        r = subprocess.run(["go", "build", "-o", exe, "."], cwd=os.path.join(PEERS, "goecho"), capture_output=True,
+                           text=True, env=dict(os.environ, GOFLAGS="-mod=mod", GO111MODULE="on",
+                                               GOCACHE=os.path.join(out, "gocache"),
+                                               GOPATH=os.path.join(out, "gopath")))
+        if r.returncode == 0:
+            srv["go"] = [exe, "{port}"]
+        else:
+            skipped["go"] = "go build failed: " + r.stderr[-200:]
+    else:
+        skipped["go"] = "no go toolchain (golang-go)"
+    if shutil.which("node"):
+        srv["node"] = ["node", os.path.join(PEERS, "node_echo.js"), "{port}"]
+    else:
+        skipped["node"] = "no node (nodejs)"
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+    srv["asyncio-streams"] = [py, os.path.join(PEERS, "asyncio_echo.py"), "{port}", "streams"]
+    srv["asyncio-protocol"] = [py, os.path.join(PEERS, "asyncio_echo.py"), "{port}", "protocol"]
+    if subprocess.run([py, "-c", "import uvloop"], capture_output=True).returncode == 0:
+        srv["uvloop"] = [py, os.path.join(PEERS, "asyncio_echo.py"), "{port}", "protocol", "--uvloop"]
+    else:
+        skipped["uvloop"] = "python3-uvloop is not installed"
+    return srv, skipped
+
+
+def taskset(core):
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
+
+
+def run_one(build, cmd, conns, size, depth, secs):
+    """One server, one configuration: the generator's fields, or None."""
+    port = free_port()
+    argv = taskset(0) + [c.replace("{port}", str(port)) for c in cmd]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()  # "listening"
+        if "listening" not in line:
+            return None, "did not start: " + (p.stderr.read() or line)[-200:]
+        load = taskset(1) + [os.path.join(ROOT, build, "bench", "echo_load"), str(port), str(conns), str(size),
+                             str(secs), str(depth), str(p.pid)]
+        r = subprocess.run(load, capture_output=True, text=True, timeout=secs + 60)
+        if r.returncode != 0:
+            return None, (r.stderr or r.stdout)[-200:]
+        fields = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+        return {k: float(v) for k, v in fields.items() if k not in ("echo",)}, None
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def sweep(build, quick=False, secs=None, rounds=None, only=None):
+    """results: (server, conns, size, depth) -> list of field dicts."""
+    srv, skipped = servers(build)
+    if only:
+        srv = {k: v for k, v in srv.items() if k in only}
+    for name, why in skipped.items():
+        log("echo: %s skipped: %s" % (name, why))
+    configs = CONFIGS_QUICK if quick else CONFIGS_FULL
+    secs = secs or (0.5 if quick else 2.0)
+    rounds = rounds or (1 if quick else 3)
+    names = list(srv)
+    results = {}
+    for rnd in range(rounds):
+        for ci, (conns, size, depth) in enumerate(configs):
+            k = (rnd * len(configs) + ci) % len(names)
+            order = names[k:] + names[:k]  # rotated: nobody runs right after itself
+            for name in order:
+                f, err = run_one(build, srv[name], conns, size, depth, secs)
+                if f is None:
+                    log("echo: %s %d x %d B depth %d: %s" % (name, conns, size, depth, err))
+                    continue
+                results.setdefault((name, conns, size, depth), []).append(f)
+                log("echo: %-16s %4d conns %5d B depth %2d: %8.0f rt/s, server %.2f us/rt (busy %.2f)"
+                    % (name, conns, size, depth, f["rt_per_s"], f["server_us_per_rt"], f["server_busy"]))
+    return results, names, configs, skipped
+
+
+def med(vals):
+    vals = [v for v in vals if v == v and v >= 0]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def report(results, names, configs):
+    """Markdown lines: the two tables and the targets of performance.md."""
+    lines = ["## echo (TCP on 127.0.0.1, one load generator)", "",
+             "Server CPU time per round trip (median of the rounds; lower is better) and, below it, "
+             "round trips per second. `*`: the server was under 90% busy (client-bound).", ""]
+    head = "| server | " + " | ".join("%d × %d B%s" % (c, s, " ×%d" % d if d > 1 else "") for c, s, d in configs) + " |"
+    lines += [head, "|---|" + "---|" * len(configs)]
+    for n in names:
+        row = []
+        for c, s, d in configs:
+            fs = results.get((n, c, s, d), [])
+            if not fs:
+                row.append("—")
+                continue
+            us = med([f["server_us_per_rt"] for f in fs])
+            busy = med([f["server_busy"] for f in fs])
+            row.append("%.2f µs%s" % (us, "*" if busy < 0.9 else ""))
+        lines.append("| %s | %s |" % (n, " | ".join(row)))
+    lines += ["", head, "|---|" + "---|" * len(configs)]
+    for n in names:
+        row = []
+        for c, s, d in configs:
+            fs = results.get((n, c, s, d), [])
+            row.append("%.0f k" % (med([f["rt_per_s"] for f in fs]) / 1000) if fs else "—")
+        lines.append("| %s | %s |" % (n, " | ".join(row)))
+    lines.append("")
+    key = (100, 64, 1)
+    if key in configs:
+        def us(n):
+            return med([f["server_us_per_rt"] for f in results.get((n,) + key, [])])
+        c, fl = us("corio"), us("floor")
+        lines.append("Targets (performance.md, 100 connections × 64 B, epoll):")
+        lines.append("")
+        if c == c and fl == fl:
+            lines.append("- server CPU per round trip within 1.05× of the C epoll floor: corio %.2f µs, "
+                         "floor %.2f µs: **%.3f×** (%s)" % (c, fl, c / fl, "met" if c <= 1.05 * fl else "not met"))
+        for peer in ("libuv", "tokio-ct"):
+            p = us(peer)
+            if p == p and c == c:
+                lines.append("- below %s: %.2f µs against %.2f µs: %.3f× (%s)"
+                             % (peer, c, p, c / p, "met" if c < p else "not met"))
+        rts = {n: med([f["rt_per_s"] for f in results.get((n,) + key, [])]) for n in names}
+        best = max((v, n) for n, v in rts.items() if n not in ("corio", "corio-copy", "floor") and v == v) \
+            if any(v == v for n, v in rts.items() if n not in ("corio", "corio-copy", "floor")) else None
+        if best and rts.get("corio") == rts.get("corio"):
+            lines.append("- round trips per second ahead of every peer: corio %.0f k, best peer %s %.0f k (%s)"
+                         % (rts["corio"] / 1000, best[1], best[0] / 1000,
+                            "met" if rts["corio"] > best[0] else "not met"))
+        lines.append("")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--secs", type=float, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    res, names, configs, _ = sweep(a.build, a.quick, a.secs, a.rounds, a.only.split(",") if a.only else None)
+    print("\n".join(report(res, names, configs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+/* echo_server PORT [BACKEND] [MODE]: the corio echo server the `echo`
+ * workload drives (performance.md): listens on 127.0.0.1:PORT, echoes every
+ * byte of every connection (a task per connection: read what came, write
+ * it back, drain). BACKEND: epoll (the only one so far; io_uring comes with
+ * its issue); MODE: own (default) or copy, the stack mode. Exits 0 on
+ * SIGTERM, or after 60 s without a connection. Prints "listening" once
+ * it accepts connections. */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+static int port, copy_mode;
+static double last_active;
+static long live;
+
+static void on_term(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+static int echo(corio_stream *s, void *arg) {
+    (void)arg;
+    live++;
+    char buf[16384]; /* on the task's stack (64 KiB by default) */
+    size_t n;
+    int rc;
+    while ((rc = corio_stream_read(s, buf, sizeof buf, &n)) == 0 && n > 0) {
+        if ((rc = corio_stream_write(s, buf, n)) < 0) break;
+        if ((rc = corio_stream_drain(s)) < 0) break;
+    }
+    live--;
+    last_active = bench_now();
+    return 0; /* a peer's reset is the load generator stopping */
+}
+
+static int main_task(void *arg, void **result) {
+    (void)arg;
+    (void)result;
+    corio_server *srv;
+    corio_server_options opts = {.backlog = 4096};
+    int rc = corio_start_server(echo, NULL, "127.0.0.1", port, &opts, &srv);
+    if (rc < 0) return bench_fail("start_server", rc), rc;
+    printf("listening\n");
+    fflush(stdout);
+    last_active = bench_now();
+    while (!stop && (live > 0 || bench_now() - last_active < 60)) corio_sleep(0.05);
+    corio_server_close(srv);
+    corio_server_abort_clients(srv);
+    corio_server_wait_closed(srv);
+    corio_server_free(srv);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: echo_server PORT [epoll] [own|copy]\n");
+        return 2;
+    }
+    port = atoi(argv[1]);
+    if (argc > 2 && strcmp(argv[2], "epoll") != 0 && strcmp(argv[2], "default") != 0) {
+        fprintf(stderr, "echo_server: backend %s is not built (epoll only so far)\n", argv[2]);
+        return 2;
+    }
+    copy_mode = argc > 3 && strcmp(argv[3], "copy") == 0;
+    signal(SIGTERM, on_term);
+    signal(SIGPIPE, SIG_IGN);
+    corio_loop *loop;
+    if (corio_loop_new(&loop) < 0) return 1;
+    if (copy_mode) corio_loop_set_stack_mode(loop, CORIO_STACK_COPY);
+    int rc = corio_loop_run_main(loop, main_task, NULL, NULL);
+    corio_loop_free(loop);
+    return rc < 0;
+}
