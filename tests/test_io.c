@@ -1,8 +1,8 @@
 /* Descriptors and sockets (io.md 1, 2): the waiting primitive, its
  * callback form, close through corio, and the sock_* calls on loopback.
  * Real loops (real I/O), no timing assertions: every wait ends on an event
- * the test itself causes. Each test runs on the backend CORIO_BACKEND
- * names (epoll, the only one so far). */
+ * the test itself causes. They run on the loop's backend: epoll, the only
+ * one so far (the io_uring issue runs them on both). */
 #include "test.h"
 
 #include <arpa/inet.h>
