@@ -235,6 +235,8 @@ def main():
         import echo
         res, names, configs, _ = echo.sweep(a.build, quick=a.quick)
         echo_lines = echo.report(res, names, configs)
+        n, idle = echo.idle_sweep(a.build, quick=a.quick)
+        echo_lines += echo.idle_report(n, idle)
     elapsed = time.time() - t_start
     write_report(results, peers, skipped, a, repeat, elapsed, echo_lines)
     return 0

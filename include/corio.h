@@ -728,6 +728,8 @@ CORIO_API int corio_stream_from_fd(int fd, corio_stream **out);
 CORIO_API int corio_stream_free(corio_stream *s);
 /* read(n): up to n bytes (*got >= 1), or *got == 0 at EOF. */
 CORIO_API int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got);
+/* read(n) without a copy: up to n bytes (*len >= 1, or 0 at EOF), lent. */
+CORIO_API int corio_stream_read_lent(corio_stream *s, size_t n, const void **data, size_t *len);
 /* read(-1): everything up to EOF, lent. On an error (a cancel too) the
  * bytes so far stay buffered for the next read. */
 CORIO_API int corio_stream_read_all(corio_stream *s, const void **data, size_t *len);

@@ -31,7 +31,10 @@ struct corio_server {
     corio_loop *loop;        /* borrowed */
     int fds[MAX_LISTENERS];  /* listening sockets, owned; -1 once closed */
     int nfds;
-    corio_task *acceptors[MAX_LISTENERS]; /* owned references */
+    corio_task *acceptors[MAX_LISTENERS]; /* owned references, NULL once let go */
+    uint32_t refs;           /* the program's until corio_server_free + one per acceptor task
+                                until its done callback: the acceptors read the server */
+    uint8_t freed;           /* corio_server_free was called: destroyed when refs reach 0 */
     corio_stream_handler handler;
     void *arg;
     size_t limit;            /* each stream's read limit */
@@ -103,29 +106,32 @@ static void new_conn(corio_server *srv, int fd) {
 
 /* ---- accepting --------------------------------------------------------------- */
 
-typedef struct acceptor_arg {
-    corio_server *srv;
-    int fd;
-} acceptor_arg;
-
+/* One per listening socket: accept until the server closes. It reads the
+ * server, which stays alive until this task's done callback (srv->refs);
+ * it checks `closed` after every wait, so a listener's number that close
+ * freed (and something else reused) is never accepted on. */
 static int acceptor(void *arg, void **res) {
     (void)res;
-    acceptor_arg a = *(acceptor_arg *)arg;
-    corio__free(arg);
+    corio_server *srv = arg;
+    int i = 0;
+    while (i < srv->nfds && srv->acceptors[i] != corio_current_task()) i++;
     corio_loop *loop = corio_get_running_loop();
     for (;;) {
-        int conn_fd = corio__backend_accept(loop, a.fd, NULL, NULL);
-        if (conn_fd == CORIO_EFDCLOSED || conn_fd == CORIO_ECANCELED || conn_fd == -EBADF)
-            return 0; /* the server closed: a.srv may be gone, touch nothing */
+        if (srv->closed || i == srv->nfds) return 0;
+        int conn_fd = corio__backend_accept(loop, srv->fds[i], NULL, NULL);
+        if (srv->closed) { /* closed while it waited */
+            if (conn_fd >= 0) corio_close_fd(conn_fd);
+            return 0;
+        }
+        if (conn_fd == CORIO_ECANCELED) return 0;
         if (conn_fd >= 0) {
             int one = 1;
             (void)corio__setsockopt(conn_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            new_conn(a.srv, conn_fd);
+            new_conn(srv, conn_fd);
             continue;
         }
         if (conn_fd == -EMFILE || conn_fd == -ENFILE || conn_fd == -ENOBUFS || conn_fd == -ENOMEM) {
-            int rc = corio_sleep(ACCEPT_RETRY_DELAY); /* descriptors may come back */
-            if (rc < 0) return 0;
+            if (corio_sleep(ACCEPT_RETRY_DELAY) < 0) return 0; /* descriptors may come back */
             continue;
         }
         /* Anything else is the listener's own failure: report, stop. */
@@ -135,19 +141,42 @@ static int acceptor(void *arg, void **res) {
     }
 }
 
+static void server_destroy(corio_server *srv);
+
+static void server_unref(corio_server *srv) {
+    if (--srv->refs == 0) {
+        corio__list_unlink(&srv->res.link);
+        server_destroy(srv);
+    }
+}
+
+/* An acceptor is over (it ran, or was cancelled before it could). */
+static void acceptor_done(corio_future *task, void *arg) {
+    corio_server *srv = arg;
+    for (int i = 0; i < srv->nfds; i++)
+        if (srv->acceptors[i] == task) {
+            corio_future_unref(task);
+            srv->acceptors[i] = NULL;
+        }
+    server_unref(srv);
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
+/* Stop listening: each acceptor is woken (its socket closed) or, if it
+ * has not started, cancelled; each ends on a later iteration. */
 static void close_listeners(corio_server *srv) {
     for (int i = 0; i < srv->nfds; i++) {
-        if (srv->fds[i] >= 0) corio_close_fd(srv->fds[i]); /* wakes its acceptor */
+        if (srv->fds[i] >= 0) corio_close_fd(srv->fds[i]);
         srv->fds[i] = -1;
-        if (srv->acceptors[i]) corio_future_unref(srv->acceptors[i]);
-        srv->acceptors[i] = NULL;
+        if (srv->acceptors[i]) corio_task_cancel(srv->acceptors[i], NULL);
     }
 }
 
 static void server_destroy(corio_server *srv) {
     close_listeners(srv);
+    for (int i = 0; i < srv->nfds; i++) /* at loop close: the tasks are gone already */
+        if (srv->acceptors[i]) corio_future_unref(srv->acceptors[i]);
     corio__list *n;
     while ((n = corio__list_pop_front(&srv->conns))) {
         conn *c = corio__container_of(n, conn, link);
@@ -165,7 +194,7 @@ static void server_destroy(corio_server *srv) {
 static void server_resource_close(corio__resource *r) {
     corio_server *srv = corio__container_of(r, corio_server, res);
     corio__list_unlink(&r->link);
-    server_destroy(srv);
+    server_destroy(srv); /* the loop closes: whatever the counts say */
 }
 
 static int server_new(corio_stream_handler handler, void *arg, const corio_server_options *opts,
@@ -180,6 +209,7 @@ static int server_new(corio_stream_handler handler, void *arg, const corio_serve
         return rc;
     }
     srv->loop = corio__running_loop;
+    srv->refs = 1;
     srv->handler = handler;
     srv->arg = arg;
     srv->limit = opts && opts->limit ? opts->limit : 64 * 1024;
@@ -207,15 +237,20 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr, unsigned in
         rc = corio__setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (rc == 0) rc = corio__bind(fd, addr, len);
     if (rc == 0) rc = corio__listen(fd, opts && opts->backlog > 0 ? opts->backlog : 100);
-    acceptor_arg *a = NULL;
-    if (rc == 0 && !(a = corio__malloc(sizeof *a))) rc = CORIO_ENOMEM;
     if (rc == 0) {
-        *a = (acceptor_arg){srv, fd};
         char name[160], where[128];
         corio__addr_format(addr, len, where, sizeof where);
         snprintf(name, sizeof name, "server %s", where);
-        rc = corio_create_task(acceptor, a, name, &srv->acceptors[srv->nfds]);
-        if (rc < 0) corio__free(a);
+        srv->fds[srv->nfds] = fd;
+        corio_task **t = &srv->acceptors[srv->nfds];
+        rc = corio_create_task(acceptor, srv, name, t);
+        if (rc == 0 && (rc = corio_future_add_done_callback(*t, acceptor_done, srv)) < 0) {
+            corio_task_cancel(*t, NULL); /* it never reads the server: closed first */
+            corio_future_unref(*t);
+            *t = NULL;
+        }
+        if (rc == 0) srv->refs++;
+        if (rc < 0) srv->fds[srv->nfds] = -1;
     }
     if (rc < 0) {
         char where[128];
@@ -223,7 +258,7 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr, unsigned in
         corio_close_fd(fd);
         return rc == CORIO_ENOMEM ? rc : corio_raise(rc, "listen on %s: %s", where, corio_strerror(rc));
     }
-    srv->fds[srv->nfds++] = fd;
+    srv->nfds++;
     return 0;
 }
 
@@ -323,9 +358,10 @@ int corio_server_sockname(const corio_server *srv, int i, struct sockaddr *addr,
 
 int corio_server_free(corio_server *srv) {
     if (!srv) return 0;
+    if (srv->freed) return CORIO_EINVAL; /* freed twice */
     if (srv->inside || srv->nconns) return CORIO_EBUSY;
     corio_server_close(srv);
-    corio__list_unlink(&srv->res.link);
-    server_destroy(srv);
+    srv->freed = 1;
+    server_unref(srv); /* the acceptors' done callbacks let go of the rest */
     return 0;
 }

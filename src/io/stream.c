@@ -18,6 +18,7 @@
 #include "io/stream.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -28,6 +29,38 @@
 #define DEFAULT_HIGH (64 * 1024)
 #define RECV_CHUNK (64 * 1024)
 
+/* ---- read buffers: a connection waiting for its next bytes holds none ------
+ * A stream's read buffer goes back to a small per-thread pool whenever it
+ * is empty and the stream is about to wait for data, and comes from it when
+ * the data is there: ten thousand idle connections hold no buffer, and the
+ * busy ones reuse a few hot ones (a loop runs in one thread). The pool is
+ * freed when the thread ends. */
+#define POOL_MAX 16
+static _Thread_local char *pool[POOL_MAX];
+static _Thread_local int npool;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drain(void *unused) {
+    (void)unused;
+    while (npool) corio__free(pool[--npool]);
+}
+static void pool_init(void) { (void)pthread_key_create(&pool_key, pool_drain); }
+
+static char *buf_take(void) {
+    if (npool) return pool[--npool];
+    pthread_once(&pool_once, pool_init);
+    (void)pthread_setspecific(pool_key, pool); /* any non-NULL: the destructor runs at thread exit */
+    return corio__malloc(RECV_CHUNK);
+}
+
+static void buf_give(corio_stream *s) {
+    if (s->rcap == RECV_CHUNK && npool < POOL_MAX) pool[npool++] = s->rbuf;
+    else corio__free(s->rbuf);
+    s->rbuf = NULL;
+    s->rcap = s->rhead = 0;
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
@@ -36,6 +69,7 @@ int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
     s->fd = fd;
     s->loop = loop;
     s->limit = DEFAULT_LIMIT;
+    s->drained = 1; /* nothing came yet: the first read waits first, with no buffer */
     s->high = DEFAULT_HIGH;
     s->low = DEFAULT_HIGH / 4;
     int rc = corio_event_new(&s->writable);
@@ -69,7 +103,7 @@ int corio_stream_free(corio_stream *s) {
     if (s->reader || s->inside) return CORIO_EBUSY;
     if (s->fd >= 0) close_now(s);
     if (corio_event_free(s->writable) < 0 || corio_event_free(s->closed_ev) < 0) return CORIO_EBUSY;
-    corio__free(s->rbuf);
+    if (s->rbuf) buf_give(s);
     corio__free(s->wbuf);
     corio__free(s);
     return 0;
@@ -95,6 +129,11 @@ static int reserve(corio_stream *s, size_t more) {
         s->rhead = 0;
     }
     if (s->rlen + more <= s->rcap) return 0;
+    if (!s->rbuf && more <= RECV_CHUNK) {
+        if (!(s->rbuf = buf_take())) return CORIO_ENOMEM;
+        s->rcap = RECV_CHUNK;
+        return 0;
+    }
     size_t cap = s->rcap ? s->rcap : RECV_CHUNK;
     while (cap < s->rlen + more) cap *= 2;
     char *b = corio__realloc(s->rbuf, cap);
@@ -115,15 +154,21 @@ static int fill(corio_stream *s) {
     corio_loop *loop;
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
-    if ((rc = reserve(s, RECV_CHUNK)) < 0) return rc;
     s->reader = corio__running_task();
-    size_t room = s->rcap - s->rhead - s->rlen;
     long r = 0;
     /* After a short read the socket is most likely drained: wait for it
      * first instead of a recv that would say EAGAIN (one system call per
-     * message fewer, as libuv does). */
-    if (s->drained) r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
-    if (r >= 0) r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, room, 0);
+     * message fewer, as libuv does), and wait without a buffer if nothing
+     * is buffered. */
+    if (s->drained) {
+        if (!s->rlen && !s->lent && s->rbuf) buf_give(s);
+        r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+    }
+    size_t room = 0;
+    if (r >= 0 && (r = reserve(s, RECV_CHUNK)) == 0) {
+        room = s->rcap - s->rhead - s->rlen;
+        r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, room, 0);
+    }
     s->reader = NULL;
     s->drained = r >= 0 && (size_t)r < room;
     if (r > 0) {
@@ -173,6 +218,22 @@ int corio_stream_read(corio_stream *s, void *buf, size_t n, size_t *got) {
     s->rhead += k;
     s->rlen -= k;
     *got = k;
+    return 0;
+}
+
+int corio_stream_read_lent(corio_stream *s, size_t n, const void **data, size_t *len) {
+    if (data) *data = NULL;
+    if (len) *len = 0;
+    if (!data || !len) return CORIO_EINVAL;
+    int rc = read_begin(s);
+    if (rc < 0 || n == 0) return rc;
+    if (s->rlen && s->rlen < n) fill_available(s);
+    while (s->rlen == 0) {
+        rc = fill(s);
+        if (rc <= 0) return rc; /* 0: EOF, *len stays 0 */
+    }
+    *data = unread(s);
+    *len = s->lent = n < s->rlen ? n : s->rlen;
     return 0;
 }
 
