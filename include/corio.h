@@ -742,6 +742,11 @@ CORIO_API int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, siz
  * `consumed`, and the data stays buffered. */
 CORIO_API int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
                                      const void **data, size_t *len);
+/* readuntil((sep1, sep2, ...)), 3.13: the shortest data that ends with any
+ * of the separators; otherwise as corio_stream_readuntil. */
+CORIO_API int corio_stream_readuntil_any(corio_stream *s, const void *const *seps,
+                                         const size_t *seplens, size_t nseps, const void **data,
+                                         size_t *len);
 /* readline, as asyncio's: the line with its newline; at EOF the partial
  * line (0 bytes: EOF) without an error; over the limit CORIO_ELIMIT, and
  * the overlong line's buffered part is dropped. */

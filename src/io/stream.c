@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
@@ -266,19 +267,34 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) 
     return k == n ? 0 : CORIO_EINCOMPLETE;
 }
 
-/* asyncio's readuntil: search from where the last look stopped. *at: the
- * separator's offset, or, for CORIO_ELIMIT, asyncio's `consumed`. */
-static int find_sep(corio_stream *s, const void *sep, size_t seplen, size_t *at) {
-    size_t from = 0;
+/* asyncio's readuntil (3.13, several separators): search from where the
+ * last look stopped; the match whose end comes first wins. *at: where the
+ * winning separator starts and *end where it ends; for CORIO_ELIMIT *at is
+ * asyncio's `consumed`. */
+static int find_sep(corio_stream *s, const void *const *seps, const size_t *lens, size_t nseps,
+                    size_t *at, size_t *end) {
+    size_t from = 0, minlen = SIZE_MAX, maxlen = 0;
+    for (size_t k = 0; k < nseps; k++) {
+        if (lens[k] < minlen) minlen = lens[k];
+        if (lens[k] > maxlen) maxlen = lens[k];
+    }
     if (s->rlen) fill_available(s);
     for (;;) {
-        if (s->rlen - from >= seplen) {
-            const char *p = memmem(unread(s) + from, s->rlen - from, sep, seplen);
-            if (p) {
-                *at = (size_t)(p - (unread(s)));
-                return *at > s->limit ? CORIO_ELIMIT : 0; /* found, but past the limit */
+        if (s->rlen - from >= minlen) {
+            size_t best_end = SIZE_MAX, best_at = 0;
+            for (size_t k = 0; k < nseps; k++) {
+                if (s->rlen - from < lens[k]) continue;
+                const char *p = memmem(unread(s) + from, s->rlen - from, seps[k], lens[k]);
+                if (!p) continue;
+                size_t a = (size_t)(p - unread(s));
+                if (a + lens[k] < best_end) best_end = a + lens[k], best_at = a;
             }
-            from = s->rlen + 1 - seplen;
+            if (best_end != SIZE_MAX) {
+                *at = best_at;
+                *end = best_end;
+                return best_at > s->limit ? CORIO_ELIMIT : 0; /* found, but past the limit */
+            }
+            from = s->rlen + 1 > maxlen ? s->rlen + 1 - maxlen : 0;
             if (from > s->limit) {
                 *at = from;
                 return CORIO_ELIMIT;
@@ -290,15 +306,17 @@ static int find_sep(corio_stream *s, const void *sep, size_t seplen, size_t *at)
     }
 }
 
-int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, const void **data,
-                           size_t *len) {
+int corio_stream_readuntil_any(corio_stream *s, const void *const *seps, const size_t *seplens,
+                               size_t nseps, const void **data, size_t *len) {
     if (data) *data = NULL;
     if (len) *len = 0;
-    if (!sep || !seplen || !data || !len) return CORIO_EINVAL;
+    if (!seps || !seplens || !nseps || !data || !len) return CORIO_EINVAL;
+    for (size_t k = 0; k < nseps; k++)
+        if (!seps[k] || !seplens[k]) return CORIO_EINVAL;
     int rc = read_begin(s);
     if (rc < 0) return rc;
-    size_t at = 0;
-    rc = find_sep(s, sep, seplen, &at);
+    size_t at = 0, end = 0;
+    rc = find_sep(s, seps, seplens, nseps, &at, &end);
     if (rc == CORIO_EINCOMPLETE) { /* the partial data, consumed (IncompleteReadError) */
         *data = unread(s);
         *len = s->lent = s->rlen;
@@ -310,8 +328,14 @@ int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, cons
     }
     if (rc < 0) return rc;
     *data = unread(s);
-    *len = s->lent = at + seplen;
+    *len = s->lent = end;
     return 0;
+}
+
+int corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen, const void **data,
+                           size_t *len) {
+    const void *const seps[1] = {sep};
+    return corio_stream_readuntil_any(s, seps, &seplen, 1, data, len);
 }
 
 int corio_stream_readline(corio_stream *s, const void **data, size_t *len) {

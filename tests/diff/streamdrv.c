@@ -54,6 +54,15 @@ static void op(corio_stream *s, char *line) {
         unsigned char sep[32];
         size_t sl = unhex(argbuf, sep);
         rc = corio_stream_readuntil(s, sep, sl, &d, &n);
+    } else if (!strcmp(name, "readuntil_any")) {
+        unsigned char sepb[4][32];
+        const void *seps[4];
+        size_t lens[4], k = 0;
+        for (char *tok = strtok(argbuf, ","); tok && k < 4; tok = strtok(NULL, ","), k++) {
+            lens[k] = unhex(tok, sepb[k]);
+            seps[k] = sepb[k];
+        }
+        rc = corio_stream_readuntil_any(s, seps, lens, k, &d, &n);
     } else if (!strcmp(name, "readline")) {
         rc = corio_stream_readline(s, &d, &n);
     } else {
