@@ -41,6 +41,9 @@ int corio__backend_wait_fd(corio_loop *loop, int fd, int events);
 /* recv/send (MSG_NOSIGNAL added): bytes, or a negative code. */
 long corio__backend_recv(corio_loop *loop, int fd, void *buf, size_t n, int flags);
 long corio__backend_send(corio_loop *loop, int fd, const void *buf, size_t n, int flags);
+/* read/write, for what is not a socket (pipes, terminals). */
+long corio__backend_read(corio_loop *loop, int fd, void *buf, size_t n);
+long corio__backend_write(corio_loop *loop, int fd, const void *buf, size_t n);
 long corio__backend_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags,
                              struct sockaddr *addr, corio__socklen *addrlen);
 long corio__backend_sendto(corio_loop *loop, int fd, const void *buf, size_t n, int flags,
@@ -54,6 +57,8 @@ int corio__backend_connect(corio_loop *loop, int fd, const struct sockaddr *addr
  * removed), then close it: the registration is gone before the number can
  * be reused. 0 or -errno from close. Any thread? No: the loop's. */
 int corio__backend_close_fd(corio_loop *loop, int fd);
+/* The loop whose watcher holds fd, or NULL; any thread. */
+corio_loop *corio__backend_fd_owner(int fd);
 
 /* The callback form (add_reader / add_writer): fn(arg) runs on the loop
  * whenever fd is ready in that direction (level-triggered: again and

@@ -15,7 +15,9 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -39,6 +41,43 @@ typedef struct corio__fdtab {
     size_t cap;
     uint32_t gen;     /* the last generation given (0 stands for the wake-up) */
 } corio__fdtab;
+
+/* ---- which loop watches a descriptor (process-wide) ------------------------
+ * corio_close_fd may be called where another loop, or none, runs: it finds
+ * the loop whose watcher holds the number here, so the registration goes
+ * before the number can be reused whoever closes it. Written when a
+ * watcher is made or freed (once per descriptor, not per operation). */
+static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
+static corio_loop **owners; /* by descriptor number */
+static size_t owners_cap;
+
+static int owner_set(int fd, corio_loop *loop, corio_loop *only_if) {
+    int rc = 0;
+    pthread_mutex_lock(&owners_lock);
+    if ((size_t)fd >= owners_cap && loop) {
+        size_t cap = owners_cap ? owners_cap : 64;
+        while (cap <= (size_t)fd) cap *= 2;
+        corio_loop **v = corio__realloc(owners, cap * sizeof *v);
+        if (v) {
+            memset(v + owners_cap, 0, (cap - owners_cap) * sizeof *v);
+            owners = v;
+            owners_cap = cap;
+        } else {
+            rc = CORIO_ENOMEM;
+        }
+    }
+    if (rc == 0 && (size_t)fd < owners_cap && (!only_if || owners[fd] == only_if)) owners[fd] = loop;
+    pthread_mutex_unlock(&owners_lock);
+    return rc;
+}
+
+corio_loop *corio__backend_fd_owner(int fd) {
+    corio_loop *loop = NULL;
+    pthread_mutex_lock(&owners_lock);
+    if (fd >= 0 && (size_t)fd < owners_cap) loop = owners[fd];
+    pthread_mutex_unlock(&owners_lock);
+    return loop;
+}
 
 /* ---- the loop's half ---------------------------------------------------- */
 
@@ -65,6 +104,7 @@ static void watcher_free(corio_loop *loop, watcher *w) {
         if (corio__list_linked(&w->cbev[d].link)) corio__list_unlink(&w->cbev[d].link);
     if (w->mask) loop->io_sources--;
     loop->fdtab->by_fd[w->fd] = NULL;
+    (void)owner_set(w->fd, NULL, loop);
     corio__free(w);
 }
 
@@ -184,6 +224,9 @@ static void cb_run(corio__event *ev);
 static int watcher_get(corio_loop *loop, int fd, watcher **out) {
     if (fd < 0) return -EBADF;
     corio__fdtab *tab = loop->fdtab;
+    /* A number that is no open descriptor must not grow the table (the
+     * check costs a system call only when it would grow). */
+    if ((size_t)fd >= tab->cap && fcntl(fd, F_GETFD) < 0) return -errno;
     if ((size_t)fd >= tab->cap) {
         size_t cap = tab->cap ? tab->cap : 64;
         while (cap <= (size_t)fd) cap *= 2;
@@ -196,6 +239,10 @@ static int watcher_get(corio_loop *loop, int fd, watcher **out) {
     watcher *w = tab->by_fd[fd];
     if (!w) {
         if (!(w = corio__calloc(1, sizeof *w))) return CORIO_ENOMEM;
+        if (owner_set(fd, loop, NULL) < 0) {
+            corio__free(w);
+            return CORIO_ENOMEM;
+        }
         w->loop = loop;
         w->fd = fd;
         w->gen = ++tab->gen ? tab->gen : ++tab->gen; /* never 0: that is the wake-up */
@@ -295,6 +342,14 @@ long corio__backend_recv(corio_loop *loop, int fd, void *buf, size_t n, int flag
 
 long corio__backend_send(corio_loop *loop, int fd, const void *buf, size_t n, int flags) {
     RETRY(CORIO_WRITABLE, corio__send(fd, buf, n, flags));
+}
+
+long corio__backend_read(corio_loop *loop, int fd, void *buf, size_t n) {
+    RETRY(CORIO_READABLE, corio__read(fd, buf, n));
+}
+
+long corio__backend_write(corio_loop *loop, int fd, const void *buf, size_t n) {
+    RETRY(CORIO_WRITABLE, corio__write(fd, buf, n));
 }
 
 long corio__backend_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags,

@@ -177,6 +177,10 @@ static inline void corio__ready_push(corio_loop *loop, corio__event *ev) {
     corio__list_push_back(&((corio__loop_head *)(void *)loop)->ready, &ev->link);
 }
 double corio__loop_now(corio_loop *loop); /* fresh clock read, s */
+/* A reference on the loop's memory (as a live future holds): an object of
+ * a layer that may outlive the loop's close (a stream) keeps it readable. */
+void corio__loop_hold(corio_loop *loop);
+void corio__loop_drop(corio_loop *loop);
 /* A timeout or delay argument as a deadline: 0 with *when (+inf: none),
  * or CORIO_EINVAL for NaN (loop.c says the rule). */
 int corio__deadline(corio_loop *loop, double t, int relative, double *when);

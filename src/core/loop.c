@@ -254,6 +254,9 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t) {
 
 uint64_t corio__loop_next_seq(corio_loop *loop) { return ++loop->cb_seq; }
 
+void corio__loop_hold(corio_loop *loop) { corio__loop_ref(loop); }
+void corio__loop_drop(corio_loop *loop) { corio__loop_unref(loop); }
+
 void corio__loop_add_resource(corio_loop *loop, corio__resource *r) {
     corio__list_push_back(&loop->resources, &r->link);
 }

@@ -23,9 +23,13 @@ int corio_wait_fd(int fd, int events) {
 
 int corio_close_fd(int fd) {
     if (fd < 0) return -EBADF;
-    corio_loop *loop = corio__running_loop;
-    if (loop && !corio__loop_closed(loop)) return corio__backend_close_fd(loop, fd);
-    return close(fd) ? -errno : 0;
+    corio_loop *owner = corio__backend_fd_owner(fd);
+    if (!owner) return close(fd) ? -errno : 0; /* no loop watches it */
+    /* The watching loop forgets it first: from its own thread, or while
+     * it runs nowhere (nobody else touches it then). */
+    if (owner != corio__running_loop && corio_loop_is_running(owner))
+        return corio_raise(CORIO_EWRONGLOOP, "close fd %d: a loop running in another thread watches it", fd);
+    return corio__backend_close_fd(owner, fd);
 }
 
 static int watch(corio_loop *loop, int fd, int events, corio_cb fn, void *arg) {

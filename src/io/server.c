@@ -35,6 +35,7 @@ struct corio_server {
     uint32_t refs;           /* the program's until corio_server_free + one per acceptor task
                                 until its done callback: the acceptors read the server */
     uint8_t freed;           /* corio_server_free was called: destroyed when refs reach 0 */
+    uint8_t orphaned;        /* its loop closed: only the struct is left, for corio_server_free */
     corio_stream_handler handler;
     void *arg;
     size_t limit;            /* each stream's read limit */
@@ -54,7 +55,7 @@ static void conn_gone(conn *c) {
     corio__list_unlink(&c->link);
     srv->nconns--;
     c->s->on_closed = NULL;
-    corio_stream_free(c->s);
+    corio__stream_release(c->s);
     corio__free(c);
     if (srv->closed && srv->nconns == 0) corio_event_set(srv->idle);
 }
@@ -173,28 +174,41 @@ static void close_listeners(corio_server *srv) {
     }
 }
 
-static void server_destroy(corio_server *srv) {
+/* Everything but the struct: listeners, acceptors, connections, events. */
+static void server_release(corio_server *srv) {
     close_listeners(srv);
     for (int i = 0; i < srv->nfds; i++) /* at loop close: the tasks are gone already */
         if (srv->acceptors[i]) corio_future_unref(srv->acceptors[i]);
+    memset(srv->acceptors, 0, sizeof srv->acceptors);
     corio__list *n;
     while ((n = corio__list_pop_front(&srv->conns))) {
         conn *c = corio__container_of(n, conn, link);
         c->s->on_closed = NULL;
         c->s->reader = NULL; /* its task is gone with the loop */
         c->s->inside = 0;
-        corio_stream_free(c->s);
+        corio__stream_release(c->s);
         corio__free(c);
     }
+    srv->nconns = 0;
     corio_event_free(srv->idle);
     corio_event_free(srv->stopped);
+    srv->idle = srv->stopped = NULL;
+}
+
+static void server_destroy(corio_server *srv) {
+    server_release(srv);
     corio__free(srv);
 }
 
+/* The loop closes under the server: everything goes but the struct, which
+ * stays the program's until corio_server_free (already called: it goes). */
 static void server_resource_close(corio__resource *r) {
     corio_server *srv = corio__container_of(r, corio_server, res);
     corio__list_unlink(&r->link);
-    server_destroy(srv); /* the loop closes: whatever the counts say */
+    corio__list_init(&r->link);
+    server_release(srv);
+    srv->closed = srv->orphaned = 1;
+    if (srv->freed) corio__free(srv);
 }
 
 static int server_new(corio_stream_handler handler, void *arg, const corio_server_options *opts,
@@ -302,7 +316,7 @@ int corio_start_unix_server(corio_stream_handler handler, void *arg, const char 
 
 int corio_server_close(corio_server *srv) {
     if (!srv) return CORIO_EINVAL;
-    if (srv->closed) return 0;
+    if (srv->closed || srv->orphaned) return 0;
     srv->closed = 1;
     close_listeners(srv);
     corio_event_set(srv->stopped);
@@ -327,6 +341,7 @@ int corio_server_abort_clients(corio_server *srv) { return each_conn(srv, corio_
 
 static int wait_event(corio_server *srv, corio_event *ev) {
     if (!srv) return CORIO_EINVAL;
+    if (srv->orphaned) return CORIO_ECLOSED;
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     srv->inside++;
     int rc = corio_event_wait(ev);
@@ -359,6 +374,10 @@ int corio_server_sockname(const corio_server *srv, int i, struct sockaddr *addr,
 int corio_server_free(corio_server *srv) {
     if (!srv) return 0;
     if (srv->freed) return CORIO_EINVAL; /* freed twice */
+    if (srv->orphaned) {
+        corio__free(srv);
+        return 0;
+    }
     if (srv->inside || srv->nconns) return CORIO_EBUSY;
     corio_server_close(srv);
     srv->freed = 1;

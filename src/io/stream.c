@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #define DEFAULT_LIMIT (64 * 1024)
@@ -81,6 +82,9 @@ int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
         return rc;
     }
     corio_event_set(s->writable);
+    struct stat st;
+    s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    corio__loop_hold(loop);
     *out = s;
     return 0;
 }
@@ -101,13 +105,24 @@ static void close_now(corio_stream *s) {
 
 int corio_stream_free(corio_stream *s) {
     if (!s) return 0;
-    if (s->reader || s->inside) return CORIO_EBUSY;
+    if (s->owner) return CORIO_EINVAL; /* a server's connection: the server frees it */
+    /* Tasks inside a call on it: busy, unless the loop closed under them
+     * (they were destroyed there and will never come back). */
+    int gone = corio_loop_is_closed(s->loop);
+    if (!gone && (s->reader || s->inside)) return CORIO_EBUSY;
     if (s->fd >= 0) close_now(s);
     if (corio_event_free(s->writable) < 0 || corio_event_free(s->closed_ev) < 0) return CORIO_EBUSY;
     if (s->rbuf) buf_give(s);
     corio__free(s->wbuf);
+    corio__loop_drop(s->loop);
     corio__free(s);
     return 0;
+}
+
+/* The server lets go of a connection's stream (the same, for its owner). */
+int corio__stream_release(corio_stream *s) {
+    s->owner = NULL;
+    return corio_stream_free(s);
 }
 
 /* ---- reading ----------------------------------------------------------------- */
@@ -120,7 +135,9 @@ static void drop_lent(corio_stream *s) {
     s->rhead += s->lent;
     s->rlen -= s->lent;
     s->lent = 0;
-    if (s->rlen == 0) s->rhead = 0;
+    /* Back to the start when empty, unless a task is receiving at the end
+     * of the data now: it writes at rhead + rlen, which consuming keeps. */
+    if (s->rlen == 0 && !s->reader) s->rhead = 0;
 }
 
 /* Room for `more` bytes after the unread ones (moved to the front). */
@@ -129,6 +146,7 @@ static int reserve(corio_stream *s, size_t more) {
         memmove(s->rbuf, s->rbuf + s->rhead, s->rlen);
         s->rhead = 0;
     }
+    if (more > SIZE_MAX / 4 - s->rlen) return CORIO_ENOMEM; /* no wrap below */
     if (s->rlen + more <= s->rcap) return 0;
     if (!s->rbuf && more <= RECV_CHUNK) {
         if (!(s->rbuf = buf_take())) return CORIO_ENOMEM;
@@ -168,7 +186,8 @@ static int fill(corio_stream *s) {
     size_t room = 0;
     if (r >= 0 && (r = reserve(s, RECV_CHUNK)) == 0) {
         room = s->rcap - s->rhead - s->rlen;
-        r = corio__backend_recv(loop, s->fd, s->rbuf + s->rhead + s->rlen, room, 0);
+        char *at = s->rbuf + s->rhead + s->rlen;
+        r = s->is_sock ? corio__backend_recv(loop, s->fd, at, room, 0) : corio__backend_read(loop, s->fd, at, room);
     }
     s->reader = NULL;
     s->drained = r >= 0 && (size_t)r < room;
@@ -191,7 +210,9 @@ static int fill(corio_stream *s) {
  * way, whose first recv takes the same bytes). */
 static void fill_available(corio_stream *s) {
     if (s->eof || s->rerr || s->fd < 0 || s->reader || reserve(s, RECV_CHUNK) < 0) return;
-    long r = corio__recv(s->fd, s->rbuf + s->rhead + s->rlen, s->rcap - s->rhead - s->rlen, 0);
+    char *at = s->rbuf + s->rhead + s->rlen;
+    size_t room = s->rcap - s->rhead - s->rlen;
+    long r = s->is_sock ? corio__recv(s->fd, at, room, 0) : corio__read(s->fd, at, room);
     if (r > 0) s->rlen += (size_t)r;
     else if (r == 0) s->eof = 1;
     else if (r != -EAGAIN && r != -EWOULDBLOCK) s->rerr = (int)r;
@@ -268,7 +289,8 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got) 
 }
 
 /* asyncio's readuntil (3.13, several separators): search from where the
- * last look stopped; the match whose end comes first wins. *at: where the
+ * last look stopped; the match whose end comes first wins (on a tie, the
+ * shorter separator). *at: where the
  * winning separator starts and *end where it ends; for CORIO_ELIMIT *at is
  * asyncio's `consumed`. */
 static int find_sep(corio_stream *s, const void *const *seps, const size_t *lens, size_t nseps,
@@ -287,7 +309,9 @@ static int find_sep(corio_stream *s, const void *const *seps, const size_t *lens
                 const char *p = memmem(unread(s) + from, s->rlen - from, seps[k], lens[k]);
                 if (!p) continue;
                 size_t a = (size_t)(p - unread(s));
-                if (a + lens[k] < best_end) best_end = a + lens[k], best_at = a;
+                /* On a tie the shorter separator wins (asyncio sorts them by length). */
+                if (a + lens[k] < best_end || (a + lens[k] == best_end && a > best_at))
+                    best_end = a + lens[k], best_at = a;
             }
             if (best_end != SIZE_MAX) {
                 *at = best_at;
@@ -370,7 +394,8 @@ static void flush_cb(void *arg);
  * error (then the buffer is dropped and the stream closes). */
 static int flush_some(corio_stream *s) {
     while (s->wlen) {
-        long r = corio__send(s->fd, s->wbuf + s->whead, s->wlen, 0);
+        long r = s->is_sock ? corio__send(s->fd, s->wbuf + s->whead, s->wlen, 0)
+                            : corio__write(s->fd, s->wbuf + s->whead, s->wlen);
         if (r == -EAGAIN || r == -EWOULDBLOCK) break;
         if (r < 0) {
             s->werr = (int)r;
@@ -399,8 +424,8 @@ static void after_flush(corio_stream *s) {
         s->flushing = 0;
     }
     if (!s->wlen && s->eof_pending && !s->eof_sent) {
-        shutdown(s->fd, SHUT_WR);
-        s->eof_sent = 1;
+        if (s->is_sock) shutdown(s->fd, SHUT_WR);
+        s->eof_sent = 1; /* (a pipe has no half-close: can_write_eof says so) */
     }
     if (!s->wlen && s->closing) close_now(s);
 }
@@ -417,7 +442,7 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
     if (n == 0) return 0;
     size_t off = 0;
     if (!s->wlen) { /* nothing queued: straight to the socket */
-        long r = corio__send(s->fd, buf, n, 0);
+        long r = s->is_sock ? corio__send(s->fd, buf, n, 0) : corio__write(s->fd, buf, n);
         if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
             s->werr = (int)r;
             close_now(s);
@@ -426,6 +451,7 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
         off = r > 0 ? (size_t)r : 0;
     }
     if (off < n) {
+        if (n - off > SIZE_MAX / 4 - s->whead - s->wlen) return CORIO_ENOMEM; /* no wrap below */
         size_t need = s->whead + s->wlen + (n - off);
         if (need > s->wcap) {
             if (s->whead) {
@@ -471,7 +497,7 @@ int corio_stream_drain(corio_stream *s) {
     return s->werr ? s->werr : 0;
 }
 
-int corio_stream_can_write_eof(const corio_stream *s) { return s && s->fd >= 0; }
+int corio_stream_can_write_eof(const corio_stream *s) { return s && s->fd >= 0 && s->is_sock; }
 
 int corio_stream_write_eof(corio_stream *s) {
     if (!s) return CORIO_EINVAL;

@@ -9,7 +9,8 @@ struct sockaddr_un;
 
 struct corio_stream {
     int fd;                 /* owned; -1 once closed (through corio_close_fd) */
-    corio_loop *loop;       /* borrowed: the loop it lives on */
+    corio_loop *loop;       /* held (corio__loop_hold) until the stream is freed */
+    uint8_t is_sock;        /* a socket (recv/send); else a pipe or the like (read/write) */
     /* reading: the unread bytes are rbuf[rhead .. rhead + rlen) */
     char *rbuf;             /* owned */
     size_t rcap, rhead, rlen;
@@ -36,6 +37,8 @@ struct corio_stream {
 };
 
 int corio__stream_new(corio_loop *loop, int fd, corio_stream **out);
+/* A server's connection: freed by its owner only (corio_stream_free refuses it). */
+int corio__stream_release(corio_stream *s);
 int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len);
 
 #endif

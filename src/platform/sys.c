@@ -3,6 +3,9 @@
 #include "platform/sys.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +157,32 @@ long corio__recv(int fd, void *buf, size_t n, int flags) {
     ssize_t r;
     do r = recv(fd, buf, n, flags); while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : r;
+}
+
+long corio__read(int fd, void *buf, size_t n) {
+    if (fail_now()) return -EIO;
+    ssize_t r;
+    do r = read(fd, buf, n); while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+/* A pipe's reader gone is -EPIPE here: corio ignores nothing of the
+ * program's signals, so the write is made with SIGPIPE blocked. */
+long corio__write(int fd, const void *buf, size_t n) {
+    if (fail_now()) return -EIO;
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t r;
+    do r = write(fd, buf, n); while (r < 0 && errno == EINTR);
+    int err = errno;
+    if (r < 0 && err == EPIPE) { /* take the pending SIGPIPE back before unblocking */
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_only, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r < 0 ? -err : r;
 }
 
 long corio__send(int fd, const void *buf, size_t n, int flags) {

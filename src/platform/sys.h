@@ -60,6 +60,8 @@ int corio__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int corio__socket(int domain, int type, int protocol);
 int corio__close(int fd);
 long corio__recv(int fd, void *buf, size_t n, int flags);
+long corio__read(int fd, void *buf, size_t n);
+long corio__write(int fd, const void *buf, size_t n);
 long corio__send(int fd, const void *buf, size_t n, int flags);
 long corio__recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                      unsigned int *addrlen);
