@@ -19,16 +19,25 @@ static int sleep_cancel(corio__task *t, void *obj) {
     return 1;
 }
 
-/* A real sleep (or NaN), kept out of corio_sleep so that a yield does not
- * pay for this path's registers and spills. CORIO_FOREVER arms nothing:
- * only a cancel ends it. */
-__attribute__((noinline)) int corio__sleep_timer(corio__task *t, double delay) {
+/* Arm t's step as the sleep timer: 0, or CORIO_EINVAL (NaN) / ENOMEM.
+ * Its own function: `when` has its address taken, so a frame holding it
+ * could not end in a tail call; this one is gone before the task suspends
+ * (a copy-mode sleeper saves 48 bytes fewer). */
+__attribute__((noinline)) static int arm_sleep(corio__task *t, double delay) {
     corio_loop *loop = t->fut.loop;
     double when;
     int rc = corio__deadline(loop, delay, 1, &when);
     if (rc < 0) return rc;
     if (when != INFINITY && (rc = corio__timer_arm(loop, &t->step, when)) < 0) return rc;
     t->step.ev.run = sleep_fired;
-    return corio__suspend(t, sleep_cancel, NULL);
+    return 0;
 }
 
+/* A real sleep (or NaN), kept out of corio_sleep so that a yield does not
+ * pay for this path's registers and spills. CORIO_FOREVER arms nothing:
+ * only a cancel ends it. Ends in a tail call: no frame of it is saved. */
+__attribute__((noinline)) int corio__sleep_timer(corio__task *t, double delay) {
+    int rc = arm_sleep(t, delay);
+    if (rc < 0) return rc;
+    return corio__suspend(t, sleep_cancel, NULL);
+}
