@@ -24,6 +24,7 @@ typedef struct conn {
     corio_stream *s;         /* owned: freed once closed and the handler is done */
     uint8_t handler_done;
     uint8_t closed;
+    uint8_t self_managed;    /* no done callback could be registered: run_handler's end does it */
 } conn;
 
 struct corio_server {
@@ -66,14 +67,32 @@ static void conn_closed(corio_stream *s) {
     if (c->handler_done) conn_gone(c);
 }
 
+static void handler_over(conn *c) {
+    c->handler_done = 1;
+    if (c->closed) conn_gone(c);
+    else corio_stream_close(c->s); /* flushes, then conn_closed frees it */
+}
+
 static int run_handler(void *arg, void **res) {
     (void)res;
     conn *c = arg;
     int rc = c->srv->handler(c->s, c->srv->arg);
-    c->handler_done = 1;
-    if (c->closed) conn_gone(c);
-    else corio_stream_close(c->s); /* flushes, then conn_closed frees it */
+    if (c->self_managed) handler_over(c);
     return rc;
+}
+
+/* The handler's task is over, whether it ran or was cancelled before it
+ * could (then the stream must still be closed and freed): a done callback,
+ * not the task's own last lines. A failure is reported as asyncio logs an
+ * exception of client_connected_cb. */
+static void handler_task_done(corio_future *task, void *arg) {
+    conn *c = arg;
+    corio_error *err = NULL;
+    if (!corio_future_cancelled(task) && corio_future_exception(task, &err) == 0 && err)
+        corio_loop_call_exception_handler(c->srv->loop, "unhandled error in a server's connection handler",
+                                          task, err);
+    corio_error_unref(err);
+    handler_over(c);
 }
 
 static void new_conn(corio_server *srv, int fd) {
@@ -99,10 +118,16 @@ static void new_conn(corio_server *srv, int fd) {
     else
         snprintf(peer, sizeof peer, "?");
     snprintf(name, sizeof name, "server connection %llu from %s", (unsigned long long)++srv->seq, peer);
-    if (corio_create_task(run_handler, c, name, NULL) < 0) {
+    corio_task *t;
+    if (corio_create_task(run_handler, c, name, &t) < 0) {
         c->handler_done = 1;
         corio_stream_abort(c->s); /* conn_closed frees it */
+        return;
     }
+    /* Without memory for the callback, the handler's last lines do it (a
+     * task that never starts then keeps its connection until close). */
+    if (corio_future_add_done_callback(t, handler_task_done, c) < 0) c->self_managed = 1;
+    corio_future_unref(t);
 }
 
 /* ---- accepting --------------------------------------------------------------- */
