@@ -233,7 +233,8 @@ def report(results, names, configs):
     """Markdown lines: the two tables and the targets of performance.md."""
     lines = ["## echo (TCP on 127.0.0.1, one load generator)", "",
              "Server CPU time per round trip (median of the rounds; lower is better) and, below it, "
-             "round trips per second. `*`: the server was under 90% busy (client-bound).", ""]
+             "round trips per second. `*`: the server was under 90% busy (client-bound).", "",
+             "![echo: server CPU per round trip](benchmarks-echo.png)", ""]
     head = "| server | " + " | ".join("%d × %d B%s" % (c, s, " ×%d" % d if d > 1 else "") for c, s, d in configs) + " |"
     lines += [head, "|---|" + "---|" * len(configs)]
     for n in names:
@@ -281,6 +282,62 @@ def report(results, names, configs):
     return lines
 
 
+def chart(table, configs, png):
+    """A clustered bar chart of the server CPU per round trip: one cluster per
+    configuration, one bar per server. table: name -> {config label: µs}."""
+    if not shutil.which("gnuplot") or not table:
+        log("echo: no gnuplot or no figures: chart skipped")
+        return
+    names = list(table)
+    data = os.path.join(os.path.dirname(os.path.abspath(png)), ".echo_chart.dat")
+    with open(data, "w") as f:
+        f.write("config " + " ".join(names) + "\n")
+        for c in configs:
+            f.write('"%s" %s\n' % (c, " ".join(("%.4g" % table[n][c]) if table[n].get(c, 0) > 0 else "NaN"
+                                               for n in names)))
+    script = """
+set terminal pngcairo size 1400,600 noenhanced font ',10'
+set output '%s'
+set title 'echo: server CPU time per round trip, µs (lower is better; connections x message size)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set ylabel 'server CPU µs per round trip'
+set key outside right
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
+""" % (png, len(names) + 1, data)
+    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if r.returncode != 0:
+        r = subprocess.run(["gnuplot"], input=script.replace("pngcairo", "png"), capture_output=True, text=True)
+    os.remove(data)
+    log("echo: %s %s" % ("wrote" if r.returncode == 0 else "could not write", png))
+
+
+def label(c, s, d):
+    return "%d x %d B%s" % (c, s, " x%d" % d if d > 1 else "")
+
+
+def chart_from_results(results, names, configs, png):
+    table = {n: {label(*k): med([f["server_us_per_rt"] for f in results.get((n,) + k, [])])
+                 for k in configs} for n in names}
+    chart(table, [label(*k) for k in configs], png)
+
+
+def chart_from_report(md, png):
+    """The chart from the first echo table of a written report."""
+    lines = open(md).read().split("## echo (TCP", 1)[1].splitlines()
+    rows = [l for l in lines if l.startswith("| ")]
+    head = [h.strip().replace("×", "x") for h in rows[0].strip("|").split("|")][1:]
+    table = {}
+    for l in rows[1:]:
+        cells = [c.strip() for c in l.strip("|").split("|")]
+        if cells[0] == "server":
+            break
+        table[cells[0]] = {h: float(v.split()[0]) for h, v in zip(head, cells[1:]) if v[0].isdigit()}
+    chart(table, head, png)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -288,7 +345,12 @@ def main():
     ap.add_argument("--secs", type=float, default=None)
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--only", default="")
+    ap.add_argument("--chart-from", nargs=2, metavar=("REPORT", "PNG"),
+                    help="only draw the chart from a written report's echo table")
     a = ap.parse_args()
+    if a.chart_from:
+        chart_from_report(*a.chart_from)
+        return
     only = a.only.split(",") if a.only else None
     res, names, configs, _ = sweep(a.build, a.quick, a.secs, a.rounds, only)
     n, idle = idle_sweep(a.build, a.quick, only)

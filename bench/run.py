@@ -235,6 +235,8 @@ def main():
         import echo
         res, names, configs, _ = echo.sweep(a.build, quick=a.quick)
         echo_lines = echo.report(res, names, configs)
+        os.makedirs(a.out, exist_ok=True)
+        echo.chart_from_results(res, names, configs, os.path.join(a.out, "benchmarks-echo.png"))
         n, idle = echo.idle_sweep(a.build, quick=a.quick)
         echo_lines += echo.idle_report(n, idle)
     elapsed = time.time() - t_start
