@@ -401,7 +401,6 @@ static int fault_body(void *arg, void **res) {
     if (rc == 0) rc = corio_sock_sendall(cfd, "hello", 5, &n);
     if (rc == 0) rc = corio_sock_recv(sfd, buf, sizeof buf, &n);
     long made = corio__fail_after(0);
-    if (getenv("IO_FAULT_DEBUG")) fprintf(stderr, "nth %ld: rc %d, %ld calls\n", nth, rc, made);
     if (rc == 0) ASSERT_EQ(n, 5);
     else ASSERT(rc != CORIO_ECANCELED && rc > -4000); /* the failed call's own -errno */
     if (cfd >= 0) corio_close_fd(cfd);
