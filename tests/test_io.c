@@ -14,17 +14,6 @@
 
 long corio__fail_after(long nth);
 
-/* Runs body on a fresh real-time loop as its main task; it must return 0. */
-static void on_loop(corio_fn body, void *arg) {
-    corio_loop *loop;
-    ASSERT_EQ(corio_loop_new(&loop), 0);
-    corio_task *t;
-    ASSERT_EQ(corio_loop_create_task(loop, body, arg, "main", 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
-    corio_future_unref(t);
-    close_loop(loop);
-}
-
 static void nonblocking_pipe(int p[2]) { ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0); }
 
 /* A listening TCP socket on 127.0.0.1, port chosen by the kernel. */
@@ -159,11 +148,6 @@ TEST(io_close_fd_wakes_waiter) {
 static int waits_forever(void *arg, void **res) {
     (void)res;
     return corio_wait_fd((int)(intptr_t)arg, CORIO_READABLE);
-}
-
-static void quiet(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err,
-                  void *arg) {
-    (void)loop, (void)msg, (void)fut, (void)err, (void)arg;
 }
 
 TEST(io_loop_closed_while_waiting) {

@@ -6,21 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void on_loop(corio_fn body, void *arg) {
-    corio_loop *loop;
-    ASSERT_EQ(corio_loop_new(&loop), 0);
-    corio_task *t;
-    ASSERT_EQ(corio_loop_create_task(loop, body, arg, "main", 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
-    corio_future_unref(t);
-    close_loop(loop);
-}
-
-static void quiet(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err,
-                  void *arg) {
-    (void)loop, (void)msg, (void)fut, (void)err, (void)arg;
-}
-
 /* One task consumes buffered bytes while another waits to receive more:
  * the receiver's bytes land after the data, not over it. */
 static corio_stream *S;

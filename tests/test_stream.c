@@ -14,16 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void on_loop(corio_fn body, void *arg) {
-    corio_loop *loop;
-    ASSERT_EQ(corio_loop_new(&loop), 0);
-    corio_task *t;
-    ASSERT_EQ(corio_loop_create_task(loop, body, arg, "main", 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
-    corio_future_unref(t);
-    close_loop(loop);
-}
-
 static int port_of(corio_server *srv) {
     struct sockaddr_in a;
     unsigned int len = sizeof a;
@@ -363,11 +353,6 @@ static int leaves_server(void *arg, void **res) {
     ASSERT_EQ(corio_start_server(idle_handler, NULL, "127.0.0.1", 0, NULL, &left_srv), 0);
     ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(left_srv), &left_client), 0);
     return corio_sleep(0.01);
-}
-
-static void quiet(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err,
-                  void *arg) {
-    (void)loop, (void)msg, (void)fut, (void)err, (void)arg;
 }
 
 TEST(stream_loop_closed_under_server) {
