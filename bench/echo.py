@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+import chart as charts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 
@@ -119,16 +121,17 @@ def start_server(argv):
                             preexec_fn=raise_nofile)
 
 
-def run_idle(build, cmd, n):
-    """echo_idle: the server's memory per idle connection, or None."""
+def drive(build, cmd, tool, args, timeout):
+    """Start the server, run bench/TOOL with args(port, pid) against it, stop
+    the server: the tool's key=value fields as floats, or None and why."""
     port = free_port()
     p = start_server(taskset(0) + [c.replace("{port}", str(port)) for c in cmd])
     try:
-        if "listening" not in p.stdout.readline():
-            return None, "did not start"
-        r = subprocess.run(taskset(1) + [os.path.join(ROOT, build, "bench", "echo_idle"), str(n), str(p.pid),
-                                         str(port)], capture_output=True, text=True, timeout=300,
-                           preexec_fn=raise_nofile)
+        line = p.stdout.readline()  # "listening"
+        if "listening" not in line:
+            return None, "did not start: " + (p.stderr.read() or line)[-200:]
+        r = subprocess.run(taskset(1) + [os.path.join(ROOT, build, "bench", tool)] + [str(a) for a in args(port, p.pid)],
+                           capture_output=True, text=True, timeout=timeout, preexec_fn=raise_nofile)
         if r.returncode != 0:
             return None, (r.stderr or r.stdout)[-200:]
         return {k: float(v) for k, v in (kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)}, None
@@ -139,6 +142,11 @@ def run_idle(build, cmd, n):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def run_idle(build, cmd, n):
+    """echo_idle: the server's memory per idle connection, or None."""
+    return drive(build, cmd, "echo_idle", lambda port, pid: [n, pid, port], 300)
 
 
 def idle_sweep(build, quick=False, only=None):
@@ -174,27 +182,7 @@ def idle_report(n, out):
 
 def run_one(build, cmd, conns, size, depth, secs):
     """One server, one configuration: the generator's fields, or None."""
-    port = free_port()
-    argv = taskset(0) + [c.replace("{port}", str(port)) for c in cmd]
-    p = start_server(argv)
-    try:
-        line = p.stdout.readline()  # "listening"
-        if "listening" not in line:
-            return None, "did not start: " + (p.stderr.read() or line)[-200:]
-        load = taskset(1) + [os.path.join(ROOT, build, "bench", "echo_load"), str(port), str(conns), str(size),
-                             str(secs), str(depth), str(p.pid)]
-        r = subprocess.run(load, capture_output=True, text=True, timeout=secs + 60)
-        if r.returncode != 0:
-            return None, (r.stderr or r.stdout)[-200:]
-        fields = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
-        return {k: float(v) for k, v in fields.items() if k not in ("echo",)}, None
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    return drive(build, cmd, "echo_load", lambda port, pid: [port, conns, size, secs, depth, pid], secs + 60)
 
 
 def sweep(build, quick=False, secs=None, rounds=None, only=None):
@@ -283,35 +271,12 @@ def report(results, names, configs):
 
 
 def chart(table, configs, png):
-    """A clustered bar chart of the server CPU per round trip: one cluster per
-    configuration, one bar per server. table: name -> {config label: µs}."""
-    if not shutil.which("gnuplot") or not table:
-        log("echo: no gnuplot or no figures: chart skipped")
-        return
-    names = list(table)
-    data = os.path.join(os.path.dirname(os.path.abspath(png)), ".echo_chart.dat")
-    with open(data, "w") as f:
-        f.write("config " + " ".join(names) + "\n")
-        for c in configs:
-            f.write('"%s" %s\n' % (c, " ".join(("%.4g" % table[n][c]) if table[n].get(c, 0) > 0 else "NaN"
-                                               for n in names)))
-    script = """
-set terminal pngcairo size 1400,600 noenhanced font ',10'
-set output '%s'
-set title 'echo: server CPU time per round trip, µs (lower is better; connections x message size)'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set logscale y
-set ylabel 'server CPU µs per round trip'
-set key outside right
-plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
-""" % (png, len(names) + 1, data)
-    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-    if r.returncode != 0:
-        r = subprocess.run(["gnuplot"], input=script.replace("pngcairo", "png"), capture_output=True, text=True)
-    os.remove(data)
-    log("echo: %s %s" % ("wrote" if r.returncode == 0 else "could not write", png))
+    """Server CPU per round trip: a cluster per configuration, a bar per
+    server. table: name -> {configuration label: µs}."""
+    rows = [(c, {n: table[n].get(c, 0) for n in table}) for c in configs]
+    ok = charts.bars(png, "echo: server CPU time per round trip, µs (lower is better; connections x message size)",
+                     "server CPU µs per round trip", list(table), rows, size="1400,600")
+    log("echo: %s %s" % ("wrote" if ok else "could not write (no gnuplot?)", png))
 
 
 def label(c, s, d):

@@ -17,6 +17,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chart as charts  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 
@@ -231,7 +234,6 @@ def main():
                         results[key] = vals
     echo_lines = []
     if not a.only or any(k in a.only.split(",") for k in ("corio", "echo")):
-        sys.path.insert(0, os.path.join(ROOT, "bench"))
         import echo
         res, names, configs, _ = echo.sweep(a.build, quick=a.quick)
         echo_lines = echo.report(res, names, configs)
@@ -422,31 +424,9 @@ def chart(rows, names, png):
         log("bench: no gnuplot: chart skipped")
         return
     rows = [r for r in rows if any(v > 0 for v in r[1].values()) and "rss" not in r[0] and "bytes" not in r[0]]
-    data = os.path.join(os.path.dirname(png), ".bench_chart.dat")
-    with open(data, "w") as f:
-        f.write("workload " + " ".join(names) + "\n")
-        for label, meds in rows:
-            f.write('"%s" %s\n' % (label, " ".join(("%.6g" % meds[p]) if p in meds and meds[p] > 0 else "NaN"
-                                                   for p in names)))
-    script = """
-set terminal pngcairo size 1400,700 noenhanced font ',10'
-set output '%s'
-set title 'corio and its peers: time per operation (log scale, lower is better)'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set logscale y
-set ylabel 'ns per op, or seconds (wait_loop overhead, sleepers wall)'
-set xtics rotate by -30
-set key outside right
-plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
-""" % (png, len(names) + 1, data)
-    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-    if r.returncode != 0:
-        script = script.replace("pngcairo", "png")
-        r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-    os.remove(data)
-    log("bench: %s %s" % ("wrote" if r.returncode == 0 else "could not write", png))
+    ok = charts.bars(png, "corio and its peers: time per operation (log scale, lower is better)",
+                     "ns per op, or seconds (wait_loop overhead, sleepers wall)", names, rows, rotate=True)
+    log("bench: %s %s" % ("wrote" if ok else "could not write", png))
 
 
 if __name__ == "__main__":
