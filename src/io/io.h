@@ -15,6 +15,9 @@ int corio__io_loop(corio_loop **loop);
  * abstract one), or "?" for what it cannot name; always terminated. */
 int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *ss,
                           unsigned int *len);
+/* The socket's peer (or, failing that, its own name, or "fd N"), for
+ * messages and names; always terminated. */
+void corio__peer_format(int fd, char *buf, size_t cap);
 void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size_t cap);
 
 #endif

@@ -111,12 +111,7 @@ static void new_conn(corio_server *srv, int fd) {
     corio__list_push_back(&srv->conns, &c->link);
     srv->nconns++;
     char name[160], peer[128];
-    struct sockaddr_storage ss;
-    unsigned int len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        corio__addr_format((struct sockaddr *)&ss, len, peer, sizeof peer);
-    else
-        snprintf(peer, sizeof peer, "?");
+    corio__peer_format(fd, peer, sizeof peer);
     snprintf(name, sizeof name, "server connection %llu from %s", (unsigned long long)++srv->seq, peer);
     corio_task *t;
     if (corio_create_task(run_handler, c, name, &t) < 0) {

@@ -38,8 +38,7 @@ void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, s
     }
 }
 
-/* The socket's peer (or, failing that, its own name), for messages. */
-static void peer_of(int fd, char *buf, size_t cap) {
+void corio__peer_format(int fd, char *buf, size_t cap) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 ||
@@ -55,7 +54,7 @@ static int failed(const char *op, int fd, const struct sockaddr *addr, socklen_t
     if (rc >= 0 || rc == CORIO_ECANCELED || rc <= -4000) return rc;
     char who[128];
     if (addr) corio__addr_format(addr, len, who, sizeof who);
-    else peer_of(fd, who, sizeof who);
+    else corio__peer_format(fd, who, sizeof who);
     return corio_raise(rc, "%s %s: %s", op, who, strerror(-rc));
 }
 
