@@ -157,8 +157,37 @@ CORIO_API void corio_loop_call_exception_handler(corio_loop *loop, const char *m
 /* ---- the loop ----------------------------------------------------------- */
 
 /* A new loop, owned by the caller (corio_loop_free). 0, CORIO_ENOMEM, or
- * the -errno of a system call (eventfd, epoll). */
+ * the -errno of a system call (eventfd, epoll). Its backend is the one the
+ * CORIO_BACKEND environment variable names (epoll, io_uring or auto), else
+ * epoll; corio_loop_new_with chooses in code. */
 CORIO_API int corio_loop_new(corio_loop **out);
+
+/* How a loop waits for I/O. EPOLL: readiness (try the call, wait, try
+ * again). IO_URING: completion (the kernel does the operation; built when
+ * liburing's headers were found). AUTO: io_uring where the kernel allows
+ * it, else epoll. DEFAULT: what CORIO_BACKEND says, else EPOLL. A loop
+ * that cannot have io_uring (no support built, ENOSYS, EPERM, a seccomp
+ * filter, io_uring_disabled, a kernel without a feature corio needs) falls
+ * back to epoll: corio_loop_backend says which one runs, and with
+ * CORIO_DEBUG=1 in the environment each new loop prints it on stderr. */
+enum {
+    CORIO_BACKEND_DEFAULT = 0,
+    CORIO_BACKEND_EPOLL = 1,
+    CORIO_BACKEND_IO_URING = 2,
+    CORIO_BACKEND_AUTO = 3
+};
+/* Zero-initialise (= {0}): a field added later means "as before" at 0. */
+typedef struct corio_loop_options {
+    int backend; /* CORIO_BACKEND_* */
+} corio_loop_options;
+/* corio_loop_new with options (NULL: the defaults). CORIO_EINVAL for an
+ * unknown backend value. */
+CORIO_API int corio_loop_new_with(corio_loop **out, const corio_loop_options *opts);
+/* The backend the loop runs: CORIO_BACKEND_EPOLL or CORIO_BACKEND_IO_URING
+ * (CORIO_EINVAL for NULL). */
+CORIO_API int corio_loop_backend(const corio_loop *loop);
+/* Its name, "epoll" or "io_uring" (static; "(none)" for NULL). */
+CORIO_API const char *corio_loop_backend_name(const corio_loop *loop);
 /* asyncio's loop.close(): tasks still pending are reported ("Task was
  * destroyed but it is pending!") and destroyed, callbacks not run are
  * released, posts from other threads are refused from now on, and every

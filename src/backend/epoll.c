@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,46 +41,9 @@ typedef struct corio__fdtab {
     uint32_t gen;     /* the last generation given (0 stands for the wake-up) */
 } corio__fdtab;
 
-/* ---- which loop watches a descriptor (process-wide) ------------------------
- * corio_close_fd may be called where another loop, or none, runs: it finds
- * the loop whose watcher holds the number here, so the registration goes
- * before the number can be reused whoever closes it. Written when a
- * watcher is made or freed (once per descriptor, not per operation). */
-static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
-static corio_loop **owners; /* by descriptor number */
-static size_t owners_cap;
-
-static int owner_set(int fd, corio_loop *loop, corio_loop *only_if) {
-    int rc = 0;
-    pthread_mutex_lock(&owners_lock);
-    if ((size_t)fd >= owners_cap && loop) {
-        size_t cap = owners_cap ? owners_cap : 64;
-        while (cap <= (size_t)fd) cap *= 2;
-        corio_loop **v = corio__realloc(owners, cap * sizeof *v);
-        if (v) {
-            memset(v + owners_cap, 0, (cap - owners_cap) * sizeof *v);
-            owners = v;
-            owners_cap = cap;
-        } else {
-            rc = CORIO_ENOMEM;
-        }
-    }
-    if (rc == 0 && (size_t)fd < owners_cap && (!only_if || owners[fd] == only_if)) owners[fd] = loop;
-    pthread_mutex_unlock(&owners_lock);
-    return rc;
-}
-
-corio_loop *corio__backend_fd_owner(int fd) {
-    corio_loop *loop = NULL;
-    pthread_mutex_lock(&owners_lock);
-    if (fd >= 0 && (size_t)fd < owners_cap) loop = owners[fd];
-    pthread_mutex_unlock(&owners_lock);
-    return loop;
-}
-
 /* ---- the loop's half ---------------------------------------------------- */
 
-int corio__backend_init(corio_loop *loop) {
+static int ep_init(corio_loop *loop) {
     loop->fdtab = corio__calloc(1, sizeof *loop->fdtab);
     if (!loop->fdtab) return CORIO_ENOMEM;
     int fd = corio__epoll_create();
@@ -94,7 +56,7 @@ int corio__backend_init(corio_loop *loop) {
     return 0;
 }
 
-int corio__backend_add_wakeup(corio_loop *loop, int fd) {
+static int ep_add_wakeup(corio_loop *loop, int fd) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     return corio__epoll_ctl(loop->backend_fd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -104,13 +66,13 @@ static void watcher_free(corio_loop *loop, watcher *w) {
         if (corio__list_linked(&w->cbev[d].link)) corio__list_unlink(&w->cbev[d].link);
     if (w->mask) loop->io_sources--;
     loop->fdtab->by_fd[w->fd] = NULL;
-    (void)owner_set(w->fd, NULL, loop);
+    (void)corio__backend_owner_set(w->fd, NULL, loop);
     corio__free(w);
 }
 
 /* At loop close, after every task is gone: callbacks are dropped; the
  * descriptors stay the program's. */
-void corio__backend_close(corio_loop *loop) {
+static void ep_close(corio_loop *loop) {
     corio__fdtab *tab = loop->fdtab;
     for (size_t i = 0; tab && i < tab->cap; i++)
         if (tab->by_fd[i]) watcher_free(loop, tab->by_fd[i]);
@@ -200,7 +162,7 @@ static void dispatch(watcher *w, uint32_t ev) {
     if (w->mask & nobody) (void)set_mask(w, w->mask & ~nobody);
 }
 
-int corio__backend_poll(corio_loop *loop, int64_t timeout_ns) {
+static int ep_poll(corio_loop *loop, int64_t timeout_ns) {
     /* Nothing registered and no wait wanted: spare the system call. */
     if (timeout_ns == 0 && !corio__backend_has_sources(loop)) return 0;
     struct epoll_event evs[64];
@@ -239,7 +201,7 @@ static int watcher_get(corio_loop *loop, int fd, watcher **out) {
     watcher *w = tab->by_fd[fd];
     if (!w) {
         if (!(w = corio__calloc(1, sizeof *w))) return CORIO_ENOMEM;
-        if (owner_set(fd, loop, NULL) < 0) {
+        if (corio__backend_owner_set(fd, loop, NULL) < 0) {
             corio__free(w);
             return CORIO_ENOMEM;
         }
@@ -263,7 +225,7 @@ static void cb_run(corio__event *ev) {
     if (w->cb[d] && !corio__loop_closed(w->loop)) w->cb[d](w->cbarg[d]);
 }
 
-int corio__backend_watch(corio_loop *loop, int fd, int events, corio_cb fn, void *arg) {
+static int ep_watch(corio_loop *loop, int fd, int events, corio_cb fn, void *arg) {
     watcher *w;
     int rc = watcher_get(loop, fd, &w);
     if (rc < 0) return rc;
@@ -282,7 +244,7 @@ int corio__backend_watch(corio_loop *loop, int fd, int events, corio_cb fn, void
     return 0;
 }
 
-int corio__backend_unwatch(corio_loop *loop, int fd, int events) {
+static int ep_unwatch(corio_loop *loop, int fd, int events) {
     corio__fdtab *tab = loop->fdtab;
     watcher *w = fd >= 0 && (size_t)fd < tab->cap ? tab->by_fd[fd] : NULL;
     int removed = 0;
@@ -306,7 +268,7 @@ static int wait_cancel(corio__task *t, void *obj) {
     return 1;
 }
 
-int corio__backend_wait_fd(corio_loop *loop, int fd, int events) {
+static int ep_wait_fd(corio_loop *loop, int fd, int events) {
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
     events &= CORIO_READABLE | CORIO_WRITABLE;
@@ -332,37 +294,37 @@ int corio__backend_wait_fd(corio_loop *loop, int fd, int events) {
     for (;;) {                                                                  \
         long r_ = (call);                                                       \
         if (r_ != -EAGAIN && r_ != -EWOULDBLOCK) return r_;                     \
-        int w_ = corio__backend_wait_fd(loop, fd, dir);                         \
+        int w_ = ep_wait_fd(loop, fd, dir);                         \
         if (w_ < 0) return w_;                                                  \
     }
 
-long corio__backend_recv(corio_loop *loop, int fd, void *buf, size_t n, int flags) {
+static long ep_recv(corio_loop *loop, int fd, void *buf, size_t n, int flags) {
     RETRY(CORIO_READABLE, corio__recv(fd, buf, n, flags));
 }
 
-long corio__backend_send(corio_loop *loop, int fd, const void *buf, size_t n, int flags) {
+static long ep_send(corio_loop *loop, int fd, const void *buf, size_t n, int flags) {
     RETRY(CORIO_WRITABLE, corio__send(fd, buf, n, flags));
 }
 
-long corio__backend_read(corio_loop *loop, int fd, void *buf, size_t n) {
+static long ep_read(corio_loop *loop, int fd, void *buf, size_t n) {
     RETRY(CORIO_READABLE, corio__read(fd, buf, n));
 }
 
-long corio__backend_write(corio_loop *loop, int fd, const void *buf, size_t n) {
+static long ep_write(corio_loop *loop, int fd, const void *buf, size_t n) {
     RETRY(CORIO_WRITABLE, corio__write(fd, buf, n));
 }
 
-long corio__backend_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags,
+static long ep_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags,
                              struct sockaddr *addr, corio__socklen *addrlen) {
     RETRY(CORIO_READABLE, corio__recvfrom(fd, buf, n, flags, addr, addrlen));
 }
 
-long corio__backend_sendto(corio_loop *loop, int fd, const void *buf, size_t n, int flags,
+static long ep_sendto(corio_loop *loop, int fd, const void *buf, size_t n, int flags,
                            const struct sockaddr *addr, corio__socklen addrlen) {
     RETRY(CORIO_WRITABLE, corio__sendto(fd, buf, n, flags, addr, addrlen));
 }
 
-int corio__backend_accept(corio_loop *loop, int fd, struct sockaddr *addr, corio__socklen *addrlen) {
+static int ep_accept(corio_loop *loop, int fd, struct sockaddr *addr, corio__socklen *addrlen) {
     /* A connection the peer reset before we took it is not an error of
      * the listener: take the next (ECONNABORTED, as asyncio and libuv). */
     for (;;) {
@@ -374,16 +336,16 @@ int corio__backend_accept(corio_loop *loop, int fd, struct sockaddr *addr, corio
         }
         if (r == -ECONNABORTED) continue;
         if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
-        int w = corio__backend_wait_fd(loop, fd, CORIO_READABLE);
+        int w = ep_wait_fd(loop, fd, CORIO_READABLE);
         if (w < 0) return w;
     }
 }
 
-int corio__backend_connect(corio_loop *loop, int fd, const struct sockaddr *addr,
+static int ep_connect(corio_loop *loop, int fd, const struct sockaddr *addr,
                            corio__socklen addrlen) {
     int r = corio__connect(fd, addr, addrlen);
     if (r != -EINPROGRESS) return r;
-    int w = corio__backend_wait_fd(loop, fd, CORIO_WRITABLE);
+    int w = ep_wait_fd(loop, fd, CORIO_WRITABLE);
     if (w < 0) return w; /* cancelled: the caller closes the socket, as asyncio */
     int err = 0;
     socklen_t len = sizeof err;
@@ -391,7 +353,7 @@ int corio__backend_connect(corio_loop *loop, int fd, const struct sockaddr *addr
     return -err;
 }
 
-int corio__backend_close_fd(corio_loop *loop, int fd) {
+static int ep_close_fd(corio_loop *loop, int fd) {
     corio__fdtab *tab = loop->fdtab;
     watcher *w = fd >= 0 && tab && (size_t)fd < tab->cap ? tab->by_fd[fd] : NULL;
     if (w) {
@@ -402,3 +364,26 @@ int corio__backend_close_fd(corio_loop *loop, int fd) {
     }
     return corio__close(fd);
 }
+
+const corio__backend_ops corio__epoll_ops = {
+    .kind = CORIO_BACKEND_EPOLL,
+    .name = "epoll",
+    .completes = 0,
+    .init = ep_init,
+    .add_wakeup = ep_add_wakeup,
+    .poll = ep_poll,
+    .quiesce = NULL, /* nothing of a task's is ever in the kernel */
+    .close = ep_close,
+    .wait_fd = ep_wait_fd,
+    .recv = ep_recv,
+    .send = ep_send,
+    .read = ep_read,
+    .write = ep_write,
+    .recvfrom = ep_recvfrom,
+    .sendto = ep_sendto,
+    .accept = ep_accept,
+    .connect = ep_connect,
+    .close_fd = ep_close_fd,
+    .watch = ep_watch,
+    .unwatch = ep_unwatch,
+};

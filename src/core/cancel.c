@@ -31,6 +31,10 @@ int corio__task_cancel_op(corio_future *task, const char *msg) {
     return 1;
 }
 
+void corio__task_defer_cancel(corio__task *t) {
+    if (t->num_cancels) t->must_cancel = 1; /* unless uncancelled meanwhile */
+}
+
 size_t corio_task_cancelling(const corio_task *task) {
     if (!task || !corio__is_task(task)) return 0;
     return corio__as_task((corio_future *)task)->num_cancels;

@@ -144,6 +144,9 @@ void corio__wake_on(corio__task *t, corio_future *f);
  * frame never resumes), the loop lets go of it. The caller still owns it
  * when this returns. */
 int corio__await_owned(corio_future *fut, void **result);
+/* Running t: a cancel its last wait took but could not honour (the
+ * operation had completed) is delivered at its next suspension. */
+void corio__task_defer_cancel(corio__task *t);
 /* Replace the cancel hook of suspended t (a woken waiter's close-time hook). */
 void corio__task_set_wait_cancel(corio__task *t, corio__wait_cancel_fn cancel);
 /* The task saw fut fail: fut's error becomes its current error. */
@@ -190,7 +193,7 @@ void corio__timer_disarm(corio_loop *loop, corio__timer *t); /* armed or due */
 uint64_t corio__loop_next_seq(corio_loop *loop);
 void corio__report(corio_loop *loop, const char *msg, corio_future *fut, const corio_error *err);
 /* The core's part of corio_loop_new: a loop without the layers' sources. */
-int corio__loop_create(corio_loop **out);
+int corio__loop_create(corio_loop **out, int backend); /* backend: CORIO_BACKEND_* */
 /* run_until_complete that also gives up (CORIO_EDEADLK) when nothing
  * could ever happen, in real time too (corio_run's shutdown). */
 int corio__run_until_done_or_idle(corio_loop *loop, corio_future *fut);

@@ -249,9 +249,12 @@ struct corio_loop {
     size_t stack_size;            /* default usable stack bytes for new tasks */
     uint32_t refs;                /* the user's until close + one per live future */
     int ntasks;                   /* length of tasks */
+    const struct corio__backend_ops *be; /* the backend it waits with (static table) */
     int backend_fd;               /* epoll fd, owned (backend/epoll.c) */
-    size_t io_sources;            /* descriptors in the backend's set (the poll must ask) */
-    struct corio__fdtab *fdtab;   /* owned by the backend: its watcher per descriptor */
+    size_t io_sources;            /* descriptors in the backend's set, or operations in
+                                     flight (io_uring): the poll must ask */
+    struct corio__fdtab *fdtab;   /* owned by the epoll backend: its watcher per descriptor */
+    struct corio__uring *uring;   /* owned by the io_uring backend: its ring, records, ops */
     uint8_t virtual_time;
     uint8_t running;
     uint8_t stopping;

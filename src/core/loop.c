@@ -74,7 +74,7 @@ void corio_loop_default_exception_handler(corio_loop *loop, const char *message,
 }
 
 /* The core's part of corio_loop_new (runner/ adds the thread pool). */
-int corio__loop_create(corio_loop **out) {
+int corio__loop_create(corio_loop **out, int backend) {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     corio_loop *loop = corio__calloc(1, sizeof *loop);
@@ -96,7 +96,7 @@ int corio__loop_create(corio_loop **out) {
     int rc = loop->wake_fd < 0 ? loop->wake_fd : 0;
     if (rc == 0) rc = corio__pools_new(&loop->pools);
     if (rc == 0) rc = corio__timers_new(&loop->timers);
-    if (rc == 0) rc = corio__backend_init(loop);
+    if (rc == 0) rc = corio__backend_init(loop, backend);
     if (rc == 0) rc = corio__backend_add_wakeup(loop, loop->wake_fd);
     if (rc < 0) {
         corio__backend_close(loop);
@@ -145,6 +145,8 @@ int corio_loop_close(corio_loop *loop) {
         src->ops->close(src);
     }
     take_wakeup(loop);
+    /* Nothing in the kernel may still point into a task's memory. */
+    corio__backend_quiesce(loop);
     /* Tasks still pending are reported and destroyed (asyncio: "Task was
      * destroyed but it is pending!"); each destroy unlinks its events. */
     while (!corio__list_empty(&loop->tasks)) {

@@ -178,8 +178,9 @@ static int fill(corio_stream *s) {
     /* After a short read the socket is most likely drained: wait for it
      * first instead of a recv that would say EAGAIN (one system call per
      * message fewer, as libuv does), and wait without a buffer if nothing
-     * is buffered. */
-    if (s->drained) {
+     * is buffered. Not where the backend completes operations: there the
+     * recv itself waits, in the kernel. */
+    if (s->drained && !corio__backend_completes(loop)) {
         if (!s->rlen && !s->lent && s->rbuf) buf_give(s);
         r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
     }

@@ -4,8 +4,13 @@
 #define _GNU_SOURCE
 #include "threads/threads.h"
 
-int corio_loop_new(corio_loop **out) {
-    int rc = corio__loop_create(out);
+int corio_loop_new_with(corio_loop **out, const corio_loop_options *opts) {
+    int backend = opts ? opts->backend : CORIO_BACKEND_DEFAULT;
+    if (backend < CORIO_BACKEND_DEFAULT || backend > CORIO_BACKEND_AUTO) {
+        if (out) *out = NULL;
+        return CORIO_EINVAL;
+    }
+    int rc = corio__loop_create(out, backend);
     if (rc < 0) return rc;
     if ((rc = corio__threads_attach(*out)) < 0) {
         corio_loop_free(*out);
@@ -13,3 +18,5 @@ int corio_loop_new(corio_loop **out) {
     }
     return rc;
 }
+
+int corio_loop_new(corio_loop **out) { return corio_loop_new_with(out, NULL); }
