@@ -83,6 +83,13 @@ static inline void on_loop(corio_fn body, void *arg) {
     close_loop(loop);
 }
 
+/* The running loop completes operations (io_uring): a cancel may lose
+ * the race to the data, and the operation then reports what it did. */
+static inline int on_uring(void) {
+    corio_loop *l = corio_get_running_loop();
+    return l && corio_loop_backend(l) == CORIO_BACKEND_IO_URING;
+}
+
 /* An exception handler for reports a test expects (tasks it leaves pending). */
 static inline void quiet(corio_loop *loop, const char *msg, corio_future *fut,
                          const corio_error *err, void *arg) {

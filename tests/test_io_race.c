@@ -92,7 +92,7 @@ static int race_body(void *arg, void **res) {
         if (i % 4 == 3) put_one(); /* the data first: the reader needs no wait */
         ASSERT_EQ(corio_create_task(reader, NULL, NULL, &t), 0);
         ASSERT_EQ(corio_sleep(0), 0); /* it waits now, or has read */
-        long before = cancelled;
+        long before = cancelled, rbefore = results;
         switch (i % 4) {
         case 0: /* data, then the cancel, before any poll */
             put_one();
@@ -115,7 +115,11 @@ static int race_body(void *arg, void **res) {
         written++;
         ASSERT_EQ(corio_await(t, NULL), 0);
         corio_future_unref(t);
-        if (i % 4 != 3) ASSERT_EQ(cancelled, before + 1); /* the cancel won: nothing consumed */
+        /* epoll: the cancel won, nothing consumed. io_uring: the kernel may
+         * have done the read first; then the reader has the bytes and the
+         * cancel waits for its next suspension. Either way, exactly one. */
+        if (i % 4 != 3 && !on_uring()) ASSERT_EQ(cancelled, before + 1);
+        if (i % 4 != 3) ASSERT_EQ(results, rbefore + 1);
         /* What a cancelled reader left is taken now (it is there: no
          * wait), so that the next reader starts on an empty stream and
          * must wait: every iteration is a race. */
@@ -154,7 +158,7 @@ static int race_body(void *arg, void **res) {
     ASSERT_EQ(next_in, next_out); /* every byte written was read, once */
     fprintf(stderr, "%s: %ld cancelled of %d, %ld bytes left behind by them, %ld at the end\n",
             op_names[op], cancelled, ITERS, leftovers, got_bytes);
-    ASSERT(cancelled >= ITERS / 4 * 3);
+    ASSERT(cancelled >= (on_uring() ? 1 : ITERS / 4 * 3));
     (void)written;
     if (stream) ASSERT_EQ(corio_stream_free(stream), 0);
     else ASSERT_EQ(corio_close_fd(rfd), 0);
@@ -178,7 +182,7 @@ TEST(io_cancel_races) {
 /* The same race for accept: a connection and a cancel arrive together; the
  * accept either took it or was cancelled, and then the connection waits in
  * the backlog for the next accept: none lost, none taken twice. */
-#define ACCEPT_ITERS 2000
+#define ACCEPT_ITERS 10000
 static int lfd;
 static long accepted;
 static int acceptor_task(void *arg, void **res) {

@@ -54,6 +54,8 @@ static void *advise_huge(void *p, size_t len) {
     return p;
 }
 
+int corio__fail_point(void) { return fail_now(); }
+
 void *corio__malloc(size_t n) { return fail_now() ? NULL : malloc(n); }
 void *corio__calloc(size_t n, size_t size) {
     if (fail_now()) return NULL;

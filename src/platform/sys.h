@@ -73,6 +73,11 @@ int corio__bind(int fd, const struct sockaddr *addr, unsigned int addrlen);
 int corio__listen(int fd, int backlog);
 int corio__setsockopt(int fd, int level, int name, const void *val, unsigned int len);
 
+/* For calls made through another library (liburing in the io_uring
+ * backend): counts one stand-in call and says whether it must fail, so
+ * those calls take their turn in the same sequence. */
+int corio__fail_point(void);
+
 /* Test hook: the nth stand-in call from now on fails (1 = the next one);
  * 0 turns injection off. Returns how many calls were made since the last
  * reset, so a test can learn how many there are to fail. */
