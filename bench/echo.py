@@ -57,6 +57,12 @@ def servers(build):
         "floor": [os.path.join(bench, "echo_floor"), "{port}"],
     }
     skipped = {}
+    if os.path.exists(os.path.join(bench, "echo_floor_uring")):
+        srv["corio-uring"] = [os.path.join(bench, "echo_server"), "{port}", "io_uring", "own"]
+        srv["floor-uring"] = [os.path.join(bench, "echo_floor_uring"), "{port}"]
+    else:
+        skipped["io_uring"] = "corio built without liburing-dev (make deps installs it)"
+
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc and subprocess.run(["pkg-config", "--exists", "libuv"]).returncode == 0:
         exe = os.path.join(out, "libuv_echo")

@@ -1,8 +1,8 @@
 /* echo_server PORT [BACKEND] [MODE]: the corio echo server the `echo`
  * workload drives (performance.md): listens on 127.0.0.1:PORT, echoes every
  * byte of every connection (a task per connection: read what came, write
- * it back, drain). BACKEND: epoll (the only one so far; io_uring comes with
- * its issue); MODE: own (default) or copy, the stack mode. Exits 0 on
+ * it back, drain). BACKEND: epoll (default) or io_uring (fails if the loop
+ * cannot have it); MODE: own (default) or copy, the stack mode. Exits 0 on
  * SIGTERM, or after 60 s without a connection. Prints "listening" once
  * it accepts connections. */
 #define _GNU_SOURCE
@@ -58,12 +58,15 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: echo_server PORT [epoll] [own|copy]\n");
+        fprintf(stderr, "usage: echo_server PORT [epoll|io_uring] [own|copy]\n");
         return 2;
     }
     port = atoi(argv[1]);
-    if (argc > 2 && strcmp(argv[2], "epoll") != 0 && strcmp(argv[2], "default") != 0) {
-        fprintf(stderr, "echo_server: backend %s is not built (epoll only so far)\n", argv[2]);
+    corio_loop_options lo = {.backend = CORIO_BACKEND_EPOLL};
+    if (argc > 2 && strcmp(argv[2], "io_uring") == 0) {
+        lo.backend = CORIO_BACKEND_IO_URING;
+    } else if (argc > 2 && strcmp(argv[2], "epoll") != 0 && strcmp(argv[2], "default") != 0) {
+        fprintf(stderr, "echo_server: unknown backend %s (epoll or io_uring)\n", argv[2]);
         return 2;
     }
     copy_mode = argc > 3 && strcmp(argv[3], "copy") == 0;
@@ -75,7 +78,11 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     corio_loop *loop;
-    if (corio_loop_new(&loop) < 0) return 1;
+    if (corio_loop_new_with(&loop, &lo) < 0) return 1;
+    if (corio_loop_backend(loop) != lo.backend) {
+        fprintf(stderr, "echo_server: %s is not available here\n", argv[2]);
+        return 1;
+    }
     if (copy_mode) corio_loop_set_stack_mode(loop, CORIO_STACK_COPY);
     int rc = corio_loop_run_main(loop, main_task, NULL, NULL);
     corio_loop_free(loop);

@@ -301,10 +301,18 @@ static int ur_init(corio_loop *loop) {
     /* SUBMIT_ALL (5.18): a submission takes every queued entry, so "not
      * yet submitted" is exact; EXT_ARG (5.11): a wait with a timeout in
      * the same call; NODROP: no completion is ever lost; FAST_POLL: a
-     * socket operation that would block waits in the kernel. */
-    struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
-                                .cq_entries = 4 * RING_ENTRIES};
-    int rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+     * socket operation that would block waits in the kernel.
+     * COOP_TASKRUN (5.19), where accepted: completions are run when the
+     * loop next enters the kernel instead of interrupting it. */
+    static const unsigned extra[] = {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0};
+    struct io_uring_params p;
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0] && rc == -EINVAL; i++) {
+        p = (struct io_uring_params){.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | extra[i],
+                                     .cq_entries = 4 * RING_ENTRIES};
+        if (getenv("URFLAGS")) p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | (unsigned)strtoul(getenv("URFLAGS"), NULL, 0);
+        rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+    }
     if (rc == 0) {
         unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL;
         rc = (p.features & need) != need ? -EOPNOTSUPP : probe_ops(&r->ring);
