@@ -2,7 +2,8 @@
 # Optional dependencies from Debian's packages: valgrind (stack
 # registration, soak test), pkg-config (install check), clang (second
 # compiler), python3 (differential tests), an aarch64 cross compiler and
-# qemu-user (the aarch64 context switch), and the benchmark peers: Go,
+# qemu-user (the aarch64 context switch), liburing-dev (the io_uring
+# backend), and the benchmark peers: Go,
 # Node.js, uvloop, tokio (Debian's crate registry), libuv, gnuplot, time.
 # Needs root.
 set -e
@@ -13,4 +14,5 @@ $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     cmake make gcc clang pkg-config valgrind python3 \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user time \
-    golang-go nodejs python3-uvloop librust-tokio-dev libuv1-dev gnuplot-nox >/dev/null
+    golang-go nodejs python3-uvloop librust-tokio-dev libuv1-dev gnuplot-nox \
+    liburing-dev >/dev/null
