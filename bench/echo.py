@@ -1,6 +1,6 @@
 """The `echo` workload of shared/spec/performance.md: every echo server
-(corio in each stack mode, the peers' natural servers, and the floor: a
-plain C epoll server) driven by one C load generator (bench/echo_load.c),
+(corio in each stack mode and on each backend, the peers' natural servers,
+and the floors: a plain C epoll server and a plain liburing one) driven by one C load generator (bench/echo_load.c),
 over sweeps of 1 / 100 / 1 000 connections x 64 B / 4 KiB messages, plus a
 streaming mode (16 messages in flight per connection). The server is
 pinned to one core, the generator to the other. Reported: round trips per
@@ -265,14 +265,45 @@ def report(results, names, configs):
             if p == p and c == c:
                 lines.append("- below %s: %.2f µs against %.2f µs: %.3f× (%s)"
                              % (peer, c, p, c / p, "met" if c < p else "not met"))
+        ours = ("corio", "corio-copy", "corio-uring", "floor", "floor-uring")
         rts = {n: med([f["rt_per_s"] for f in results.get((n,) + key, [])]) for n in names}
-        best = max((v, n) for n, v in rts.items() if n not in ("corio", "corio-copy", "floor") and v == v) \
-            if any(v == v for n, v in rts.items() if n not in ("corio", "corio-copy", "floor")) else None
+        best = max((v, n) for n, v in rts.items() if n not in ours and v == v) \
+            if any(v == v for n, v in rts.items() if n not in ours) else None
         if best and rts.get("corio") == rts.get("corio"):
             lines.append("- round trips per second ahead of every peer: corio %.0f k, best peer %s %.0f k (%s)"
                          % (rts["corio"] / 1000, best[1], best[0] / 1000,
                             "met" if rts["corio"] > best[0] else "not met"))
         lines.append("")
+    lines += uring_targets(results, configs)
+    return lines
+
+
+def uring_targets(results, configs):
+    """io_uring against epoll (performance.md via issue 19): at 1 000
+    connections ≤ 0.75× the epoll floor's CPU per round trip; at 1
+    connection never worse than corio on epoll; every configuration listed."""
+    def us(n, key):
+        return med([f["server_us_per_rt"] for f in results.get((n,) + key, [])])
+    if not any(n == "corio-uring" for (n, *_k) in results):
+        return []
+    lines = ["io_uring against epoll (server CPU per round trip, medians; ratios within the same runs):", "",
+             "| configuration | corio io_uring | corio epoll | epoll floor | io_uring floor | "
+             "io_uring / epoll corio | io_uring / epoll floor |", "|---|---|---|---|---|---|---|"]
+    for key in configs:
+        u, e, f, fu = us("corio-uring", key), us("corio", key), us("floor", key), us("floor-uring", key)
+        lines.append("| %d × %d B%s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f× | %.3f× |"
+                     % (key[0], key[1], " ×%d" % key[2] if key[2] > 1 else "", u, e, f, fu, u / e, u / f))
+    lines.append("")
+    k1000, k1 = (1000, 64, 1), (1, 64, 1)
+    if k1000 in configs:
+        u, f = us("corio-uring", k1000), us("floor", k1000)
+        lines.append("- 1 000 connections × 64 B: corio on io_uring ≤ 0.75× the epoll floor: %.2f µs against "
+                     "%.2f µs: **%.3f×** (%s)" % (u, f, u / f, "met" if u <= 0.75 * f else "not met"))
+    if k1 in configs:
+        u, e = us("corio-uring", k1), us("corio", k1)
+        lines.append("- 1 connection × 64 B: io_uring never worse than epoll: %.2f µs against %.2f µs: "
+                     "**%.3f×** (%s)" % (u, e, u / e, "met" if u <= e else "not met"))
+    lines.append("")
     return lines
 
 
