@@ -310,7 +310,6 @@ static int ur_init(corio_loop *loop) {
     for (size_t i = 0; i < sizeof extra / sizeof extra[0] && rc == -EINVAL; i++) {
         p = (struct io_uring_params){.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | extra[i],
                                      .cq_entries = 4 * RING_ENTRIES};
-        if (getenv("URFLAGS")) p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | (unsigned)strtoul(getenv("URFLAGS"), NULL, 0);
         rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     }
     if (rc == 0) {
