@@ -13,7 +13,9 @@
  *   multishot  one multishot recv per connection into a provided-buffer ring
  *   fixed      registered (direct) descriptors: accept into the table, every
  *              operation by index
- *   pollfirst  recv with IORING_RECVSEND_POLL_FIRST (wait before trying) */
+ *   pollfirst  recv with IORING_RECVSEND_POLL_FIRST (wait before trying)
+ *   sendcall   replies by send(2), as corio's streams write; the ring only
+ *              receives */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <liburing.h>
@@ -51,7 +53,7 @@ static void on_term(int sig) {
 }
 
 static struct io_uring ring;
-static int multishot, fixed, pollfirst;
+static int multishot, fixed, pollfirst, syscall_send;
 static struct io_uring_buf_ring *br;
 static char *bufs;
 
@@ -82,8 +84,18 @@ static void queue_recv(conn *c) {
     tag(sqe, c, RECV);
 }
 
+static void on_sent(conn *c, int res);
+
 static void queue_send(conn *c) {
     char *from = multishot ? bufs + (size_t)c->q[c->qhead] * BUFSZ : c->buf;
+    if (syscall_send && !fixed) { /* as corio's streams do: a send(2), the ring only waits */
+        ssize_t w = send(c->fd, from + c->sent, c->len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            c->sending = 1;
+            on_sent(c, (int)w);
+            return;
+        }
+    }
     struct io_uring_sqe *sqe = sqe_get();
     io_uring_prep_send(sqe, c->fd, from + c->sent, c->len - c->sent, MSG_NOSIGNAL);
     tag(sqe, c, SEND);
@@ -187,6 +199,7 @@ int main(int argc, char **argv) {
     multishot = strstr(opts, "multishot") != NULL;
     fixed = strstr(opts, "fixed") != NULL;
     pollfirst = strstr(opts, "pollfirst") != NULL;
+    syscall_send = strstr(opts, "sendcall") != NULL;
     signal(SIGTERM, on_term);
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;

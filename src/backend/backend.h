@@ -78,6 +78,18 @@ corio_loop *corio__backend_fd_owner(int fd);
  * nothing by waiting for readiness before a recv, it only adds a step. */
 int corio__backend_completes(const corio_loop *loop);
 
+/* Completion backends: send (sock) or write n bytes of buf in the
+ * background, for a stream's writes. done(arg, res) runs later on the loop,
+ * as an event of its own (never inside this call, nor inside the poll),
+ * with the bytes sent or a negative code; buf must stay unchanged until
+ * then. close_fd cancels it and done is not called after close_fd (nor
+ * once the loop is closed). One per descriptor, the writing direction's
+ * one operation: 0 once queued, CORIO_EBUSY, CORIO_ENOMEM, -errno, or
+ * -ENOSYS from a readiness backend (the caller sends itself). */
+typedef void (*corio__sent_fn)(void *arg, long res);
+int corio__backend_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
+                           corio__sent_fn done, void *arg);
+
 /* The callback form (add_reader / add_writer): fn(arg) runs on the loop
  * whenever fd is ready in that direction (level-triggered: again and
  * again while it stays ready). One reader and one writer per descriptor;
@@ -110,6 +122,8 @@ typedef struct corio__backend_ops {
     int (*accept)(corio_loop *loop, int fd, struct sockaddr *addr, corio__socklen *addrlen);
     int (*connect)(corio_loop *loop, int fd, const struct sockaddr *addr, corio__socklen addrlen);
     int (*close_fd)(corio_loop *loop, int fd);
+    int (*send_bg)(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
+                   corio__sent_fn done, void *arg); /* NULL: not a completion backend */
     int (*watch)(corio_loop *loop, int fd, int events, corio_cb fn, void *arg);
     int (*unwatch)(corio_loop *loop, int fd, int events);
 } corio__backend_ops;

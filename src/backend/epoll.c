@@ -386,4 +386,5 @@ const corio__backend_ops corio__epoll_ops = {
     .close_fd = ep_close_fd,
     .watch = ep_watch,
     .unwatch = ep_unwatch,
+    .send_bg = NULL, /* readiness: a stream sends itself, and flushes on a writer callback */
 };

@@ -26,6 +26,7 @@
 #define _GNU_SOURCE
 #include "core/internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
@@ -49,6 +50,7 @@ struct ufd;
 typedef struct uop {
     uint32_t id;              /* immutable: its index in the ring's table */
     uint32_t gen;             /* bumped when handed out; in user_data beside id */
+    corio_loop *loop;         /* borrowed: whose ring it is in */
     struct ufd *f;            /* its descriptor's record, borrowed; NULL once close_fd freed it */
     corio__task *task;        /* waits for it, borrowed; NULL: a callback's poll */
     unsigned seq;             /* its entry's number in the submission queue */
@@ -61,6 +63,10 @@ typedef struct uop {
     uint8_t closing;          /* cancelled by close_fd: the task gets CORIO_EFDCLOSED */
     uint8_t nopped;           /* cancelled before submission: it became a no-op */
     uint8_t cb;               /* a callback's poll (f->cbop[dir]) */
+    uint8_t bg;               /* a background send (f->op[WR] until its event ran) */
+    corio__sent_fn sent;      /* a background send's callback; NULL once close_fd dropped it */
+    void *sent_arg;
+    corio__event ev;          /* a background send's completion, in the ready queue while queued */
     corio__list link;         /* in the free list, or the cancel backlog */
 } uop;
 
@@ -136,11 +142,13 @@ static uop *op_new(corio__uring *r) {
         corio__list_init(&op->link);
     }
     uint32_t id = op->id, gen = op->gen + 1;
+    assert(!corio__list_linked(&op->ev.link));
     memset(op, 0, sizeof *op);
     op->id = id;
     op->gen = gen;
     op->live = 1;
     corio__list_init(&op->link);
+    corio__list_init(&op->ev.link);
     return op;
 }
 
@@ -155,6 +163,7 @@ static void op_queue(corio_loop *loop, ufd *f, uop *op, struct io_uring_sqe *sqe
     io_uring_sqe_set_data64(sqe, ud_of(op));
     op->sqe = sqe;
     op->seq = loop->uring->ring.sq.sqe_tail - 1;
+    op->loop = loop;
     op->f = f;
     f->inflight++;
     loop->io_sources++;
@@ -209,6 +218,25 @@ static void cb_done(corio_loop *loop, ufd *f, uop *op) {
     if (run && !corio__list_linked(&f->cbev[d].link)) corio__ready_push(loop, &f->cbev[d]);
 }
 
+/* A background send completed: its slot is free, its callback runs as an
+ * event of the ready queue (the stream may close the descriptor there,
+ * which must not happen inside the reaping). */
+static void sent_run(corio__event *ev) {
+    uop *op = corio__container_of(ev, uop, ev);
+    corio_loop *loop = op->loop;
+    corio__sent_fn fn = op->sent;
+    void *arg = op->sent_arg;
+    long res = op->res;
+    if (op->f && op->f->op[WR] == op) op->f->op[WR] = NULL; /* the slot was held until now */
+    op_free(loop->uring, op);
+    if (fn && !corio__loop_closed(loop)) fn(arg, res);
+}
+
+static void sent_done(corio_loop *loop, uop *op) {
+    op->ev.run = sent_run;
+    corio__ready_push(loop, &op->ev);
+}
+
 static void complete(corio_loop *loop, uint64_t ud, int res, unsigned flags) {
     corio__uring *r = loop->uring;
     if (ud == TAG_IGNORE) return;
@@ -226,6 +254,7 @@ static void complete(corio_loop *loop, uint64_t ud, int res, unsigned flags) {
     if (corio__list_linked(&op->link)) corio__list_unlink(&op->link); /* a backlogged cancel */
     if (op->cb) cb_done(loop, op->f, op);
     else if (op->task) corio__wake(op->task, 0); /* it reads op->res */
+    else if (op->bg) sent_done(loop, op);
     else op_free(r, op);
 }
 
@@ -654,7 +683,7 @@ static long perform(corio_loop *loop, int fd, req *q) {
     if (rc < 0) return rc;
     int dirs = q->kind == K_POLL ? q->events : q->dir == RD ? CORIO_READABLE : CORIO_WRITABLE;
     for (int d = RD; d <= WR; d++)
-        if (dirs & (d == RD ? CORIO_READABLE : CORIO_WRITABLE) && (f->waiter[d] || f->cb[d]))
+        if (dirs & (d == RD ? CORIO_READABLE : CORIO_WRITABLE) && (f->waiter[d] || f->cb[d] || f->op[d]))
             return CORIO_EBUSY;
     for (;;) {
         long res = submit_wait(loop, f, q, t);
@@ -725,12 +754,42 @@ static int ur_connect(corio_loop *loop, int fd, const struct sockaddr *addr, cor
     return (int)perform(loop, fd, &q);
 }
 
+static int ur_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
+                      corio__sent_fn done, void *arg) {
+    if (!done || (!buf && n)) return CORIO_EINVAL;
+    ufd *f;
+    int rc = ufd_get(loop, fd, &f);
+    if (rc < 0) return rc;
+    if (f->waiter[WR] || f->op[WR] || f->cb[WR]) return CORIO_EBUSY;
+    corio__uring *r = loop->uring;
+    uop *op = op_new(r);
+    if (!op) return CORIO_ENOMEM;
+    struct io_uring_sqe *sqe = sqe_get(r);
+    if (!sqe) {
+        op_free(r, op);
+        return -ENOBUFS;
+    }
+    if (n > XFER_MAX) n = XFER_MAX;
+    if (sock) io_uring_prep_send(sqe, fd, buf, n, MSG_NOSIGNAL);
+    else io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)-1);
+    op->dir = WR;
+    op->bg = 1;
+    op->sent = done;
+    op->sent_arg = arg;
+    op_queue(loop, f, op, sqe);
+    f->op[WR] = op;
+    return 0;
+}
+
 static int ur_close_fd(corio_loop *loop, int fd) {
     ufd *f = ufd_find(loop, fd);
     if (f) {
         for (int d = RD; d <= WR; d++) {
             f->cb[d] = NULL;
-            if (f->op[d]) f->op[d]->closing = 1; /* in flight or not yet taken by its task */
+            if (f->op[d]) {
+                f->op[d]->closing = 1; /* in flight or not yet taken by its task */
+                f->op[d]->sent = NULL; /* a background send: no callback after close_fd */
+            }
         }
         cancel_fd_ops(loop, f, 1);
         drain(loop, f); /* the kernel lets go of the number before it can be reused */
@@ -758,6 +817,7 @@ const corio__backend_ops corio__uring_ops = {
     .accept = ur_accept,
     .connect = ur_connect,
     .close_fd = ur_close_fd,
+    .send_bg = ur_send_bg,
     .watch = ur_watch,
     .unwatch = ur_unwatch,
 };

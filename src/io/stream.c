@@ -10,7 +10,10 @@
  *
  * Writing never suspends: write sends at once what the socket takes and
  * buffers the rest; a writer callback on the descriptor flushes the buffer
- * in the background. drain waits (an event, so many tasks may drain at
+ * in the background. On a completion backend (io_uring) write only
+ * buffers, and the backend sends in the background from a second buffer
+ * that nobody touches until the send completes; the sends of one loop
+ * iteration go to the kernel together. drain waits (an event, so many tasks may drain at
  * once) while the buffer is above the high-water mark, until it is at or
  * below the low one, and reports the connection's error. close flushes,
  * then closes the descriptor through corio; wait_closed waits for that. */
@@ -84,6 +87,7 @@ int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
     corio_event_set(s->writable);
     struct stat st;
     s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    s->bg = corio__backend_completes(loop);
     corio__loop_hold(loop);
     *out = s;
     return 0;
@@ -98,6 +102,8 @@ static void close_now(corio_stream *s) {
     s->fd = -1;
     s->closing = 1;
     s->wlen = 0;
+    s->olen = s->ohead = 0; /* close_fd awaited the send in flight: obuf is ours again */
+    s->sending = 0;
     corio_event_set(s->writable); /* drainers see the end */
     corio_event_set(s->closed_ev);
     if (s->on_closed) s->on_closed(s);
@@ -114,6 +120,7 @@ int corio_stream_free(corio_stream *s) {
     if (corio_event_free(s->writable) < 0 || corio_event_free(s->closed_ev) < 0) return CORIO_EBUSY;
     if (s->rbuf) buf_give(s);
     corio__free(s->wbuf);
+    corio__free(s->obuf);
     corio__loop_drop(s->loop);
     corio__free(s);
     return 0;
@@ -410,12 +417,59 @@ static int flush_some(corio_stream *s) {
     return 0;
 }
 
+/* Bytes written and not yet sent. */
+static size_t pending(const corio_stream *s) { return s->wlen + (s->olen - s->ohead); }
+
+static void send_next(corio_stream *s);
+static void after_flush(corio_stream *s);
+
+/* A background send completed (an event of the loop, never inside the
+ * backend's poll): what it took is gone; the rest, or what was written
+ * meanwhile, goes next. */
+static void sent_cb(void *arg, long res) {
+    corio_stream *s = arg;
+    s->sending = 0;
+    if (res < 0) {
+        s->werr = (int)res;
+        close_now(s);
+        return;
+    }
+    s->ohead += (size_t)res;
+    after_flush(s);
+}
+
+/* Background sends: the rest of obuf, else what wbuf gathered (the two
+ * buffers swap: write appends to wbuf while obuf is in the kernel). */
+static void send_next(corio_stream *s) {
+    if (s->sending || s->fd < 0) return;
+    if (s->ohead == s->olen) {
+        if (!s->wlen) return;
+        char *b = s->obuf;
+        size_t cap = s->ocap;
+        s->obuf = s->wbuf, s->ocap = s->wcap;
+        s->ohead = s->whead, s->olen = s->whead + s->wlen;
+        s->wbuf = b, s->wcap = cap;
+        s->whead = s->wlen = 0;
+    }
+    int rc = corio__backend_send_bg(s->loop, s->fd, s->is_sock, s->obuf + s->ohead, s->olen - s->ohead,
+                                    sent_cb, s);
+    if (rc < 0) {
+        s->werr = rc;
+        close_now(s);
+        return;
+    }
+    s->sending = 1;
+}
+
 /* After a flush: wake drainers below the low mark; stop or start the
- * background writer; finish a close or a write_eof once empty. */
+ * background writer (or send); finish a close or a write_eof once empty. */
 static void after_flush(corio_stream *s) {
     if (s->fd < 0) return;
-    if (s->wlen <= s->low) corio_event_set(s->writable);
-    if (s->wlen && !s->flushing) {
+    if (pending(s) <= s->low) corio_event_set(s->writable);
+    if (s->bg) {
+        send_next(s);
+        if (s->fd < 0) return; /* the send could not be queued: closed */
+    } else if (s->wlen && !s->flushing) {
         if (corio_loop_add_writer(s->loop, s->fd, flush_cb, s) == 0) s->flushing = 1;
         else close_now(s); /* no way to flush in the background */
         return;
@@ -424,11 +478,11 @@ static void after_flush(corio_stream *s) {
         corio_loop_remove_writer(s->loop, s->fd);
         s->flushing = 0;
     }
-    if (!s->wlen && s->eof_pending && !s->eof_sent) {
+    if (!pending(s) && s->eof_pending && !s->eof_sent) {
         if (s->is_sock) shutdown(s->fd, SHUT_WR);
         s->eof_sent = 1; /* (a pipe has no half-close: can_write_eof says so) */
     }
-    if (!s->wlen && s->closing) close_now(s);
+    if (!pending(s) && s->closing) close_now(s);
 }
 
 static void flush_cb(void *arg) {
@@ -441,8 +495,13 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
     if (s->werr) return s->werr;
     if (s->closing || s->fd < 0 || s->eof_pending) return CORIO_EFDCLOSED;
     if (n == 0) return 0;
+    if (s->bg && s->rerr) { /* a broken connection, as a send would find it at once */
+        s->werr = s->rerr;
+        close_now(s);
+        return s->werr;
+    }
     size_t off = 0;
-    if (!s->wlen) { /* nothing queued: straight to the socket */
+    if (!s->wlen && !s->bg) { /* nothing queued: straight to the socket */
         long r = s->is_sock ? corio__send(s->fd, buf, n, 0) : corio__write(s->fd, buf, n);
         if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
             s->werr = (int)r;
@@ -471,7 +530,7 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
         }
         memcpy(s->wbuf + s->whead + s->wlen, (const char *)buf + off, n - off);
         s->wlen += n - off;
-        if (s->wlen > s->high) corio_event_clear(s->writable);
+        if (pending(s) > s->high) corio_event_clear(s->writable);
     }
     after_flush(s);
     return 0;
@@ -491,7 +550,7 @@ int corio_stream_drain(corio_stream *s) {
     if (!corio__running_task()) return CORIO_ENOTINTASK;
     s->inside++;
     int rc = 0;
-    while (rc == 0 && !s->werr && s->fd >= 0 && s->wlen > s->low && !corio_event_is_set(s->writable))
+    while (rc == 0 && !s->werr && s->fd >= 0 && pending(s) > s->low && !corio_event_is_set(s->writable))
         rc = corio_event_wait(s->writable);
     s->inside--;
     if (rc < 0) return rc;
@@ -516,7 +575,7 @@ int corio_stream_set_write_buffer_limits(corio_stream *s, size_t high, size_t lo
     return 0;
 }
 
-size_t corio_stream_write_buffer_size(const corio_stream *s) { return s ? s->wlen : 0; }
+size_t corio_stream_write_buffer_size(const corio_stream *s) { return s ? pending(s) : 0; }
 
 /* ---- closing ---------------------------------------------------------------- */
 

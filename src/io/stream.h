@@ -20,9 +20,15 @@ struct corio_stream {
     uint8_t eof;            /* the peer's EOF was read */
     uint8_t drained;        /* the last recv was short: wait before the next one */
     corio__task *reader;    /* the task receiving into rbuf now (a second gets EBUSY), borrowed */
-    /* writing: the unsent bytes are wbuf[whead .. whead + wlen) */
+    /* writing: the unsent bytes are obuf[ohead .. olen) (in the kernel's
+     * hands: a completion backend's background send), then
+     * wbuf[whead .. whead + wlen) */
     char *wbuf;             /* owned */
     size_t wcap, whead, wlen;
+    char *obuf;             /* owned: nobody writes it while a send from it is in flight */
+    size_t ocap, ohead, olen;
+    uint8_t bg;             /* the backend sends in the background (io_uring): no send(2) here */
+    uint8_t sending;        /* a background send from obuf is in flight */
     size_t high, low;       /* drain's water marks */
     int werr;               /* the connection's error, for write, drain and wait_closed */
     corio_event *writable;  /* owned: set while drain need not wait */
