@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
     usleep(200000); /* idle: accepted, each waiting for its first byte */
     for (int i = 0; i < n; i++) {
         char c = 'x';
-        if (send(fds[i], &c, 1, MSG_NOSIGNAL) != 1 || recv(fds[i], &c, 1, 0) != 1) {
-            fprintf(stderr, "echo_idle: connection %d got no echo\n", i);
+        if (send(fds[i], &c, 1, MSG_NOSIGNAL) != 1 || recv(fds[i], &c, 1, 0) != 1 || c != 'x') {
+            fprintf(stderr, "echo_idle: connection %d got no echo of its byte\n", i);
             return 1;
         }
     }

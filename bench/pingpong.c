@@ -1,5 +1,6 @@
-/* pingpong N: two tasks hand control back and forth N round trips through
- * a pair of queues (2N one-way hand-offs). */
+/* pingpong N [copy]: two tasks hand control back and forth N round trips
+ * through a pair of queues (2N one-way hand-offs); the last value ping gets
+ * back must be the last it sent. `copy`: the copy stack mode. */
 #include "bench.h"
 
 static long n;
@@ -32,12 +33,13 @@ static int pong(void *arg, void **result) {
 static double secs;
 static long last;
 static int main_task(void *arg, void **result) {
-    (void)arg;
     (void)result;
+    int rc = bench_apply(*(int *)arg);
+    if (rc < 0) return rc;
     corio_aw two[] = {CORIO_CORO(ping, NULL), CORIO_CORO(pong, NULL)};
     corio_outcome vals[2];
     double t0 = bench_now();
-    int rc = corio_gather_wait(two, 2, 0, vals);
+    rc = corio_gather_wait(two, 2, 0, vals);
     secs = bench_now() - t0;
     last = (long)(intptr_t)vals[0].value;
     return rc;
@@ -45,11 +47,12 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     n = bench_size(argc, argv, 1000000);
+    int modes = bench_modes(argc, argv, BENCH_COPY);
     if (corio_queue_new(&to_pong, 1) < 0 || corio_queue_new(&to_ping, 1) < 0) return 1;
-    int rc = corio_run(main_task, NULL, NULL);
+    int rc = corio_run(main_task, &modes, NULL);
     if (rc < 0) return bench_fail("pingpong", rc);
     printf("pingpong n=%ld last=%ld handoffs=%ld secs=%.6f\n", n, last, 2 * n, secs);
     corio_queue_free(to_pong);
     corio_queue_free(to_ping);
-    return last == n - 1 ? 0 : 1;
+    return bench_verdict("pingpong", last == n - 1);
 }

@@ -1,9 +1,8 @@
-/* spawn_gather N [eager]: N tasks that each return their index, gathered
- * in input order; prints the sum. `eager`: the loop starts tasks eagerly
- * (asyncio 3.12's eager_task_factory), so each runs inside gather's call. */
+/* spawn_gather N [eager] [copy]: N tasks that each return their index,
+ * gathered in input order; prints the sum. `eager`: the loop starts tasks
+ * eagerly (asyncio 3.12's eager_task_factory), so each runs inside
+ * gather's call. `copy`: the tasks run in the copy stack mode. */
 #include "bench.h"
-
-#include <string.h>
 
 static int task_fn(void *arg, void **result) {
     *result = arg;
@@ -16,7 +15,7 @@ static long long sum;
 
 static int main_task(void *arg, void **result) {
     (void)result;
-    int rc = corio_loop_set_eager_tasks(corio_get_running_loop(), *(int *)arg);
+    int rc = bench_apply(*(int *)arg);
     if (rc < 0) return rc;
     corio_aw *aws = malloc((size_t)n * sizeof *aws);
     corio_outcome *vals = malloc((size_t)n * sizeof *vals);
@@ -33,13 +32,9 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     n = bench_size(argc, argv, 1000000);
-    int eager = argc > 2 && strcmp(argv[2], "eager") == 0;
-    if (argc > 2 && !eager) {
-        fprintf(stderr, "spawn_gather: unknown mode %s (eager)\n", argv[2]);
-        return 2;
-    }
-    int rc = corio_run(main_task, &eager, NULL);
+    int modes = bench_modes(argc, argv, BENCH_EAGER | BENCH_COPY);
+    int rc = corio_run(main_task, &modes, NULL);
     if (rc < 0) return bench_fail("spawn_gather", rc);
     printf("spawn_gather n=%ld sum=%lld secs=%.6f\n", n, sum, secs);
-    return sum == (long long)n * (n - 1) / 2 ? 0 : 1;
+    return bench_verdict("spawn_gather", sum == (long long)n * (n - 1) / 2);
 }

@@ -1,11 +1,12 @@
-/* wait_loop N [as_completed]: N tasks with delays spread evenly over
- * 0..1 s, drained by the wait(FIRST_COMPLETED) loop or by as_completed.
- * secs is the overhead: wall time minus the 1 s the tasks take anyway. */
+/* wait_loop N [as_completed] [copy]: N tasks with delays spread evenly
+ * over 0..1 s, drained by the wait(FIRST_COMPLETED) loop or by
+ * as_completed; copy runs the tasks in the copy stack mode (no page per
+ * task to fault in). secs is the overhead: wall time minus the 1 s the
+ * tasks take anyway. */
 #include "bench.h"
-#include <string.h>
 
 static long n;
-static int use_as_completed, use_copy;
+static int modes;
 
 static int sleeper(void *arg, void **result) {
     int rc = corio_sleep((double)(intptr_t)arg / (double)n);
@@ -20,10 +21,10 @@ static double wall;
 static int main_task(void *arg, void **result) {
     (void)arg;
     (void)result;
-    if (use_copy) corio_loop_set_stack_mode(corio_get_running_loop(), CORIO_STACK_COPY);
+    int rc = bench_apply(modes);
+    if (rc < 0) return rc;
     double t0 = bench_now();
-    int rc = 0;
-    if (use_as_completed) {
+    if (modes & BENCH_AS_COMPLETED) {
         corio_aw *aws = malloc((size_t)n * sizeof *aws);
         for (long i = 0; i < n; i++) aws[i] = CORIO_CORO(sleeper, (void *)(intptr_t)i);
         corio_as_completed *it;
@@ -32,6 +33,7 @@ static int main_task(void *arg, void **result) {
         while (rc >= 0 && (rc = corio_as_completed_next(it, &f)) == 1) {
             void *v;
             corio_future_result(f, &v);
+            corio_future_unref(f); /* next hands out a reference */
             sum += (intptr_t)v;
             rounds++;
         }
@@ -65,16 +67,11 @@ static int main_task(void *arg, void **result) {
 
 int main(int argc, char **argv) {
     n = bench_size(argc, argv, 10000);
-    /* wait_loop N [as_completed] [copy]: copy runs the tasks in the copy
-     * stack mode (no page per task to fault in). */
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "as_completed")) use_as_completed = 1;
-        else if (!strcmp(argv[i], "copy")) use_copy = 1;
-        else return fprintf(stderr, "usage: wait_loop N [as_completed] [copy]\n"), 2;
-    }
+    modes = bench_modes(argc, argv, BENCH_AS_COMPLETED | BENCH_COPY);
     int rc = corio_run(main_task, NULL, NULL);
     if (rc < 0) return bench_fail("wait_loop", rc);
     printf("wait_loop n=%ld style=%s stacks=%s sum=%lld rounds=%ld secs=%.6f\n", n,
-           use_as_completed ? "as_completed" : "wait", use_copy ? "copy" : "own", sum, rounds, wall - 1.0);
-    return sum == (long long)n * (n - 1) / 2 ? 0 : 1;
+           (modes & BENCH_AS_COMPLETED) ? "as_completed" : "wait", (modes & BENCH_COPY) ? "copy" : "own", sum,
+           rounds, wall - 1.0);
+    return bench_verdict("wait_loop", sum == (long long)n * (n - 1) / 2);
 }

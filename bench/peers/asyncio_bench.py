@@ -1,6 +1,7 @@
 """The benchmark workloads on Python asyncio (or uvloop with --uvloop).
     asyncio_bench.py [--uvloop] NAME N [as_completed]
-Prints the same check line as corio's programs, ending in secs=."""
+Prints the same check line as corio's programs, ending in secs=; each
+workload returns it with whether its answer is right, and a wrong one exits 1."""
 import asyncio
 import sys
 import time
@@ -12,7 +13,7 @@ async def spawn_gather(n):
     t0 = time.perf_counter()
     res = await asyncio.gather(*(task(i) for i in range(n)))
     secs = time.perf_counter() - t0
-    return "spawn_gather n=%d sum=%d secs=%.6f" % (n, sum(res), secs)
+    return "spawn_gather n=%d sum=%d secs=%.6f" % (n, sum(res), secs), sum(res) == n * (n - 1) // 2
 
 
 async def sleepers(n):
@@ -21,7 +22,7 @@ async def sleepers(n):
         return 1
     t0 = time.perf_counter()
     res = await asyncio.gather(*(sleeper() for _ in range(n)))
-    return "sleepers n=%d mode=default sum=%d secs=%.6f" % (n, sum(res), time.perf_counter() - t0)
+    return "sleepers n=%d mode=default sum=%d secs=%.6f" % (n, sum(res), time.perf_counter() - t0), sum(res) == n
 
 
 async def pingpong(n):
@@ -39,16 +40,19 @@ async def pingpong(n):
             await to_ping.put(await to_pong.get())
     t0 = time.perf_counter()
     last, _ = await asyncio.gather(ping(), pong())
-    return "pingpong n=%d last=%d handoffs=%d secs=%.6f" % (n, last, 2 * n, time.perf_counter() - t0)
+    return "pingpong n=%d last=%d handoffs=%d secs=%.6f" % (n, last, 2 * n, time.perf_counter() - t0), last == n - 1
 
 
 async def yield_(n):
     async def y():
+        made = 0
         for _ in range(n):
             await asyncio.sleep(0)
+            made += 1
+        return made
     t0 = time.perf_counter()
-    await asyncio.gather(y(), y())
-    return "yield n=%d switches=%d secs=%.6f" % (n, 2 * n, time.perf_counter() - t0)
+    switches = sum(await asyncio.gather(y(), y()))
+    return "yield n=%d switches=%d secs=%.6f" % (n, switches, time.perf_counter() - t0), switches == 2 * n
 
 
 async def wait_loop(n, style):
@@ -68,24 +72,34 @@ async def wait_loop(n, style):
             total += sum(t.result() for t in done)
             rounds += 1
     wall = time.perf_counter() - t0
-    return "wait_loop n=%d style=%s sum=%d rounds=%d secs=%.6f" % (n, style, total, rounds, wall - 1.0)
+    line = "wait_loop n=%d style=%s sum=%d rounds=%d secs=%.6f" % (n, style, total, rounds, wall - 1.0)
+    return line, total == n * (n - 1) // 2
 
 
 async def timers(n):
+    """Deadlines LEAD + a spread over 1 s (bench/timers.c says why), on the
+    loop's clock: uvloop's is the time its current iteration began, and the
+    final sleep, reckoned on it too, ends after every deadline (the loop runs
+    due timers in deadline order)."""
     loop = asyncio.get_running_loop()
     fired = [0]
 
     def fire():
         fired[0] += 1
+    lead = 0.25 + 5e-6 * n
     t0 = time.perf_counter()
-    hs = [loop.call_later(((i * 7919) % n) / n, fire) for i in range(n)]
+    base = loop.time() + lead
+    hs = [loop.call_at(base + ((i * 7919) % n) / n, fire) for i in range(n)]
     t1 = time.perf_counter()
     for h in hs[::2]:
         h.cancel()
     t2 = time.perf_counter()
-    await asyncio.sleep(1.01)
-    return "timers n=%d fired=%d arm_ns=%.1f cancel_ns=%.1f secs=%.6f" % (
-        n, fired[0], (t1 - t0) * 1e9 / n, (t2 - t1) * 1e9 / ((n + 1) // 2), t1 - t0)
+    in_lead = t2 - t0 < lead
+    await asyncio.sleep(base + 1.05 - loop.time())
+    kept = n - (n + 1) // 2
+    return "timers n=%d fired=%d arm_ns=%.1f cancel_ns=%.1f armed_in_lead=%d secs=%.6f" % (
+        n, fired[0], (t1 - t0) * 1e9 / n, (t2 - t1) * 1e9 / ((n + 1) // 2), in_lead, t1 - t0), \
+        fired[0] == kept and in_lead
 
 
 def main():
@@ -98,7 +112,10 @@ def main():
     fn = {"spawn_gather": spawn_gather, "sleepers": sleepers, "pingpong": pingpong,
           "yield": yield_, "timers": timers}.get(name)
     coro = wait_loop(n, args[2] if len(args) > 2 else "wait") if name == "wait_loop" else fn(n)
-    print(asyncio.run(coro))
+    line, ok = asyncio.run(coro)
+    print(line)
+    if not ok:
+        sys.exit("asyncio_bench: wrong answer (see the check line)")
 
 
 main()
