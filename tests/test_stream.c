@@ -693,3 +693,50 @@ TEST(stream_ipv6) {
     }
     return 0;
 }
+
+/* A megabyte through a pipe, far more than it holds: the writer drains,
+ * the reader takes it all; every byte arrives once, in order (on io_uring
+ * a write to a full non-blocking pipe may answer EAGAIN instead of
+ * waiting in the kernel). */
+#define BULK (1 << 20)
+static int bulk_reader(void *arg, void **res) {
+    (void)res;
+    corio_stream *r = arg;
+    const void *d;
+    size_t n;
+    ASSERT_EQ(corio_stream_read_all(r, &d, &n), 0);
+    ASSERT_EQ(n, BULK);
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(((const unsigned char *)d)[i], (unsigned char)(i * 7));
+    return 0;
+}
+
+static int bulk_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    corio_stream *r, *w;
+    ASSERT_EQ(corio_stream_from_fd(p[0], &r), 0);
+    ASSERT_EQ(corio_stream_from_fd(p[1], &w), 0);
+    ASSERT_EQ(corio_stream_set_limit(r, 2 * BULK), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(bulk_reader, r, NULL, &t), 0);
+    unsigned char chunk[4096];
+    for (size_t off = 0; off < BULK; off += sizeof chunk) {
+        for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = (unsigned char)((off + i) * 7);
+        ASSERT_EQ(corio_stream_write(w, chunk, sizeof chunk), 0);
+        ASSERT_EQ(corio_stream_drain(w), 0);
+    }
+    ASSERT_EQ(corio_stream_close(w), 0); /* flushes, then closes: the reader's EOF */
+    ASSERT_EQ(corio_stream_wait_closed(w), 0);
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    ASSERT_EQ(corio_stream_free(w), 0);
+    ASSERT_EQ(corio_stream_free(r), 0);
+    return 0;
+}
+
+TEST(stream_pipe_bulk) {
+    on_loop(bulk_body, NULL);
+    return 0;
+}

@@ -64,6 +64,10 @@ typedef struct uop {
     uint8_t nopped;           /* cancelled before submission: it became a no-op */
     uint8_t cb;               /* a callback's poll (f->cbop[dir]) */
     uint8_t bg;               /* a background send (f->op[WR] until its event ran) */
+    uint8_t bg_sock;          /* send, or write */
+    uint8_t bg_polling;       /* it waits for room (the descriptor said EAGAIN) */
+    const void *bg_buf;       /* borrowed: the stream's, unchanged until the callback */
+    size_t bg_n;
     corio__sent_fn sent;      /* a background send's callback; NULL once close_fd dropped it */
     void *sent_arg;
     corio__event ev;          /* a background send's completion, in the ready queue while queued */
@@ -237,6 +241,29 @@ static void sent_done(corio_loop *loop, uop *op) {
     corio__ready_push(loop, &op->ev);
 }
 
+static void bg_prep(uop *op, struct io_uring_sqe *sqe) {
+    int fd = op->f->fd;
+    if (op->bg_polling) io_uring_prep_poll_add(sqe, fd, POLLOUT);
+    else if (op->bg_sock) io_uring_prep_send(sqe, fd, op->bg_buf, op->bg_n, MSG_NOSIGNAL);
+    else io_uring_prep_write(sqe, fd, op->bg_buf, (unsigned)op->bg_n, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, ud_of(op));
+    op->sqe = sqe;
+    op->seq = op->loop->uring->ring.sq.sqe_tail - 1;
+}
+
+/* A background write the descriptor refused for now (EAGAIN: a full
+ * non-blocking pipe answers so instead of waiting in the kernel) waits for
+ * room with a poll, then goes again: the same operation, still in flight.
+ * 1 if it went again. */
+static int bg_again(corio__uring *r, uop *op, int res) {
+    if (op->cancelled || !op->f || !(op->bg_polling ? res > 0 : res == -EAGAIN)) return 0;
+    struct io_uring_sqe *sqe = sqe_get(r);
+    if (!sqe) return 0; /* the EAGAIN stands */
+    op->bg_polling ^= 1;
+    bg_prep(op, sqe);
+    return 1;
+}
+
 static void complete(corio_loop *loop, uint64_t ud, int res, unsigned flags) {
     corio__uring *r = loop->uring;
     if (ud == TAG_IGNORE) return;
@@ -247,6 +274,7 @@ static void complete(corio_loop *loop, uint64_t ud, int res, unsigned flags) {
     uint32_t id = (uint32_t)ud, gen = (uint32_t)(ud >> 32);
     uop *op = id < r->nops ? r->ops[id] : NULL;
     if (!op || !op->live || op->gen != gen || op->done) return; /* not ours any more */
+    if (op->bg && bg_again(r, op, res)) return;
     op->done = 1;
     op->res = res;
     if (op->f) op->f->inflight--;
@@ -769,14 +797,15 @@ static int ur_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_
         op_free(r, op);
         return -ENOBUFS;
     }
-    if (n > XFER_MAX) n = XFER_MAX;
-    if (sock) io_uring_prep_send(sqe, fd, buf, n, MSG_NOSIGNAL);
-    else io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)-1);
     op->dir = WR;
     op->bg = 1;
+    op->bg_sock = sock != 0;
+    op->bg_buf = buf;
+    op->bg_n = n < XFER_MAX ? n : XFER_MAX;
     op->sent = done;
     op->sent_arg = arg;
     op_queue(loop, f, op, sqe);
+    bg_prep(op, sqe);
     f->op[WR] = op;
     return 0;
 }
