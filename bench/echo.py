@@ -46,8 +46,9 @@ def free_port():
     return p
 
 
-def servers(build):
-    """name -> command taking the port as {port}; and the skipped ones."""
+def servers(build, quick=False):
+    """name -> command taking the port as {port}; and the skipped ones.
+    quick: corio on io_uring, but not its floor (a smoke test's time)."""
     out = os.path.join(ROOT, build, "peers")
     os.makedirs(out, exist_ok=True)
     bench = os.path.join(ROOT, build, "bench")
@@ -59,7 +60,8 @@ def servers(build):
     skipped = {}
     if os.path.exists(os.path.join(bench, "echo_floor_uring")):
         srv["corio-uring"] = [os.path.join(bench, "echo_server"), "{port}", "io_uring", "own"]
-        srv["floor-uring"] = [os.path.join(bench, "echo_floor_uring"), "{port}"]
+        if not quick:
+            srv["floor-uring"] = [os.path.join(bench, "echo_floor_uring"), "{port}"]
     else:
         skipped["io_uring"] = "corio built without liburing-dev (make deps installs it)"
 
@@ -156,7 +158,9 @@ def run_idle(build, cmd, n):
 
 
 def idle_sweep(build, quick=False, only=None):
-    srv, _ = servers(build)
+    srv, _ = servers(build, quick)
+    if quick:  # the smoke test measures the default server's memory only
+        srv = {k: v for k, v in srv.items() if not k.endswith("-uring")}
     if only:
         srv = {k: v for k, v in srv.items() if k in only}
     n = 500 if quick else 10000
@@ -193,7 +197,7 @@ def run_one(build, cmd, conns, size, depth, secs):
 
 def sweep(build, quick=False, secs=None, rounds=None, only=None):
     """results: (server, conns, size, depth) -> list of field dicts."""
-    srv, skipped = servers(build)
+    srv, skipped = servers(build, quick)
     if only:
         srv = {k: v for k, v in srv.items() if k in only}
     for name, why in skipped.items():
