@@ -144,6 +144,7 @@ static uop *op_new(corio__uring *r) {
         op->id = r->nops;
         r->ops[r->nops++] = op;
         corio__list_init(&op->link);
+        corio__list_init(&op->ev.link);
     }
     uint32_t id = op->id, gen = op->gen + 1;
     assert(!corio__list_linked(&op->ev.link));
