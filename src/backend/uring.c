@@ -31,9 +31,11 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { RD = 0, WR = 1 };
@@ -53,9 +55,10 @@ typedef struct uop {
     corio_loop *loop;         /* borrowed: whose ring it is in */
     struct ufd *f;            /* its descriptor's record, borrowed; NULL once close_fd freed it */
     corio__task *task;        /* waits for it, borrowed; NULL: a callback's poll */
-    unsigned seq;             /* its entry's number in the submission queue */
+    uint64_t seq;             /* its entry's number among all the ring was given */
     struct io_uring_sqe *sqe; /* that entry (ours to rewrite until the kernel took it) */
     int dir;                  /* RD / WR: the slot of f it holds */
+    int kind;                 /* K_*, for a task's operation */
     int res;                  /* the completion's result */
     uint8_t live;             /* handed out (not in the free list) */
     uint8_t done;             /* its completion came */
@@ -79,6 +82,8 @@ typedef struct ufd {
     int fd;                    /* immutable */
     uint32_t gen;              /* immutable: tells a record from a later one at the same address */
     uint32_t inflight;         /* its operations the kernel has not completed */
+    uint8_t regular;           /* a regular file or directory: no waiting on it (as epoll) */
+    uint8_t whole;             /* datagrams or records: a copy-mode bounce takes them whole */
     corio__task *waiter[2];    /* the task holding the direction, borrowed */
     uop *op[2];                /* the task's operation per direction (until the task takes it) */
     corio_cb cb[2];            /* the reader / writer callback, or NULL */
@@ -102,6 +107,9 @@ typedef struct corio__uring {
     uint32_t nops, opcap;
     corio__list free_ops; /* uop.link: not live */
     corio__list backlog;  /* uop.link: cancels that found the queue full */
+    uint64_t queued;      /* entries filled since the ring was made */
+    uint64_t taken;       /* of them, taken by the kernel (khead, widened) */
+    unsigned khead_seen;  /* khead when `taken` was last brought up to date */
     int wake_fd;          /* borrowed (the loop's eventfd); -1 until added */
 } corio__uring;
 
@@ -117,15 +125,22 @@ static struct io_uring_sqe *sqe_get(corio__uring *r) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (!sqe && !corio__fail_point() && io_uring_submit(&r->ring) >= 0)
         sqe = io_uring_get_sqe(&r->ring);
+    if (sqe) r->queued++;
     return sqe;
 }
 
 /* The kernel has not taken op's entry yet (no SQPOLL: it takes entries
- * only inside io_uring_enter, on this thread). */
-static int unsubmitted(corio__uring *r, const uop *op) {
+ * only inside io_uring_enter). The queue's 32-bit head is widened here, so
+ * an operation in flight across 2^31 later entries is still told right;
+ * it is read at least once per submission (unsubmitted or enter). */
+static uint64_t taken(corio__uring *r) {
     unsigned head = io_uring_smp_load_acquire(r->ring.sq.khead);
-    return (int)(op->seq - head) >= 0;
+    r->taken += (unsigned)(head - r->khead_seen);
+    r->khead_seen = head;
+    return r->taken;
 }
+
+static int unsubmitted(corio__uring *r, const uop *op) { return op->seq >= taken(r); }
 
 static uop *op_new(corio__uring *r) {
     uop *op;
@@ -167,7 +182,7 @@ static void op_free(corio__uring *r, uop *op) {
 static void op_queue(corio_loop *loop, ufd *f, uop *op, struct io_uring_sqe *sqe) {
     io_uring_sqe_set_data64(sqe, ud_of(op));
     op->sqe = sqe;
-    op->seq = loop->uring->ring.sq.sqe_tail - 1;
+    op->seq = loop->uring->queued - 1;
     op->loop = loop;
     op->f = f;
     f->inflight++;
@@ -215,12 +230,28 @@ static int arm_wake(corio__uring *r) {
     return 0;
 }
 
+static int cb_arm(corio_loop *loop, ufd *f, int d);
+
+/* A callback's poll completed: the callback runs as an event; cb_run
+ * polls again afterwards while it stays set. */
 static void cb_done(corio_loop *loop, ufd *f, uop *op) {
-    int d = op->dir;
-    if (f->cbop[d] == op) f->cbop[d] = NULL;
-    int run = !op->cancelled && op->res != -ECANCELED && f->cb[d];
+    int d = op->dir, res = op->res, asked = op->cancelled || f->cbop[d] != op;
+    f->cbop[d] = asked ? f->cbop[d] : NULL;
     op_free(loop->uring, op);
-    if (run && !corio__list_linked(&f->cbev[d].link)) corio__ready_push(loop, &f->cbev[d]);
+    if (asked || !f->cb[d]) return; /* removed or replaced meanwhile */
+    if (res == -ECANCELED) { /* unasked: the thread that armed it ended; again */
+        if (cb_arm(loop, f, d) == 0) return;
+    } else if (res >= 0) {
+        if (!corio__list_linked(&f->cbev[d].link)) corio__ready_push(loop, &f->cbev[d]);
+        return;
+    }
+    /* The poll itself failed: running the callback again and again would
+     * spin. It is dropped, and said. */
+    f->cb[d] = NULL;
+    char msg[160];
+    snprintf(msg, sizeof msg, "io_uring: the %s callback of descriptor %d was dropped: its poll failed (%s)",
+             d == RD ? "reader" : "writer", f->fd, strerror(res < 0 ? -res : ENOBUFS));
+    corio__report(loop, msg, NULL, NULL);
 }
 
 /* A background send completed: its slot is free, its callback runs as an
@@ -249,7 +280,7 @@ static void bg_prep(uop *op, struct io_uring_sqe *sqe) {
     else io_uring_prep_write(sqe, fd, op->bg_buf, (unsigned)op->bg_n, (uint64_t)-1);
     io_uring_sqe_set_data64(sqe, ud_of(op));
     op->sqe = sqe;
-    op->seq = op->loop->uring->ring.sq.sqe_tail - 1;
+    op->seq = op->loop->uring->queued - 1;
 }
 
 /* A background write the descriptor refused for now (EAGAIN: a full
@@ -257,10 +288,12 @@ static void bg_prep(uop *op, struct io_uring_sqe *sqe) {
  * room with a poll, then goes again: the same operation, still in flight.
  * 1 if it went again. */
 static int bg_again(corio__uring *r, uop *op, int res) {
-    if (op->cancelled || !op->f || !(op->bg_polling ? res > 0 : res == -EAGAIN)) return 0;
+    if (op->cancelled || !op->f) return 0;
+    int unasked = res == -ECANCELED; /* its thread ended: nothing was done, the same again */
+    if (!unasked && !(op->bg_polling ? res > 0 : res == -EAGAIN)) return 0;
     struct io_uring_sqe *sqe = sqe_get(r);
-    if (!sqe) return 0; /* the EAGAIN stands */
-    op->bg_polling ^= 1;
+    if (!sqe) return 0; /* the result stands */
+    if (!unasked) op->bg_polling ^= 1;
     bg_prep(op, sqe);
     return 1;
 }
@@ -318,12 +351,14 @@ static int enter(corio__uring *r, int64_t timeout_ns) {
                                        .tv_nsec = timeout_ns % CORIO__NS_PER_S};
         rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
     }
+    (void)taken(r);
     return rc == -ETIME || rc == -EINTR ? 0 : rc < 0 ? rc : 0;
 }
 
 /* Until f has nothing in the kernel (close_fd; f NULL: the whole loop). */
 static void drain(corio_loop *loop, ufd *f) {
     while (f ? f->inflight : loop->io_sources) {
+        flush_backlog(loop); /* a cancel that found the queue full goes now */
         int rc = enter(loop->uring, -1);
         if (rc < 0 && rc != -EAGAIN && rc != -EBUSY) {
             /* The kernel refuses to run the ring: nothing can complete,
@@ -441,7 +476,14 @@ static void ur_close(corio_loop *loop) {
     for (size_t i = 0; i < r->cap; i++)
         if (r->by_fd[i]) ufd_free(loop, r->by_fd[i]);
     corio__free(r->by_fd);
-    for (uint32_t i = 0; i < r->nops; i++) corio__free(r->ops[i]);
+    for (uint32_t i = 0; i < r->nops; i++) {
+        uop *op = r->ops[i];
+        /* An accept that completed for a task destroyed before it ran: the
+         * connection is nobody's. */
+        if (op->live && op->done && op->task && op->kind == K_ACCEPT && op->res >= 0 && !op->nopped)
+            corio__close(op->res);
+        corio__free(op);
+    }
     corio__free(r->ops);
     io_uring_queue_exit(&r->ring);
     corio__free(r);
@@ -466,7 +508,16 @@ static int ufd_get(corio_loop *loop, int fd, ufd **out) {
     }
     ufd *f = r->by_fd[fd];
     if (!f) {
+        /* Once per descriptor: it is one (no record for a stale number),
+         * and what kind. */
+        struct stat st;
+        int type = SOCK_STREAM;
+        socklen_t len = sizeof type;
+        if (fstat(fd, &st) < 0) return -errno;
+        if (S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return -errno;
         if (!(f = corio__calloc(1, sizeof *f))) return CORIO_ENOMEM;
+        f->regular = S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
+        f->whole = type != SOCK_STREAM;
         if (corio__backend_owner_set(fd, loop, NULL) < 0) {
             corio__free(f);
             return CORIO_ENOMEM;
@@ -529,15 +580,18 @@ static int ur_watch(corio_loop *loop, int fd, int events, corio_cb fn, void *arg
     ufd *f;
     int rc = ufd_get(loop, fd, &f);
     if (rc < 0) return rc;
+    if (f->regular) return -EPERM; /* always ready: a callback would spin (epoll refuses it too) */
     for (int d = RD; d <= WR; d++)
         if (events & (d == RD ? CORIO_READABLE : CORIO_WRITABLE) && f->waiter[d]) return CORIO_EBUSY;
     for (int d = RD; d <= WR; d++) {
         if (!(events & (d == RD ? CORIO_READABLE : CORIO_WRITABLE))) continue;
         corio_cb old = f->cb[d];
+        void *oldarg = f->cbarg[d];
         f->cb[d] = fn;
         f->cbarg[d] = arg;
         if (!f->cbop[d] && !corio__list_linked(&f->cbev[d].link) && (rc = cb_arm(loop, f, d)) < 0) {
             f->cb[d] = old;
+            f->cbarg[d] = oldarg;
             return rc;
         }
     }
@@ -589,7 +643,8 @@ static int prep(ufd *f, const req *q, struct io_uring_sqe *sqe, int copy) {
     void *buf = q->buf;
     size_t n = q->n < XFER_MAX ? q->n : XFER_MAX;
     if (copy && q->kind != K_POLL && q->kind != K_ACCEPT && q->kind != K_CONNECT) {
-        if (n > BOUNCE_MAX) n = BOUNCE_MAX;
+        /* A byte stream may move less; a datagram or record goes whole. */
+        if (n > BOUNCE_MAX && !f->whole) n = BOUNCE_MAX;
         if (f->bcap[d] < n) {
             char *b = corio__realloc(f->bounce[d], n);
             if (!b) return CORIO_ENOMEM;
@@ -660,8 +715,10 @@ static int poll_ready(int res, int asked) {
 }
 
 /* One submission of q and its completion: the operation's result, or a
- * corio code. */
-static long submit_wait(corio_loop *loop, ufd *f, const req *q, corio__task *t) {
+ * corio code; *again: the kernel cancelled it unasked (the thread that
+ * submitted it ended: the loop runs on another now), nothing was done, it
+ * goes again. */
+static long submit_wait(corio_loop *loop, ufd *f, const req *q, corio__task *t, int *again) {
     corio__uring *r = loop->uring;
     int copy = corio__task_copy_mode(t);
     uop *op = op_new(r);
@@ -678,6 +735,7 @@ static long submit_wait(corio_loop *loop, ufd *f, const req *q, corio__task *t) 
     }
     op->task = t;
     op->dir = q->dir;
+    op->kind = q->kind;
     op_queue(loop, f, op, sqe);
     int dirs = q->kind == K_POLL ? q->events : q->dir == RD ? CORIO_READABLE : CORIO_WRITABLE;
     for (int d = RD; d <= WR; d++)
@@ -697,6 +755,7 @@ static long submit_wait(corio_loop *loop, ufd *f, const req *q, corio__task *t) 
     for (int d = RD; d <= WR; d++)
         if (g->waiter[d] == t) g->waiter[d] = NULL;
     g->op[q->dir] = NULL;
+    *again = res == -ECANCELED && !cancelled;
     if (cancelled && (nopped || res < 0 || q->kind == K_POLL)) return CORIO_ECANCELED;
     if (cancelled) corio__task_defer_cancel(t); /* it did its work: the cancel comes next */
     if (q->kind == K_POLL) return res < 0 ? res : poll_ready((int)res, q->events);
@@ -710,18 +769,21 @@ static long perform(corio_loop *loop, int fd, req *q) {
     ufd *f;
     int rc = ufd_get(loop, fd, &f);
     if (rc < 0) return rc;
+    if (q->kind == K_POLL && f->regular) return -EPERM; /* as epoll: a file is never waited for */
     int dirs = q->kind == K_POLL ? q->events : q->dir == RD ? CORIO_READABLE : CORIO_WRITABLE;
     for (int d = RD; d <= WR; d++)
         if (dirs & (d == RD ? CORIO_READABLE : CORIO_WRITABLE) && (f->waiter[d] || f->cb[d] || f->op[d]))
             return CORIO_EBUSY;
     for (;;) {
-        long res = submit_wait(loop, f, q, t);
+        int again = 0;
+        long res = submit_wait(loop, f, q, t, &again);
+        if (again) continue;
         /* A descriptor opened non-blocking may answer EAGAIN instead of
          * waiting in the kernel (pipes): wait for it, then again. */
         if (res == -EAGAIN && q->kind != K_POLL) {
             req w = {.kind = K_POLL, .dir = q->dir, .events = dirs};
-            long p = submit_wait(loop, f, &w, t);
-            if (p < 0) return p;
+            long p = submit_wait(loop, f, &w, t, &again);
+            if (p < 0 && !again) return p;
             continue;
         }
         /* A connection reset before it was taken is not the listener's
@@ -768,6 +830,7 @@ static long ur_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags
 
 static long ur_sendto(corio_loop *loop, int fd, const void *buf, size_t n, int flags,
                       const struct sockaddr *addr, corio__socklen addrlen) {
+    if (addr && addrlen == 0) return -EINVAL; /* as sendto(2) */
     req q = {.kind = K_SENDMSG, .dir = WR, .buf = (void *)buf, .n = n, .flags = flags, .to = addr,
              .tolen = addr ? addrlen : 0};
     return perform(loop, fd, &q);
