@@ -198,8 +198,8 @@ static void sort_callbacks(corio__list *h) {
 /* Set the final state and schedule every callback, in registration order
  * (asyncio's call_soon per callback). Hooks that must see the completion
  * at once (a wait set's done list) run here. */
-void corio__future_complete(corio_future *f, uint8_t state) {
-    f->state = state;
+/* The callbacks of a future that just completed go to the ready queue. */
+static __attribute__((noinline)) void schedule_callbacks(corio_future *f) {
     int in_order = 1;
     uint64_t prev = 0;
     corio__list *n;
@@ -217,6 +217,13 @@ void corio__future_complete(corio_future *f, uint8_t state) {
     }
     if (!in_order) sort_callbacks(&f->callbacks);
     corio__list_splice_back(&f->loop->head.ready, &f->callbacks);
+}
+
+void corio__future_complete(corio_future *f, uint8_t state) {
+    f->state = state;
+    /* Most tasks finish with nobody waiting (gathered eagerly, or never
+     * awaited): no registers saved for a walk then. */
+    if (!corio__list_empty(&f->callbacks)) schedule_callbacks(f);
 }
 
 static int check_settable(corio_future *f) {
