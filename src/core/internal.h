@@ -62,9 +62,12 @@ typedef struct corio__slab {
     size_t left;                  /* fresh objects left there */
     size_t next_region;           /* bytes of the next region */
     struct slab_region *regions;  /* owned chain of mappings */
+    int huge;                     /* immutable: regions of 2 MiB and more ask for huge pages */
 } corio__slab;
 
-void corio__slab_init(corio__slab *s, size_t objsize);
+/* huge: whether big regions ask for transparent huge pages (slab.c says
+ * which objects gain from them). */
+void corio__slab_init(corio__slab *s, size_t objsize, int huge);
 void *corio__slab_alloc_slow(corio__slab *s); /* a new region (or, under ASan, calloc) */
 /* Clears n bytes (a multiple of 8) with 16-byte stores: for a constant n
  * the loop unrolls into a dozen stores, where gcc would pick `rep stos`

@@ -88,10 +88,10 @@ int corio__loop_create(corio_loop **out) {
     loop->backend_fd = -1;
     loop->stack_size = DEFAULT_STACK_SIZE;
     loop->handler = corio_loop_default_exception_handler;
-    corio__slab_init(&loop->task_slab, sizeof(corio__task));
-    corio__slab_init(&loop->handle_slab, sizeof(corio_handle));
+    corio__slab_init(&loop->task_slab, sizeof(corio__task), 0);
+    corio__slab_init(&loop->handle_slab, sizeof(corio_handle), 1);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++)
-        corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1));
+        corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1), 1);
     loop->wake_fd = corio__eventfd();
     int rc = loop->wake_fd < 0 ? loop->wake_fd : 0;
     if (rc == 0) rc = corio__pools_new(&loop->pools);
