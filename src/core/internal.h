@@ -41,6 +41,34 @@ void corio__stack_put(corio__stack *st);
 /* Usable bytes (the guard page sits below lo). Async-signal-safe. Inline
  * (on every task start): a pool's first member is its usable size. */
 static inline size_t corio__stack_size(const corio__stack *st) { return *(const size_t *)st->pool; }
+
+/* The first member of corio__pools: the stack the last finished task gave
+ * back, kept out of its pool so that the next task of its size (an eager
+ * task starting where the last one ended, the next step of a gather)
+ * takes it without a call. Owned by the pools; lo NULL when empty. */
+typedef struct corio__pools_head {
+    corio__stack spare;
+} corio__pools_head;
+/* corio__stack_get, with the spare first. size: a page multiple. */
+static inline int corio__stack_take(corio__pools *p, size_t size, corio__stack *out) {
+    corio__stack *sp = &((corio__pools_head *)(void *)p)->spare;
+    if (sp->lo && corio__stack_size(sp) == size) {
+        *out = *sp;
+        sp->lo = NULL;
+        return 0;
+    }
+    return corio__stack_get(p, size, out);
+}
+/* corio__stack_put, into the spare when it is empty. */
+static inline void corio__stack_give(corio__pools *p, corio__stack *st) {
+    corio__stack *sp = &((corio__pools_head *)(void *)p)->spare;
+    if (sp->lo) {
+        corio__stack_put(st);
+        return;
+    }
+    *sp = *st;
+    st->lo = NULL;
+}
 /* The page size, asked of the system once. */
 extern _Atomic size_t corio__page;
 size_t corio__page_size_slow(void);

@@ -192,7 +192,7 @@ static void *task_entry(void *arg) {
 void corio__task_retire(corio__task *t) {
     corio_loop *loop = t->fut.loop;
     if (t->copy_mode) corio__copy_release(loop, t);
-    else if (t->stack.lo) corio__stack_put(&t->stack);
+    else if (t->stack.lo) corio__stack_give(loop->pools, &t->stack);
     t->stack.lo = NULL;
 #if CORIO_HAVE_TSAN
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
@@ -209,7 +209,7 @@ static int task_start(corio_loop *loop, corio__task *t) {
         t->stack = loop->shared; /* borrowed: bounds for the overflow check and ASan */
         loop->shared_owner = t;
     } else {
-        int rc = corio__stack_get(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack);
+        int rc = corio__stack_take(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack);
         if (rc < 0) return rc;
     }
     t->sp = corio__ctx_make(t->stack.lo + corio__stack_size(&t->stack), task_entry, t);
