@@ -66,7 +66,7 @@ int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **ou
         return 0;
     }
     if (!aw->fn) return CORIO_EINVAL;
-    return corio_loop_create_task(loop, aw->fn, aw->arg, aw->name, 0, out);
+    return corio__task_create(loop, aw->fn, aw->arg, aw->name, 0, out);
 }
 
 int corio_raise(int code, const char *fmt, ...) {

@@ -114,6 +114,12 @@ static inline void *corio__future_take(corio_future *f) {
 }
 /* asyncio.ensure_future: a new reference to aw's future, or to a new task. */
 int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
+/* corio_future_unref for a reference known to be real, with the common
+ * case (other references remain) inline; corio__future_free is the rest. */
+void corio__future_free(corio_future *f);
+static inline void corio__future_drop(corio_future *f) {
+    if (--f->refs == 0) corio__future_free(f);
+}
 
 /* ---- tasks: the waiting primitive --------------------------------------- */
 

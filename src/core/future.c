@@ -131,6 +131,11 @@ void corio_future_unref(corio_future *f) {
     }
 #endif
     if (--f->refs) return;
+    corio__future_free(f);
+}
+
+/* The last reference went: report, release, free. */
+void corio__future_free(corio_future *f) {
     if (f->error && !f->retrieved && f->state == CORIO__DONE && f->error->code != CORIO_ECANCELED)
         corio__report(f->loop,
                       corio__is_task(f) ? "Task exception was never retrieved"

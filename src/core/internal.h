@@ -156,6 +156,10 @@ void corio__switch(void **save, void *load);
  * (switch_x86_64.S says which suits what; one and the same on aarch64).
  * Either may resume a context the other saved. */
 void corio__switch_jmp(void **save, void *load);
+/* Save this context as the switches do and call entry(arg) on the fresh
+ * stack whose top is `top`: corio__ctx_make and a switch to its frame in
+ * one. entry returns as for corio__ctx_make. */
+void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg);
 /* Prepare a fresh stack so that switching to the returned sp calls
  * entry(arg) on it. entry either never returns, or returns the saved sp
  * of a context to resume instead of its own, which is then over. */
@@ -328,6 +332,10 @@ static inline void corio__future_setup(corio_future *f, corio_loop *loop, uint8_
 /* ---- the task files: sched.c, cancel.c, name.c, stack_copy.c, await.c,
  * sleep.c (each declaration says its file) ------------------------------- */
 
+/* corio_loop_create_task once its arguments are known good (sched.c):
+ * *out is written on success only. */
+int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
+                       corio_task **out);
 void corio__task_destroy_pending(corio__task *t); /* loop close (cancel.c) */
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap); /* name.c */
 /* Copy mode (stack_copy.c): after t suspended, keep the bytes it uses;

@@ -26,7 +26,7 @@ _Static_assert(sizeof(void *) != 8 || CORIO_HAVE_ASAN || CORIO_HAVE_TSAN ||
                "a task grew: a million sleepers pay for every byte (internal.h)");
 
 static void task_step(corio__event *ev);
-static int step_prepare(corio_loop *loop, corio__task *t);
+static void *task_entry(void *arg);
 
 /* ---- eager start --------------------------------------------------------- */
 
@@ -39,19 +39,24 @@ static int step_prepare(corio_loop *loop, corio__task *t);
 static int eager_start(corio_loop *loop, corio__task *t) {
     corio__task *parent = corio__current;
     if (!loop->eager || !loop->running || corio__running_loop != loop || t->copy_mode ||
-        (parent && parent->copy_mode) || step_prepare(loop, t) < 0)
+        (parent && parent->copy_mode) ||
+        corio__stack_take(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack) < 0)
         return 0;
+#if CORIO_HAVE_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     corio__task *saved_task = loop->eager_task, *saved_parent = loop->eager_parent;
     corio_task *saved_current = loop->current;
     loop->eager_task = t;
     loop->eager_parent = parent;
     loop->current = &t->fut;
     corio__current = t;
+    /* It has no context yet: it starts at the top of its stack. */
     if (parent) {
-        switch_direct(loop, parent, t, 0);
+        switch_direct_at(loop, parent, t, task_entry);
         arrived(parent);
     } else {
-        switch_into(loop, t);
+        switch_into_at(loop, t, task_entry);
     }
     loop->eager_task = saved_task;
     loop->eager_parent = saved_parent;
@@ -72,9 +77,14 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
                            size_t stack_size, corio_task **out) {
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
-    if (loop->head.closed) return CORIO_ECLOSED;
     if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
         return CORIO_EINVAL;
+    return corio__task_create(loop, fn, arg, name, stack_size, out);
+}
+
+int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
+                       corio_task **out) {
+    if (loop->head.closed) return CORIO_ECLOSED;
     corio__task *t = corio__slab_alloc(&loop->task_slab, sizeof(corio__task));
     if (!t) return CORIO_ENOMEM;
     if (name && !(t->name = corio__strdup(name))) {
@@ -198,7 +208,7 @@ void corio__task_retire(corio__task *t) {
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
     t->tsan_fiber = NULL;
 #endif
-    corio_future_unref(&t->fut);
+    corio__future_drop(&t->fut);
 }
 
 /* First step: a stack and a fresh context. */
@@ -339,10 +349,11 @@ static void switch_out(void) {
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
     if (t->copy_mode) corio__copy_release(t->fut.loop, t);
-    /* Usually all NULL: skip the calls (every finished task comes here). */
-    if (t->name) corio__free(t->name);
-    if (t->cancel_msg) corio__free(t->cancel_msg);
-    if (t->exc) corio__error_unref(t->exc);
+    /* Usually all NULL (every finished task comes here): one test. */
+    if (!((uintptr_t)t->name | (uintptr_t)t->cancel_msg | (uintptr_t)t->exc)) return;
+    corio__free(t->name);
+    corio__free(t->cancel_msg);
+    corio__error_unref(t->exc);
 }
 
 const corio__future_ops corio__task_ops = {corio__task_cancel_op, task_destroy};

@@ -72,6 +72,40 @@ corio__trampoline:
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
+/* void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg)
+ * Saves this context as corio__switch does, then runs entry(arg) on the
+ * fresh stack whose top is `top`, through the trampoline (fp cleared, as
+ * in a frame corio__ctx_make builds). */
+    .globl corio__switch_start
+    .hidden corio__switch_start
+    .type corio__switch_start, %function
+    .p2align 4
+corio__switch_start:
+    .cfi_startproc
+    sub sp, sp, #176
+    stp x19, x20, [sp, #0]
+    stp x21, x22, [sp, #16]
+    stp x23, x24, [sp, #32]
+    stp x25, x26, [sp, #48]
+    stp x27, x28, [sp, #64]
+    stp x29, x30, [sp, #80]
+    stp d8, d9, [sp, #96]
+    stp d10, d11, [sp, #112]
+    stp d12, d13, [sp, #128]
+    stp d14, d15, [sp, #144]
+    mrs x9, fpcr
+    str x9, [sp, #160]
+    mov x9, sp
+    str x9, [x0]
+    mov x19, x3
+    mov x20, x2
+    mov x29, xzr
+    and x9, x1, #~15
+    mov sp, x9
+    b corio__trampoline
+    .cfi_endproc
+    .size corio__switch_start, .-corio__switch_start
+
 /* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg) */
     .globl corio__ctx_make
     .hidden corio__ctx_make

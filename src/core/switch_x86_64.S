@@ -117,6 +117,29 @@ corio__trampoline:
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
+/* void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg)
+ * Saves this context as the switches do, then runs entry(arg) on the
+ * fresh stack whose top is `top`, through the trampoline: what
+ * corio__ctx_make and a switch to its frame do, without building a frame
+ * only to pop it. rbp is cleared, as in a frame ctx_make builds, so a
+ * frame-pointer walk ends on the fresh stack. This context resumes like
+ * one corio__switch_jmp saved (the trampoline's `ret`, or a switch). */
+    .globl corio__switch_start
+    .hidden corio__switch_start
+    .type corio__switch_start, @function
+    .p2align 4
+corio__switch_start:
+    .cfi_startproc
+    SWITCH_SAVE
+    movq %rdx, %r13
+    movq %rcx, %r12
+    xorl %ebp, %ebp
+    andq $-16, %rsi
+    movq %rsi, %rsp
+    jmp corio__trampoline
+    .cfi_endproc
+    .size corio__switch_start, .-corio__switch_start
+
 /* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg)
  * Builds the frame corio__switch pops, with the trampoline as return
  * address and the caller's MXCSR/x87 control words. Returns the sp. */
