@@ -87,7 +87,9 @@ typedef struct corio__slab {
     size_t objsize;               /* rounded to 8 */
     void *free;                   /* LIFO of freed objects (link in their first word) */
     char *cur;                    /* next fresh object in the newest region */
-    size_t left;                  /* fresh objects left there */
+    size_t left;                  /* fresh objects left there, up to the end of the part
+                                     already filled in (slab.c) */
+    char *end;                    /* end of the newest region */
     size_t next_region;           /* bytes of the next region */
     struct slab_region *regions;  /* owned chain of mappings */
     int huge;                     /* immutable: regions of 2 MiB and more ask for huge pages */
