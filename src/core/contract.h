@@ -143,6 +143,9 @@ static inline int corio__copy_mode(void) {
 /* Suspend t (the running task) until woken; returns the wake code. */
 int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj);
 void corio__wake(corio__task *t, int code);
+/* corio__wake, with `then` as the hook a cancel reaches until t resumes
+ * (corio__task_set_wait_cancel after the wake, in one call). */
+void corio__wake_then(corio__task *t, int code, corio__wait_cancel_fn then);
 /* Wake t when f completes (t suspends next; cancel forwarding is the caller's). */
 void corio__wake_on(corio__task *t, corio_future *f);
 /* corio_await of a future the caller holds one reference on, which the

@@ -379,12 +379,14 @@ __attribute__((noinline)) int corio__suspend(corio__task *t, corio__wait_cancel_
     return t->wake_code;
 }
 
-void corio__wake(corio__task *t, int code) {
-    t->wait_cancel = NULL;
+void corio__wake_then(corio__task *t, int code, corio__wait_cancel_fn then) {
+    t->wait_cancel = then;
     t->wake_code = code;
     t->step.ev.run = task_step; /* it may have been the sleep timer's event */
     corio__ready_push(t->fut.loop, &t->step.ev);
 }
+
+void corio__wake(corio__task *t, int code) { corio__wake_then(t, code, NULL); }
 
 /* ---- sleep(0) and sleep ----------------------------------------------------- */
 
