@@ -158,14 +158,11 @@ void corio__switch(void **save, void *load);
  * (switch_x86_64.S says which suits what; one and the same on aarch64).
  * Either may resume a context the other saved. */
 void corio__switch_jmp(void **save, void *load);
-/* Save this context as the switches do and call entry(arg) on the fresh
- * stack whose top is `top`: corio__ctx_make and a switch to its frame in
- * one. entry returns as for corio__ctx_make. */
+/* A task's first step: save this context as the switches do and call
+ * entry(arg) on the fresh stack whose top is `top`. entry either never
+ * returns, or returns the saved sp of a context to resume instead of its
+ * own, which is then over. */
 void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg);
-/* Prepare a fresh stack so that switching to the returned sp calls
- * entry(arg) on it. entry either never returns, or returns the saved sp
- * of a context to resume instead of its own, which is then over. */
-void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg);
 
 /* ---- tasks (and the kinds table of future.c) ------------------------------ */
 

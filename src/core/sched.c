@@ -211,7 +211,10 @@ void corio__task_retire(corio__task *t) {
     corio__future_drop(&t->fut);
 }
 
-/* First step: a stack and a fresh context. */
+/* First step: a stack. The switch into a task whose sp is still NULL
+ * starts it at the top of that stack (corio__switch_start). From here on
+ * the stack marks a task that has a context (its sp is only written when
+ * it switches away). */
 static int task_start(corio_loop *loop, corio__task *t) {
     if (t->copy_mode) {
         int rc = corio__copy_stack_get(loop);
@@ -222,7 +225,6 @@ static int task_start(corio_loop *loop, corio__task *t) {
         int rc = corio__stack_take(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack);
         if (rc < 0) return rc;
     }
-    t->sp = corio__ctx_make(t->stack.lo + corio__stack_size(&t->stack), task_entry, t);
 #if CORIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -237,7 +239,7 @@ static int step_prepare(corio_loop *loop, corio__task *t) {
         t->must_cancel = 0;
         t->wake_code = CORIO_ECANCELED;
     }
-    if (t->sp) return 0;
+    if (t->stack.lo) return 0;
     return t->wake_code == CORIO_ECANCELED ? CORIO_ECANCELED : task_start(loop, t);
 }
 
@@ -255,7 +257,7 @@ static inline __attribute__((always_inline)) void step(corio__event *ev) {
     if (t->copy_mode && t->started) corio__copy_in(loop, t); /* a fresh one starts on a clean stack */
     loop->current = &t->fut;
     corio__current = t;
-    switch_into(loop, t);
+    switch_into_at(loop, t, t->sp ? NULL : task_entry);
     corio__task *b = loop->back; /* t, or the last of a chain of direct switches */
     loop->current = NULL;
     corio__current = NULL;
@@ -304,9 +306,9 @@ static corio__task *next_direct(void) {
     if (ev->run != task_step) return NULL;
     corio__task *u = corio__container_of(ev, corio__task, step.ev);
     if (u->copy_mode) return NULL;
-    if (!u->sp && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
+    if (!u->stack.lo && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
     /* A started task without a cancel to take needs no preparing. */
-    if (!u->sp || u->must_cancel) {
+    if (!u->stack.lo || u->must_cancel) {
         if (step_prepare(loop, u) < 0) return NULL; /* no stack now: the loop reports it */
         loop = corio__current->fut.loop; /* preparing leaves the batch alone */
         ev = corio__container_of(loop->batch.next, corio__event, link);
@@ -339,7 +341,7 @@ static void switch_out(void) {
     if (u) {
         loop->current = &u->fut;
         corio__current = u;
-        switch_peer(loop, t, u);
+        switch_peer_at(loop, t, u, u->sp ? NULL : task_entry);
     } else {
         switch_to_loop(loop, t, 0);
     }

@@ -38,8 +38,6 @@ static inline void switch_into_at(corio_loop *loop, corio__task *t, void *(*fres
 #endif
 }
 
-static inline void switch_into(corio_loop *loop, corio__task *t) { switch_into_at(loop, t, NULL); }
-
 /* Task side, right after a switch into it. ASan tells us the bounds of the
  * stack we came from: the loop keeps the scheduler's. */
 static inline void arrived(corio__task *t) {
@@ -92,6 +90,12 @@ static inline void switch_tasks(corio_loop *loop, corio__task *t, corio__task *u
  * at the same place (two tasks taking turns at the same wait). */
 static inline void switch_peer(corio_loop *loop, corio__task *t, corio__task *u) {
     switch_tasks(loop, t, u, 0, corio__switch, NULL);
+}
+
+/* The same, into fresh(u) at the top of its stack when `fresh` is given. */
+static inline void switch_peer_at(corio_loop *loop, corio__task *t, corio__task *u,
+                                  void *(*fresh)(void *)) {
+    switch_tasks(loop, t, u, 0, corio__switch, fresh);
 }
 
 /* Creator to eager child and back: they resume at different places. */

@@ -55,7 +55,7 @@ corio__switch:
     .hidden corio__switch_jmp
     .set corio__switch_jmp, corio__switch
 
-/* First resumption of a fresh context: x19 = arg, x20 = entry. entry
+/* A fresh context starts here (corio__switch_start): x19 = arg, x20 = entry. entry
  * returns the saved sp of the context to resume; this one is over, so
  * only the load half of the switch runs, and its `ret` is predicted right
  * when entry never switched away (switch_x86_64.S says why). */
@@ -73,9 +73,9 @@ corio__trampoline:
     .size corio__trampoline, .-corio__trampoline
 
 /* void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg)
- * Saves this context as corio__switch does, then runs entry(arg) on the
- * fresh stack whose top is `top`, through the trampoline (fp cleared, as
- * in a frame corio__ctx_make builds). */
+ * A task's first step: saves this context as corio__switch does, then
+ * runs entry(arg) on the fresh stack whose top is `top`, through the
+ * trampoline (fp cleared, so a frame walk ends there). */
     .globl corio__switch_start
     .hidden corio__switch_start
     .type corio__switch_start, %function
@@ -105,32 +105,5 @@ corio__switch_start:
     b corio__trampoline
     .cfi_endproc
     .size corio__switch_start, .-corio__switch_start
-
-/* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg) */
-    .globl corio__ctx_make
-    .hidden corio__ctx_make
-    .type corio__ctx_make, %function
-    .p2align 4
-corio__ctx_make:
-    .cfi_startproc
-    and x9, x0, #~15
-    sub x9, x9, #176
-    stp x2, x1, [x9, #0]
-    stp xzr, xzr, [x9, #16]
-    stp xzr, xzr, [x9, #32]
-    stp xzr, xzr, [x9, #48]
-    stp xzr, xzr, [x9, #64]
-    adr x10, corio__trampoline
-    stp xzr, x10, [x9, #80]
-    stp xzr, xzr, [x9, #96]
-    stp xzr, xzr, [x9, #112]
-    stp xzr, xzr, [x9, #128]
-    stp xzr, xzr, [x9, #144]
-    mrs x10, fpcr
-    str x10, [x9, #160]
-    mov x0, x9
-    ret
-    .cfi_endproc
-    .size corio__ctx_make, .-corio__ctx_make
 
     .section .note.GNU-stack, "", %progbits
