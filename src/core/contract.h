@@ -167,7 +167,10 @@ typedef struct corio__scope {
     /* The task ended (report 1) or was destroyed (0) with it open. */
     void (*abandon)(struct corio__scope *s, corio__task *t, int report);
 } corio__scope;
-void corio__scope_push(corio__task *t, corio__scope *s);
+/* Make room for t's scopes: 0, or CORIO_ENOMEM. Before building a scope,
+ * so that corio__scope_push cannot fail. */
+int corio__scope_reserve(corio__task *t);
+void corio__scope_push(corio__task *t, corio__scope *s); /* after corio__scope_reserve */
 int corio__scope_pop(corio__task *t, corio__scope *s); /* 0, or CORIO_EINVALSTATE */
 int corio__scope_find(const corio__task *t, const corio__scope *s);
 

@@ -174,8 +174,19 @@ extern const corio__future_ops *corio__kind_ops[CORIO__KINDS];
 
 void corio__scopes_abandon(corio__task *t, int report);
 
+/* What few tasks use, out of line (measured cold: each 24 bytes of a task
+ * cost a million-task gather about a tenth of its time): made on first
+ * need from loop->rare_slab, freed with the task. */
+typedef struct corio__task_rare {
+    char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
+    corio_error *exc;          /* owned: the error last raised or observed, for chaining */
+    char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
+    corio__scope *scopes;      /* open timeout scopes and task groups, innermost first; owned
+                                  by their enter/exit, abandoned when the task ends */
+} corio__task_rare;
+
 /* A million of these sleep at once in the sleepers benchmark: every field
- * counts (224 bytes on x86-64 without sanitizers: sched.c asserts it). */
+ * counts (200 bytes on x86-64 without sanitizers: sched.c asserts it). */
 struct corio__task {
     struct corio_future fut;   /* must be first: a task is a future */
     corio__list link;          /* in loop->tasks while not done; owned by the loop */
@@ -194,16 +205,12 @@ struct corio__task {
             size_t saved_len;
         } copy;
     } u;
-    char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
+    corio__task_rare *rare;    /* owned (loop->rare_slab); NULL until a field of it is set */
     uint64_t id;               /* immutable; for the default name */
     void *sp;                  /* saved stack pointer while suspended; written by corio__switch */
     corio__stack stack;        /* lo == NULL until first run and again after the body returned */
     corio__wait_cancel_fn wait_cancel; /* set while suspended on something cancellable */
-    corio__scope *scopes;      /* open timeout scopes and task groups, innermost first; owned
-                                  by their enter/exit, abandoned when the task ends */
     void *wait_obj;            /* what it waits on (a future for await); borrowed */
-    corio_error *exc;          /* owned: the error last raised or observed, for chaining */
-    char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
     int wake_code;             /* what the pending suspension returns; written by the waker */
     uint32_t num_cancels;      /* cancel() requests not withdrawn by uncancel() */
     uint32_t stack_pages;      /* requested usable stack size, in pages */
@@ -223,6 +230,11 @@ struct corio__task {
 };
 
 static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
+/* t's rare fields, made if need be (await.c): NULL without memory. */
+corio__task_rare *corio__task_rare_get(corio__task *t);
+/* Reading them: NULL when never set. */
+static inline const char *corio__task_name_of(const corio__task *t) { return t->rare ? t->rare->name : NULL; }
+static inline corio__scope *corio__task_scopes(const corio__task *t) { return t->rare ? t->rare->scopes : NULL; }
 static inline int corio__is_task(const corio_future *f) { return f->kind == CORIO__TASK; }
 
 /* ---- handles (public callbacks) ---------------------------------------- */
@@ -264,6 +276,7 @@ struct corio_loop {
     atomic_int wake_pending;      /* a wake-up write is outstanding (corio__loop_wakeup) */
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
+    corio__slab rare_slab;        /* their out-of-line fields (corio__task_rare), as long */
     corio__slab handle_slab;      /* public handles (each holds a loop reference) */
     corio__slab saved_slabs[CORIO__SAVED_CLASSES]; /* copy-mode saved stacks by 16-byte class */
     int stack_mode;               /* CORIO_STACK_* for new tasks */

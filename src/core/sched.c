@@ -22,7 +22,7 @@
 #include <string.h>
 
 _Static_assert(sizeof(void *) != 8 || CORIO_HAVE_ASAN || CORIO_HAVE_TSAN ||
-                   sizeof(corio__task) <= 224,
+                   sizeof(corio__task) <= 200,
                "a task grew: a million sleepers pay for every byte (internal.h)");
 
 static void task_step(corio__event *ev);
@@ -82,12 +82,23 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
     return corio__task_create(loop, fn, arg, name, stack_size, out);
 }
 
+/* A new task's name (it has no loop yet): 1, or 0 without memory. */
+static int task_name_new(corio_loop *loop, corio__task *t, const char *name) {
+    corio__task_rare *r = corio__slab_alloc(&loop->rare_slab, sizeof(corio__task_rare));
+    if (r && (r->name = corio__strdup(name))) {
+        t->rare = r;
+        return 1;
+    }
+    if (r) corio__slab_free(&loop->rare_slab, r);
+    return 0;
+}
+
 int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
                        corio_task **out) {
     if (loop->head.closed) return CORIO_ECLOSED;
     corio__task *t = corio__slab_alloc(&loop->task_slab, sizeof(corio__task));
     if (!t) return CORIO_ENOMEM;
-    if (name && !(t->name = corio__strdup(name))) {
+    if (name && !task_name_new(loop, t, name)) {
         corio__slab_free(&loop->task_slab, t);
         return CORIO_ENOMEM;
     }
@@ -123,6 +134,19 @@ int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out
 
 int corio_is_task(const corio_future *fut) { return fut && corio__is_task(fut); }
 
+/* A failure code from fn: the error it observed last if that is the one,
+ * else a new error caused by it. */
+static void task_fail(corio__task *t, int rc) {
+    corio_error *exc = corio__task_exc(t);
+    if (exc && exc->code == rc) {
+        t->fut.error = corio__error_ref(exc); /* propagate what we observed */
+    } else {
+        t->fut.error = corio__error_make(rc, exc, NULL);
+        if (!t->fut.error) /* keep the code even without memory for a message */
+            t->fut.error = exc ? corio__error_ref(exc) : NULL;
+    }
+}
+
 /* The task's outcome, from fn's return code. */
 static void task_complete(corio__task *t, int rc, void *result) {
     corio_loop *loop = t->fut.loop;
@@ -131,18 +155,10 @@ static void task_complete(corio__task *t, int rc, void *result) {
     loop->ntasks--;
     t->fut.result = rc >= 0 ? result : NULL;
     if (rc == CORIO_ECANCELED) {
-        corio__future_cancel_now(&t->fut, t->cancel_msg);
+        corio__future_cancel_now(&t->fut, corio__task_cancel_msg(t));
         return;
     }
-    if (rc >= 0) {
-        /* the result is in place */
-    } else if (t->exc && t->exc->code == rc) {
-        t->fut.error = corio__error_ref(t->exc); /* propagate what we observed */
-    } else {
-        t->fut.error = corio__error_make(rc, t->exc, NULL);
-        if (!t->fut.error) /* keep the code even without memory for a message */
-            t->fut.error = t->exc ? corio__error_ref(t->exc) : NULL;
-    }
+    if (rc < 0) task_fail(t, rc);
     corio__future_complete(&t->fut, CORIO__DONE);
 }
 
@@ -190,7 +206,7 @@ static void *task_entry(void *arg) {
     int rc = fn(fn_arg, &t->fut.result);
     /* Scopes the body left open (here, not in task_complete, whose call
      * would then need a frame on every task's way out). */
-    if (t->scopes) corio__scopes_abandon(t, 1);
+    if (t->rare && t->rare->scopes) corio__scopes_abandon(t, 1);
     task_complete(t, rc, t->fut.result);
     t->finished = 1;
     return task_exit(t->fut.loop, t);
@@ -348,14 +364,19 @@ static void switch_out(void) {
     arrived(corio__current);
 }
 
+static __attribute__((noinline)) void rare_free(corio__task *t) {
+    corio__task_rare *r = t->rare;
+    corio__free(r->name);
+    corio__free(r->cancel_msg);
+    corio__error_unref(r->exc);
+    corio__slab_free(&t->fut.loop->rare_slab, r);
+    t->rare = NULL;
+}
+
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
     if (t->copy_mode) corio__copy_release(t->fut.loop, t);
-    /* Usually all NULL (every finished task comes here): one test. */
-    if (!((uintptr_t)t->name | (uintptr_t)t->cancel_msg | (uintptr_t)t->exc)) return;
-    corio__free(t->name);
-    corio__free(t->cancel_msg);
-    corio__error_unref(t->exc);
+    if (t->rare) rare_free(t); /* usually NULL (every finished task comes here) */
 }
 
 const corio__future_ops corio__task_ops = {corio__task_cancel_op, task_destroy};
