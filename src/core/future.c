@@ -134,8 +134,26 @@ void corio_future_unref(corio_future *f) {
     corio__future_free(f);
 }
 
+/* A task that ended well with nothing to report, release or free but
+ * itself (most tasks: a gather's children, spawned work): straight back
+ * to its slab. */
+static int task_free_plain(corio_future *f) {
+    if (!corio__is_task(f) || f->error || (f->flags & CORIO__F_RELEASE) || !corio__list_empty(&f->callbacks))
+        return 0;
+    corio__task *t = corio__as_task(f);
+    if (t->rare || t->copy_mode) return 0;
+    corio_loop *loop = f->loop;
+#ifdef CORIO_DEBUG
+    f->refs = FREED_POISON;
+#endif
+    corio__slab_free(&loop->task_slab, f);
+    corio__loop_unref(loop);
+    return 1;
+}
+
 /* The last reference went: report, release, free. */
 void corio__future_free(corio_future *f) {
+    if (task_free_plain(f)) return;
     if (f->error && !f->retrieved && f->state == CORIO__DONE && f->error->code != CORIO_ECANCELED)
         corio__report(f->loop,
                       corio__is_task(f) ? "Task exception was never retrieved"
