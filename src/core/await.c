@@ -1,4 +1,4 @@
-/* await, a task's current error, ensure_future, and the queries about
+/* await, a task's current error and rare fields, and the queries about
  * tasks (current, all). */
 #define _GNU_SOURCE
 #include "core/internal.h"
@@ -66,16 +66,6 @@ int corio__await_owned(corio_future *fut, void **result) { return await(fut, res
 const corio_error *corio_current_error(void) {
     corio__task *t = corio__running_task();
     return t ? corio__task_exc(t) : NULL;
-}
-
-int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out) {
-    if (aw->fut) {
-        if (aw->fut->loop != loop) return CORIO_EWRONGLOOP;
-        *out = corio_future_ref(aw->fut);
-        return 0;
-    }
-    if (!aw->fn) return CORIO_EINVAL;
-    return corio__task_create(loop, aw->fn, aw->arg, aw->name, 0, out);
 }
 
 int corio_raise(int code, const char *fmt, ...) {

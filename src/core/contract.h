@@ -112,8 +112,21 @@ static inline void *corio__future_take(corio_future *f) {
     f->flags |= CORIO__F_TAKEN;
     return f->result;
 }
-/* asyncio.ensure_future: a new reference to aw's future, or to a new task. */
-int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
+/* corio_loop_create_task once its arguments are known good (sched.c):
+ * *out is written on success only. */
+int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
+                       corio_task **out);
+/* asyncio.ensure_future: a new reference to aw's future, or to a new task.
+ * Inline: a gather of a million coroutines calls it per child. */
+static inline int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out) {
+    if (aw->fut) {
+        if (aw->fut->loop != loop) return CORIO_EWRONGLOOP;
+        *out = corio_future_ref(aw->fut);
+        return 0;
+    }
+    if (!aw->fn) return CORIO_EINVAL;
+    return corio__task_create(loop, aw->fn, aw->arg, aw->name, 0, out);
+}
 /* corio_future_unref for a reference known to be real, with the common
  * case (other references remain) inline; corio__future_free is the rest. */
 void corio__future_free(corio_future *f);

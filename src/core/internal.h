@@ -344,10 +344,6 @@ static inline void corio__future_setup(corio_future *f, corio_loop *loop, uint8_
 /* ---- the task files: sched.c, cancel.c, name.c, stack_copy.c, await.c,
  * sleep.c (each declaration says its file) ------------------------------- */
 
-/* corio_loop_create_task once its arguments are known good (sched.c):
- * *out is written on success only. */
-int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
-                       corio_task **out);
 void corio__task_destroy_pending(corio__task *t); /* loop close (cancel.c) */
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap); /* name.c */
 /* Copy mode (stack_copy.c): after t suspended, keep the bytes it uses;
