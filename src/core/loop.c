@@ -90,7 +90,7 @@ int corio__loop_create(corio_loop **out) {
     loop->handler = corio_loop_default_exception_handler;
     corio__slab_init(&loop->task_slab, sizeof(corio__task), 0);
     corio__slab_init(&loop->rare_slab, sizeof(corio__task_rare), 0);
-    corio__slab_init(&loop->handle_slab, sizeof(corio_handle), 1);
+    corio__slab_init(&loop->handle_slab, sizeof(corio_handle), 0);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++)
         corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1), 1);
     loop->wake_fd = corio__eventfd();

@@ -10,11 +10,12 @@
  *
  * Huge pages, per slab (measured cold, in interleaved runs): a slab that
  * asks for them has its regions of 2 MiB and more 2 MiB-aligned with
- * MADV_HUGEPAGE, so they fault in once per 2 MiB. The handle slab does
- * (timers 1M: arm 38 ns against 52 without). The task slab does not: on
- * these VMs a fresh huge page is cleared at host-fault speed (free 8 MiB
- * blocks go back to the host), and spawn_gather 1M took 0.51 s with them
- * against 0.22 s with 4 KiB pages faulted one by one.
+ * MADV_HUGEPAGE, so they fault in once per 2 MiB. Tasks and handles do
+ * not: on these VMs a fresh huge page is often cleared at host-fault speed
+ * (free 8 MiB blocks go back to the host), so their cost is a gamble.
+ * spawn_gather 1M took 0.51 s with them against 0.22 s with 4 KiB pages;
+ * timers 1M armed in 25-42 ns in half the runs and 90-198 ns in the
+ * others, against 41-74 ns on 4 KiB pages filled in ahead (below).
  *
  * Under ASan the slab steps aside (plain calloc/free), so that a use after
  * free is still caught. */
