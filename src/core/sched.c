@@ -77,6 +77,7 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
                            size_t stack_size, corio_task **out) {
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
+    if (loop->head.closed) return CORIO_ECLOSED; /* before the size check, as always */
     if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
         return CORIO_EINVAL;
     return corio__task_create(loop, fn, arg, name, stack_size, out);
