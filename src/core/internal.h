@@ -90,6 +90,7 @@ typedef struct corio__slab {
     size_t left;                  /* fresh objects left there, up to the end of the part
                                      already filled in (slab.c) */
     char *end;                    /* end of the newest region */
+    size_t handed;                /* bytes of fresh objects handed out so far (slab.c's fill-in) */
     size_t next_region;           /* bytes of the next region */
     struct slab_region *regions;  /* owned chain of mappings */
     int huge;                     /* immutable: regions of 2 MiB and more ask for huge pages */
