@@ -267,7 +267,7 @@ static int add_child(gather *g, corio_loop *loop, const corio_aw *aw, size_t i, 
     if (collectable(g, f) && !aw->fut) { /* finished eagerly */
         store(g, i, f);
         g->nfinished++;
-        corio_future_unref(f);
+        corio__future_drop(f);
         return 0;
     }
     kid *k = &g->kids[g->nkids++];

@@ -50,6 +50,7 @@ int corio_taskgroup_enter(corio_taskgroup **out) {
     *out = NULL;
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
+    if (corio__scope_reserve(t) < 0) return CORIO_ENOMEM;
     corio_taskgroup *tg = corio__calloc(1, sizeof *tg);
     if (!tg) return CORIO_ENOMEM;
     tg->parent = t;

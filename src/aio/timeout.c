@@ -54,6 +54,7 @@ static int enter(double t, int relative, corio_timeout **out) {
     if (!task) return CORIO_ENOTINTASK;
     double when;
     int rc = corio__deadline(corio__task_fut(task)->loop, t, relative, &when);
+    if (rc == 0) rc = corio__scope_reserve(task);
     if (rc < 0) return rc;
     corio_timeout *cm = corio__calloc(1, sizeof *cm);
     if (!cm) return CORIO_ENOMEM;

@@ -345,6 +345,7 @@ static void held_abandon(corio__scope *sc, corio__task *t, int report) {
 }
 
 static held *hold(corio__task *t) {
+    if (corio__scope_reserve(t) < 0) return NULL;
     held *h = corio__calloc(1, sizeof *h);
     if (!h) return NULL;
     h->scope.abandon = held_abandon;

@@ -1,19 +1,28 @@
-/* await, a task's current error, ensure_future, and the queries about
+/* await, a task's current error and rare fields, and the queries about
  * tasks (current, all). */
 #define _GNU_SOURCE
 #include "core/internal.h"
 
+corio__task_rare *corio__task_rare_get(corio__task *t) {
+    if (!t->rare) t->rare = corio__slab_alloc(&t->fut.loop->rare_slab, sizeof(corio__task_rare));
+    return t->rare;
+}
+
 /* A cancel of the awaiting task goes to the awaited future (asyncio). */
 int corio__await_cancel(corio__task *t, void *fut) {
-    return corio_future_cancel(fut, t->cancel_msg) == 1;
+    return corio_future_cancel(fut, corio__task_cancel_msg(t)) == 1;
 }
 
 /* The awaiting task observed fut's failure: it becomes the task's current
- * error (for chaining), and a cancel message travels on. */
+ * error (for chaining), and a cancel message travels on. Without memory
+ * for the task's rare fields it is not recorded (as corio_raise records
+ * nothing without memory for the error). */
 void corio__set_exc(corio__task *t, corio_error *err) {
+    corio__task_rare *r = corio__task_rare_get(t);
+    if (!r) return;
     corio__error_ref(err);
-    corio__error_unref(t->exc);
-    t->exc = err;
+    corio__error_unref(r->exc);
+    r->exc = err;
 }
 
 void corio__observe(corio__task *t, corio_future *fut) {
@@ -56,17 +65,7 @@ int corio__await_owned(corio_future *fut, void **result) { return await(fut, res
 
 const corio_error *corio_current_error(void) {
     corio__task *t = corio__running_task();
-    return t ? t->exc : NULL;
-}
-
-int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out) {
-    if (aw->fut) {
-        if (aw->fut->loop != loop) return CORIO_EWRONGLOOP;
-        *out = corio_future_ref(aw->fut);
-        return 0;
-    }
-    if (!aw->fn) return CORIO_EINVAL;
-    return corio_loop_create_task(loop, aw->fn, aw->arg, aw->name, 0, out);
+    return t ? corio__task_exc(t) : NULL;
 }
 
 int corio_raise(int code, const char *fmt, ...) {
@@ -74,11 +73,14 @@ int corio_raise(int code, const char *fmt, ...) {
     if (!t || code >= 0) return code;
     va_list ap;
     va_start(ap, fmt);
-    corio_error *e = corio__error_new(code, t->exc, fmt, ap);
+    corio_error *e = corio__error_new(code, corio__task_exc(t), fmt, ap);
     va_end(ap);
-    if (e) {
-        corio__error_unref(t->exc);
-        t->exc = e;
+    corio__task_rare *r = e ? corio__task_rare_get(t) : NULL;
+    if (r) {
+        corio__error_unref(r->exc);
+        r->exc = e;
+    } else {
+        corio__error_unref(e);
     }
     return code;
 }
@@ -109,6 +111,6 @@ void corio__task_set_wait_cancel(corio__task *t, corio__wait_cancel_fn cancel) {
     t->wait_cancel = cancel;
 }
 
-corio_error *corio__task_exc(corio__task *t) { return t->exc; }
+corio_error *corio__task_exc(corio__task *t) { return t->rare ? t->rare->exc : NULL; }
 
-const char *corio__task_cancel_msg(corio__task *t) { return t->cancel_msg; }
+const char *corio__task_cancel_msg(corio__task *t) { return t->rare ? t->rare->cancel_msg : NULL; }

@@ -4,10 +4,16 @@
 #include "core/internal.h"
 
 int corio__set_cancel_msg(corio__task *t, const char *msg) {
+    if (!msg && !t->rare) return 0; /* none to clear */
     char *m = NULL;
     if (msg && !(m = corio__strdup(msg))) return CORIO_ENOMEM;
-    corio__free(t->cancel_msg);
-    t->cancel_msg = m;
+    corio__task_rare *r = corio__task_rare_get(t);
+    if (!r) {
+        corio__free(m);
+        return CORIO_ENOMEM;
+    }
+    corio__free(r->cancel_msg);
+    r->cancel_msg = m;
     return 0;
 }
 
@@ -55,7 +61,7 @@ void corio__task_destroy_pending(corio__task *t) {
     if (t->wait_cancel == corio__await_cancel) corio_future_unref(t->wait_obj);
     else if (t->wait_cancel) t->wait_cancel(t, t->wait_obj);
     t->wait_cancel = NULL;
-    if (t->scopes) corio__scopes_abandon(t, 0); /* open where it was suspended: no news */
+    if (corio__task_scopes(t)) corio__scopes_abandon(t, 0); /* open where it was suspended: no news */
     corio__timer_disarm(loop, &t->step); /* armed, or its event linked anywhere */
     corio__list_unlink(&t->link);
     loop->ntasks--;
@@ -64,13 +70,17 @@ void corio__task_destroy_pending(corio__task *t) {
 
 /* ---- scopes (timeouts, task groups) --------------------------------------- */
 
+int corio__scope_reserve(corio__task *t) { return corio__task_rare_get(t) ? 0 : CORIO_ENOMEM; }
+
 void corio__scope_push(corio__task *t, corio__scope *s) {
-    s->next = t->scopes;
-    t->scopes = s;
+    corio__task_rare *r = t->rare; /* made by corio__scope_reserve */
+    s->next = r->scopes;
+    r->scopes = s;
 }
 
 int corio__scope_pop(corio__task *t, corio__scope *s) {
-    for (corio__scope **p = &t->scopes; *p; p = &(*p)->next) /* compares, reads no stale scope */
+    if (!t->rare) return CORIO_EINVALSTATE;
+    for (corio__scope **p = &t->rare->scopes; *p; p = &(*p)->next) /* compares, reads no stale scope */
         if (*p == s) {
             *p = s->next;
             return 0;
@@ -79,15 +89,15 @@ int corio__scope_pop(corio__task *t, corio__scope *s) {
 }
 
 int corio__scope_find(const corio__task *t, const corio__scope *s) {
-    for (const corio__scope *p = t->scopes; p; p = p->next)
+    for (const corio__scope *p = corio__task_scopes(t); p; p = p->next)
         if (p == s) return 0;
     return CORIO_EINVALSTATE;
 }
 
 void corio__scopes_abandon(corio__task *t, int report) {
     corio__scope *s;
-    while ((s = t->scopes)) {
-        t->scopes = s->next;
+    while ((s = corio__task_scopes(t))) {
+        t->rare->scopes = s->next;
         s->abandon(s, t, report);
     }
 }

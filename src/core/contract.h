@@ -112,8 +112,27 @@ static inline void *corio__future_take(corio_future *f) {
     f->flags |= CORIO__F_TAKEN;
     return f->result;
 }
-/* asyncio.ensure_future: a new reference to aw's future, or to a new task. */
-int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out);
+/* corio_loop_create_task once its arguments are known good (sched.c):
+ * *out is written on success only. */
+int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
+                       corio_task **out);
+/* asyncio.ensure_future: a new reference to aw's future, or to a new task.
+ * Inline: a gather of a million coroutines calls it per child. */
+static inline int corio__ensure_future(corio_loop *loop, const corio_aw *aw, corio_future **out) {
+    if (aw->fut) {
+        if (aw->fut->loop != loop) return CORIO_EWRONGLOOP;
+        *out = corio_future_ref(aw->fut);
+        return 0;
+    }
+    if (!aw->fn) return CORIO_EINVAL;
+    return corio__task_create(loop, aw->fn, aw->arg, aw->name, 0, out);
+}
+/* corio_future_unref for a reference known to be real, with the common
+ * case (other references remain) inline; corio__future_free is the rest. */
+void corio__future_free(corio_future *f);
+static inline void corio__future_drop(corio_future *f) {
+    if (--f->refs == 0) corio__future_free(f);
+}
 
 /* ---- tasks: the waiting primitive --------------------------------------- */
 
@@ -137,6 +156,9 @@ static inline int corio__copy_mode(void) {
 /* Suspend t (the running task) until woken; returns the wake code. */
 int corio__suspend(corio__task *t, corio__wait_cancel_fn cancel, void *obj);
 void corio__wake(corio__task *t, int code);
+/* corio__wake, with `then` as the hook a cancel reaches until t resumes
+ * (corio__task_set_wait_cancel after the wake, in one call). */
+void corio__wake_then(corio__task *t, int code, corio__wait_cancel_fn then);
 /* Wake t when f completes (t suspends next; cancel forwarding is the caller's). */
 void corio__wake_on(corio__task *t, corio_future *f);
 /* corio_await of a future the caller holds one reference on, which the
@@ -161,7 +183,10 @@ typedef struct corio__scope {
     /* The task ended (report 1) or was destroyed (0) with it open. */
     void (*abandon)(struct corio__scope *s, corio__task *t, int report);
 } corio__scope;
-void corio__scope_push(corio__task *t, corio__scope *s);
+/* Make room for t's scopes: 0, or CORIO_ENOMEM. Before building a scope,
+ * so that corio__scope_push cannot fail. */
+int corio__scope_reserve(corio__task *t);
+void corio__scope_push(corio__task *t, corio__scope *s); /* after corio__scope_reserve */
 int corio__scope_pop(corio__task *t, corio__scope *s); /* 0, or CORIO_EINVALSTATE */
 int corio__scope_find(const corio__task *t, const corio__scope *s);
 

@@ -131,6 +131,29 @@ void corio_future_unref(corio_future *f) {
     }
 #endif
     if (--f->refs) return;
+    corio__future_free(f);
+}
+
+/* A task that ended well with nothing to report, release or free but
+ * itself (most tasks: a gather's children, spawned work): straight back
+ * to its slab. */
+static int task_free_plain(corio_future *f) {
+    if (!corio__is_task(f) || f->error || (f->flags & CORIO__F_RELEASE) || !corio__list_empty(&f->callbacks))
+        return 0;
+    corio__task *t = corio__as_task(f);
+    if (t->rare || t->copy_mode) return 0;
+    corio_loop *loop = f->loop;
+#ifdef CORIO_DEBUG
+    f->refs = FREED_POISON;
+#endif
+    corio__slab_free(&loop->task_slab, f);
+    corio__loop_unref(loop);
+    return 1;
+}
+
+/* The last reference went: report, release, free. */
+void corio__future_free(corio_future *f) {
+    if (task_free_plain(f)) return;
     if (f->error && !f->retrieved && f->state == CORIO__DONE && f->error->code != CORIO_ECANCELED)
         corio__report(f->loop,
                       corio__is_task(f) ? "Task exception was never retrieved"
@@ -198,8 +221,8 @@ static void sort_callbacks(corio__list *h) {
 /* Set the final state and schedule every callback, in registration order
  * (asyncio's call_soon per callback). Hooks that must see the completion
  * at once (a wait set's done list) run here. */
-void corio__future_complete(corio_future *f, uint8_t state) {
-    f->state = state;
+/* The callbacks of a future that just completed go to the ready queue. */
+static __attribute__((noinline)) void schedule_callbacks(corio_future *f) {
     int in_order = 1;
     uint64_t prev = 0;
     corio__list *n;
@@ -217,6 +240,13 @@ void corio__future_complete(corio_future *f, uint8_t state) {
     }
     if (!in_order) sort_callbacks(&f->callbacks);
     corio__list_splice_back(&f->loop->head.ready, &f->callbacks);
+}
+
+void corio__future_complete(corio_future *f, uint8_t state) {
+    f->state = state;
+    /* Most tasks finish with nobody waiting (gathered eagerly, or never
+     * awaited): no registers saved for a walk then. */
+    if (!corio__list_empty(&f->callbacks)) schedule_callbacks(f);
 }
 
 static int check_settable(corio_future *f) {

@@ -41,6 +41,34 @@ void corio__stack_put(corio__stack *st);
 /* Usable bytes (the guard page sits below lo). Async-signal-safe. Inline
  * (on every task start): a pool's first member is its usable size. */
 static inline size_t corio__stack_size(const corio__stack *st) { return *(const size_t *)st->pool; }
+
+/* The first member of corio__pools: the stack the last finished task gave
+ * back, kept out of its pool so that the next task of its size (an eager
+ * task starting where the last one ended, the next step of a gather)
+ * takes it without a call. Owned by the pools; lo NULL when empty. */
+typedef struct corio__pools_head {
+    corio__stack spare;
+} corio__pools_head;
+/* corio__stack_get, with the spare first. size: a page multiple. */
+static inline int corio__stack_take(corio__pools *p, size_t size, corio__stack *out) {
+    corio__stack *sp = &((corio__pools_head *)(void *)p)->spare;
+    if (sp->lo && corio__stack_size(sp) == size) {
+        *out = *sp;
+        sp->lo = NULL;
+        return 0;
+    }
+    return corio__stack_get(p, size, out);
+}
+/* corio__stack_put, into the spare when it is empty. */
+static inline void corio__stack_give(corio__pools *p, corio__stack *st) {
+    corio__stack *sp = &((corio__pools_head *)(void *)p)->spare;
+    if (sp->lo) {
+        corio__stack_put(st);
+        return;
+    }
+    *sp = *st;
+    st->lo = NULL;
+}
 /* The page size, asked of the system once. */
 extern _Atomic size_t corio__page;
 size_t corio__page_size_slow(void);
@@ -59,12 +87,18 @@ typedef struct corio__slab {
     size_t objsize;               /* rounded to 8 */
     void *free;                   /* LIFO of freed objects (link in their first word) */
     char *cur;                    /* next fresh object in the newest region */
-    size_t left;                  /* fresh objects left there */
+    size_t left;                  /* fresh objects left there, up to the end of the part
+                                     already filled in (slab.c) */
+    char *end;                    /* end of the newest region */
+    size_t handed;                /* bytes of fresh objects handed out so far (slab.c's fill-in) */
     size_t next_region;           /* bytes of the next region */
     struct slab_region *regions;  /* owned chain of mappings */
+    int huge;                     /* immutable: regions of 2 MiB and more ask for huge pages */
 } corio__slab;
 
-void corio__slab_init(corio__slab *s, size_t objsize);
+/* huge: whether big regions ask for transparent huge pages (slab.c says
+ * which objects gain from them). */
+void corio__slab_init(corio__slab *s, size_t objsize, int huge);
 void *corio__slab_alloc_slow(corio__slab *s); /* a new region (or, under ASan, calloc) */
 /* Clears n bytes (a multiple of 8) with 16-byte stores: for a constant n
  * the loop unrolls into a dozen stores, where gcc would pick `rep stos`
@@ -125,10 +159,11 @@ void corio__switch(void **save, void *load);
  * (switch_x86_64.S says which suits what; one and the same on aarch64).
  * Either may resume a context the other saved. */
 void corio__switch_jmp(void **save, void *load);
-/* Prepare a fresh stack so that switching to the returned sp calls
- * entry(arg) on it. entry either never returns, or returns the saved sp
- * of a context to resume instead of its own, which is then over. */
-void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg);
+/* A task's first step: save this context as the switches do and call
+ * entry(arg) on the fresh stack whose top is `top`. entry either never
+ * returns, or returns the saved sp of a context to resume instead of its
+ * own, which is then over. */
+void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg);
 
 /* ---- tasks (and the kinds table of future.c) ------------------------------ */
 
@@ -140,8 +175,19 @@ extern const corio__future_ops *corio__kind_ops[CORIO__KINDS];
 
 void corio__scopes_abandon(corio__task *t, int report);
 
+/* What few tasks use, out of line (measured cold: each 24 bytes of a task
+ * cost a million-task gather about a tenth of its time): made on first
+ * need from loop->rare_slab, freed with the task. */
+typedef struct corio__task_rare {
+    char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
+    corio_error *exc;          /* owned: the error last raised or observed, for chaining */
+    char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
+    corio__scope *scopes;      /* open timeout scopes and task groups, innermost first; owned
+                                  by their enter/exit, abandoned when the task ends */
+} corio__task_rare;
+
 /* A million of these sleep at once in the sleepers benchmark: every field
- * counts (224 bytes on x86-64 without sanitizers: sched.c asserts it). */
+ * counts (200 bytes on x86-64 without sanitizers: sched.c asserts it). */
 struct corio__task {
     struct corio_future fut;   /* must be first: a task is a future */
     corio__list link;          /* in loop->tasks while not done; owned by the loop */
@@ -160,16 +206,12 @@ struct corio__task {
             size_t saved_len;
         } copy;
     } u;
-    char *name;                /* owned; NULL means the default "Task-<id>" (formatted lazily) */
+    corio__task_rare *rare;    /* owned (loop->rare_slab); NULL until a field of it is set */
     uint64_t id;               /* immutable; for the default name */
     void *sp;                  /* saved stack pointer while suspended; written by corio__switch */
     corio__stack stack;        /* lo == NULL until first run and again after the body returned */
     corio__wait_cancel_fn wait_cancel; /* set while suspended on something cancellable */
-    corio__scope *scopes;      /* open timeout scopes and task groups, innermost first; owned
-                                  by their enter/exit, abandoned when the task ends */
     void *wait_obj;            /* what it waits on (a future for await); borrowed */
-    corio_error *exc;          /* owned: the error last raised or observed, for chaining */
-    char *cancel_msg;          /* owned: message of the latest cancel request / observed cancel */
     int wake_code;             /* what the pending suspension returns; written by the waker */
     uint32_t num_cancels;      /* cancel() requests not withdrawn by uncancel() */
     uint32_t stack_pages;      /* requested usable stack size, in pages */
@@ -189,6 +231,11 @@ struct corio__task {
 };
 
 static inline corio__task *corio__as_task(corio_future *f) { return (corio__task *)(void *)f; }
+/* t's rare fields, made if need be (await.c): NULL without memory. */
+corio__task_rare *corio__task_rare_get(corio__task *t);
+/* Reading them: NULL when never set. */
+static inline const char *corio__task_name_of(const corio__task *t) { return t->rare ? t->rare->name : NULL; }
+static inline corio__scope *corio__task_scopes(const corio__task *t) { return t->rare ? t->rare->scopes : NULL; }
 static inline int corio__is_task(const corio_future *f) { return f->kind == CORIO__TASK; }
 
 /* ---- handles (public callbacks) ---------------------------------------- */
@@ -230,6 +277,7 @@ struct corio_loop {
     atomic_int wake_pending;      /* a wake-up write is outstanding (corio__loop_wakeup) */
     corio__pools *pools;          /* owned stack pools */
     corio__slab task_slab;        /* task objects; lives until the loop's memory goes */
+    corio__slab rare_slab;        /* their out-of-line fields (corio__task_rare), as long */
     corio__slab handle_slab;      /* public handles (each holds a loop reference) */
     corio__slab saved_slabs[CORIO__SAVED_CLASSES]; /* copy-mode saved stacks by 16-byte class */
     int stack_mode;               /* CORIO_STACK_* for new tasks */

@@ -88,10 +88,11 @@ int corio__loop_create(corio_loop **out, int backend) {
     loop->backend_fd = -1;
     loop->stack_size = DEFAULT_STACK_SIZE;
     loop->handler = corio_loop_default_exception_handler;
-    corio__slab_init(&loop->task_slab, sizeof(corio__task));
-    corio__slab_init(&loop->handle_slab, sizeof(corio_handle));
+    corio__slab_init(&loop->task_slab, sizeof(corio__task), 0);
+    corio__slab_init(&loop->rare_slab, sizeof(corio__task_rare), 0);
+    corio__slab_init(&loop->handle_slab, sizeof(corio_handle), 0);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++)
-        corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1));
+        corio__slab_init(&loop->saved_slabs[k], 16 * (size_t)(k + 1), 1);
     loop->wake_fd = corio__eventfd();
     int rc = loop->wake_fd < 0 ? loop->wake_fd : 0;
     if (rc == 0) rc = corio__pools_new(&loop->pools);
@@ -120,6 +121,7 @@ void corio__loop_free(corio_loop *loop) {
     }
     close(loop->wake_fd);
     corio__slab_destroy(&loop->task_slab); /* tasks may outlive the close */
+    corio__slab_destroy(&loop->rare_slab);
     corio__slab_destroy(&loop->handle_slab);
     for (int k = 0; k < CORIO__SAVED_CLASSES; k++) corio__slab_destroy(&loop->saved_slabs[k]);
     corio__timers_free(loop->timers);      /* so may handles, disarmed after it */

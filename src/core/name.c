@@ -6,8 +6,9 @@
 int corio__task_format_name(const corio__task *t, char *buf, size_t cap) {
     if (cap == 0) return 0;
     size_t i = 0;
-    if (t->name) {
-        for (; t->name[i] && i + 1 < cap; i++) buf[i] = t->name[i];
+    const char *name = corio__task_name_of(t);
+    if (name) {
+        for (; name[i] && i + 1 < cap; i++) buf[i] = name[i];
     } else {
         const char *p = "Task-";
         for (; p[i] && i + 1 < cap; i++) buf[i] = p[i];
@@ -24,22 +25,22 @@ int corio__task_format_name(const corio__task *t, char *buf, size_t cap) {
 const char *corio_task_get_name(corio_task *task) {
     if (!task || !corio__is_task(task)) return NULL;
     corio__task *t = corio__as_task(task);
-    if (!t->name) { /* default name, made on first request */
+    if (!corio__task_name_of(t)) { /* default name, made on first request */
         char buf[32];
         corio__task_format_name(t, buf, sizeof buf);
-        t->name = corio__strdup(buf);
-        if (!t->name) return "Task-?";
+        corio__task_rare *r = corio__task_rare_get(t);
+        if (!r || !(r->name = corio__strdup(buf))) return "Task-?";
     }
-    return t->name;
+    return t->rare->name;
 }
 
 int corio_task_set_name(corio_task *task, const char *name) {
     if (!task || !name) return CORIO_EINVAL;
     if (!corio__is_task(task)) return CORIO_ENOTTASK;
-    char *n = corio__strdup(name);
+    corio__task_rare *r = corio__task_rare_get(corio__as_task(task));
+    char *n = r ? corio__strdup(name) : NULL;
     if (!n) return CORIO_ENOMEM;
-    corio__task *t = corio__as_task(task);
-    corio__free(t->name);
-    t->name = n;
+    corio__free(r->name);
+    r->name = n;
     return 0;
 }

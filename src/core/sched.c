@@ -22,11 +22,11 @@
 #include <string.h>
 
 _Static_assert(sizeof(void *) != 8 || CORIO_HAVE_ASAN || CORIO_HAVE_TSAN ||
-                   sizeof(corio__task) <= 224,
+                   sizeof(corio__task) <= 200,
                "a task grew: a million sleepers pay for every byte (internal.h)");
 
 static void task_step(corio__event *ev);
-static int step_prepare(corio_loop *loop, corio__task *t);
+static void *task_entry(void *arg);
 
 /* ---- eager start --------------------------------------------------------- */
 
@@ -39,19 +39,24 @@ static int step_prepare(corio_loop *loop, corio__task *t);
 static int eager_start(corio_loop *loop, corio__task *t) {
     corio__task *parent = corio__current;
     if (!loop->eager || !loop->running || corio__running_loop != loop || t->copy_mode ||
-        (parent && parent->copy_mode) || step_prepare(loop, t) < 0)
+        (parent && parent->copy_mode) ||
+        corio__stack_take(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack) < 0)
         return 0;
+#if CORIO_HAVE_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
     corio__task *saved_task = loop->eager_task, *saved_parent = loop->eager_parent;
     corio_task *saved_current = loop->current;
     loop->eager_task = t;
     loop->eager_parent = parent;
     loop->current = &t->fut;
     corio__current = t;
+    /* It has no context yet: it starts at the top of its stack. */
     if (parent) {
-        switch_direct(loop, parent, t, 0);
+        switch_direct_at(loop, parent, t, task_entry);
         arrived(parent);
     } else {
-        switch_into(loop, t);
+        switch_into_at(loop, t, task_entry);
     }
     loop->eager_task = saved_task;
     loop->eager_parent = saved_parent;
@@ -72,12 +77,29 @@ int corio_loop_create_task(corio_loop *loop, corio_fn fn, void *arg, const char 
                            size_t stack_size, corio_task **out) {
     if (out) *out = NULL;
     if (!loop || !fn) return CORIO_EINVAL;
-    if (loop->head.closed) return CORIO_ECLOSED;
+    if (loop->head.closed) return CORIO_ECLOSED; /* before the size check, as always */
     if (stack_size && (stack_size < 2 * corio__page_size() || stack_size > ((size_t)1 << 40)))
         return CORIO_EINVAL;
+    return corio__task_create(loop, fn, arg, name, stack_size, out);
+}
+
+/* A new task's name (it has no loop yet): 1, or 0 without memory. */
+static int task_name_new(corio_loop *loop, corio__task *t, const char *name) {
+    corio__task_rare *r = corio__slab_alloc(&loop->rare_slab, sizeof(corio__task_rare));
+    if (r && (r->name = corio__strdup(name))) {
+        t->rare = r;
+        return 1;
+    }
+    if (r) corio__slab_free(&loop->rare_slab, r);
+    return 0;
+}
+
+int corio__task_create(corio_loop *loop, corio_fn fn, void *arg, const char *name, size_t stack_size,
+                       corio_task **out) {
+    if (loop->head.closed) return CORIO_ECLOSED;
     corio__task *t = corio__slab_alloc(&loop->task_slab, sizeof(corio__task));
     if (!t) return CORIO_ENOMEM;
-    if (name && !(t->name = corio__strdup(name))) {
+    if (name && !task_name_new(loop, t, name)) {
         corio__slab_free(&loop->task_slab, t);
         return CORIO_ENOMEM;
     }
@@ -113,6 +135,19 @@ int corio_create_task(corio_fn fn, void *arg, const char *name, corio_task **out
 
 int corio_is_task(const corio_future *fut) { return fut && corio__is_task(fut); }
 
+/* A failure code from fn: the error it observed last if that is the one,
+ * else a new error caused by it. */
+static void task_fail(corio__task *t, int rc) {
+    corio_error *exc = corio__task_exc(t);
+    if (exc && exc->code == rc) {
+        t->fut.error = corio__error_ref(exc); /* propagate what we observed */
+    } else {
+        t->fut.error = corio__error_make(rc, exc, NULL);
+        if (!t->fut.error) /* keep the code even without memory for a message */
+            t->fut.error = exc ? corio__error_ref(exc) : NULL;
+    }
+}
+
 /* The task's outcome, from fn's return code. */
 static void task_complete(corio__task *t, int rc, void *result) {
     corio_loop *loop = t->fut.loop;
@@ -121,18 +156,10 @@ static void task_complete(corio__task *t, int rc, void *result) {
     loop->ntasks--;
     t->fut.result = rc >= 0 ? result : NULL;
     if (rc == CORIO_ECANCELED) {
-        corio__future_cancel_now(&t->fut, t->cancel_msg);
+        corio__future_cancel_now(&t->fut, corio__task_cancel_msg(t));
         return;
     }
-    if (rc >= 0) {
-        /* the result is in place */
-    } else if (t->exc && t->exc->code == rc) {
-        t->fut.error = corio__error_ref(t->exc); /* propagate what we observed */
-    } else {
-        t->fut.error = corio__error_make(rc, t->exc, NULL);
-        if (!t->fut.error) /* keep the code even without memory for a message */
-            t->fut.error = t->exc ? corio__error_ref(t->exc) : NULL;
-    }
+    if (rc < 0) task_fail(t, rc);
     corio__future_complete(&t->fut, CORIO__DONE);
 }
 
@@ -180,7 +207,7 @@ static void *task_entry(void *arg) {
     int rc = fn(fn_arg, &t->fut.result);
     /* Scopes the body left open (here, not in task_complete, whose call
      * would then need a frame on every task's way out). */
-    if (t->scopes) corio__scopes_abandon(t, 1);
+    if (t->rare && t->rare->scopes) corio__scopes_abandon(t, 1);
     task_complete(t, rc, t->fut.result);
     t->finished = 1;
     return task_exit(t->fut.loop, t);
@@ -192,16 +219,19 @@ static void *task_entry(void *arg) {
 void corio__task_retire(corio__task *t) {
     corio_loop *loop = t->fut.loop;
     if (t->copy_mode) corio__copy_release(loop, t);
-    else if (t->stack.lo) corio__stack_put(&t->stack);
+    else if (t->stack.lo) corio__stack_give(loop->pools, &t->stack);
     t->stack.lo = NULL;
 #if CORIO_HAVE_TSAN
     if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
     t->tsan_fiber = NULL;
 #endif
-    corio_future_unref(&t->fut);
+    corio__future_drop(&t->fut);
 }
 
-/* First step: a stack and a fresh context. */
+/* First step: a stack. The switch into a task whose sp is still NULL
+ * starts it at the top of that stack (corio__switch_start). From here on
+ * the stack marks a task that has a context (its sp is only written when
+ * it switches away). */
 static int task_start(corio_loop *loop, corio__task *t) {
     if (t->copy_mode) {
         int rc = corio__copy_stack_get(loop);
@@ -209,10 +239,9 @@ static int task_start(corio_loop *loop, corio__task *t) {
         t->stack = loop->shared; /* borrowed: bounds for the overflow check and ASan */
         loop->shared_owner = t;
     } else {
-        int rc = corio__stack_get(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack);
+        int rc = corio__stack_take(loop->pools, (size_t)t->stack_pages * corio__page_size(), &t->stack);
         if (rc < 0) return rc;
     }
-    t->sp = corio__ctx_make(t->stack.lo + corio__stack_size(&t->stack), task_entry, t);
 #if CORIO_HAVE_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -227,7 +256,7 @@ static int step_prepare(corio_loop *loop, corio__task *t) {
         t->must_cancel = 0;
         t->wake_code = CORIO_ECANCELED;
     }
-    if (t->sp) return 0;
+    if (t->stack.lo) return 0;
     return t->wake_code == CORIO_ECANCELED ? CORIO_ECANCELED : task_start(loop, t);
 }
 
@@ -245,7 +274,7 @@ static inline __attribute__((always_inline)) void step(corio__event *ev) {
     if (t->copy_mode && t->started) corio__copy_in(loop, t); /* a fresh one starts on a clean stack */
     loop->current = &t->fut;
     corio__current = t;
-    switch_into(loop, t);
+    switch_into_at(loop, t, t->sp ? NULL : task_entry);
     corio__task *b = loop->back; /* t, or the last of a chain of direct switches */
     loop->current = NULL;
     corio__current = NULL;
@@ -294,9 +323,9 @@ static corio__task *next_direct(void) {
     if (ev->run != task_step) return NULL;
     corio__task *u = corio__container_of(ev, corio__task, step.ev);
     if (u->copy_mode) return NULL;
-    if (!u->sp && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
+    if (!u->stack.lo && (u->must_cancel || u->wake_code == CORIO_ECANCELED)) return NULL;
     /* A started task without a cancel to take needs no preparing. */
-    if (!u->sp || u->must_cancel) {
+    if (!u->stack.lo || u->must_cancel) {
         if (step_prepare(loop, u) < 0) return NULL; /* no stack now: the loop reports it */
         loop = corio__current->fut.loop; /* preparing leaves the batch alone */
         ev = corio__container_of(loop->batch.next, corio__event, link);
@@ -329,20 +358,26 @@ static void switch_out(void) {
     if (u) {
         loop->current = &u->fut;
         corio__current = u;
-        switch_peer(loop, t, u);
+        switch_peer_at(loop, t, u, u->sp ? NULL : task_entry);
     } else {
         switch_to_loop(loop, t, 0);
     }
     arrived(corio__current);
 }
 
+static __attribute__((noinline)) void rare_free(corio__task *t) {
+    corio__task_rare *r = t->rare;
+    corio__free(r->name);
+    corio__free(r->cancel_msg);
+    corio__error_unref(r->exc);
+    corio__slab_free(&t->fut.loop->rare_slab, r);
+    t->rare = NULL;
+}
+
 static void task_destroy(corio_future *f) {
     corio__task *t = corio__as_task(f);
     if (t->copy_mode) corio__copy_release(t->fut.loop, t);
-    /* Usually all NULL: skip the calls (every finished task comes here). */
-    if (t->name) corio__free(t->name);
-    if (t->cancel_msg) corio__free(t->cancel_msg);
-    if (t->exc) corio__error_unref(t->exc);
+    if (t->rare) rare_free(t); /* usually NULL (every finished task comes here) */
 }
 
 const corio__future_ops corio__task_ops = {corio__task_cancel_op, task_destroy};
@@ -368,12 +403,14 @@ __attribute__((noinline)) int corio__suspend(corio__task *t, corio__wait_cancel_
     return t->wake_code;
 }
 
-void corio__wake(corio__task *t, int code) {
-    t->wait_cancel = NULL;
+void corio__wake_then(corio__task *t, int code, corio__wait_cancel_fn then) {
+    t->wait_cancel = then;
     t->wake_code = code;
     t->step.ev.run = task_step; /* it may have been the sleep timer's event */
     corio__ready_push(t->fut.loop, &t->step.ev);
 }
+
+void corio__wake(corio__task *t, int code) { corio__wake_then(t, code, NULL); }
 
 /* ---- sleep(0) and sleep ----------------------------------------------------- */
 

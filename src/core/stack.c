@@ -84,6 +84,7 @@ typedef struct pool {
 } pool;
 
 struct corio__pools {
+    corio__pools_head head; /* first (internal.h reads it inline): the spare stack */
     pool *first; /* owned list of pools, one per stack size in use */
 };
 
@@ -276,6 +277,7 @@ int corio__stack_get(corio__pools *p, size_t size, corio__stack *out) {
 }
 
 _Static_assert(offsetof(pool, usable) == 0, "corio__stack_size (internal.h) reads it first");
+_Static_assert(offsetof(corio__pools, head) == 0, "corio__stack_take (internal.h) reads it first");
 
 /* The cold stacks' pages go back, then the stacks join `free`. One call
  * for the batch, so one TLB flush (an interrupt to the other core when

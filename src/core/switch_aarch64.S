@@ -55,7 +55,7 @@ corio__switch:
     .hidden corio__switch_jmp
     .set corio__switch_jmp, corio__switch
 
-/* First resumption of a fresh context: x19 = arg, x20 = entry. entry
+/* A fresh context starts here (corio__switch_start): x19 = arg, x20 = entry. entry
  * returns the saved sp of the context to resume; this one is over, so
  * only the load half of the switch runs, and its `ret` is predicted right
  * when entry never switched away (switch_x86_64.S says why). */
@@ -72,31 +72,38 @@ corio__trampoline:
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
-/* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg) */
-    .globl corio__ctx_make
-    .hidden corio__ctx_make
-    .type corio__ctx_make, %function
+/* void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg)
+ * A task's first step: saves this context as corio__switch does, then
+ * runs entry(arg) on the fresh stack whose top is `top`, through the
+ * trampoline (fp cleared, so a frame walk ends there). */
+    .globl corio__switch_start
+    .hidden corio__switch_start
+    .type corio__switch_start, %function
     .p2align 4
-corio__ctx_make:
+corio__switch_start:
     .cfi_startproc
-    and x9, x0, #~15
-    sub x9, x9, #176
-    stp x2, x1, [x9, #0]
-    stp xzr, xzr, [x9, #16]
-    stp xzr, xzr, [x9, #32]
-    stp xzr, xzr, [x9, #48]
-    stp xzr, xzr, [x9, #64]
-    adr x10, corio__trampoline
-    stp xzr, x10, [x9, #80]
-    stp xzr, xzr, [x9, #96]
-    stp xzr, xzr, [x9, #112]
-    stp xzr, xzr, [x9, #128]
-    stp xzr, xzr, [x9, #144]
-    mrs x10, fpcr
-    str x10, [x9, #160]
-    mov x0, x9
-    ret
+    sub sp, sp, #176
+    stp x19, x20, [sp, #0]
+    stp x21, x22, [sp, #16]
+    stp x23, x24, [sp, #32]
+    stp x25, x26, [sp, #48]
+    stp x27, x28, [sp, #64]
+    stp x29, x30, [sp, #80]
+    stp d8, d9, [sp, #96]
+    stp d10, d11, [sp, #112]
+    stp d12, d13, [sp, #128]
+    stp d14, d15, [sp, #144]
+    mrs x9, fpcr
+    str x9, [sp, #160]
+    mov x9, sp
+    str x9, [x0]
+    mov x19, x3
+    mov x20, x2
+    mov x29, xzr
+    and x9, x1, #~15
+    mov sp, x9
+    b corio__trampoline
     .cfi_endproc
-    .size corio__ctx_make, .-corio__ctx_make
+    .size corio__switch_start, .-corio__switch_start
 
     .section .note.GNU-stack, "", %progbits

@@ -89,7 +89,7 @@ corio__switch_jmp:
     .cfi_endproc
     .size corio__switch_jmp, .-corio__switch_jmp
 
-/* First resumption of a fresh context lands here: r12 = arg, r13 = entry.
+/* A fresh context starts here, jumped to by corio__switch_start: r12 = arg, r13 = entry.
  * rsp is 16-byte aligned, so the call leaves it as entry expects. entry
  * returns the saved sp of the context to resume; this one is over, so
  * only the load half of the switch runs. It resumes with `ret`, which the
@@ -117,31 +117,26 @@ corio__trampoline:
     .cfi_endproc
     .size corio__trampoline, .-corio__trampoline
 
-/* void *corio__ctx_make(void *top, void *(*entry)(void *), void *arg)
- * Builds the frame corio__switch pops, with the trampoline as return
- * address and the caller's MXCSR/x87 control words. Returns the sp. */
-    .globl corio__ctx_make
-    .hidden corio__ctx_make
-    .type corio__ctx_make, @function
+/* void corio__switch_start(void **save, void *top, void *(*entry)(void *), void *arg)
+ * A task's first step: saves this context as the switches do, then runs
+ * entry(arg) on the fresh stack whose top is `top`, through the
+ * trampoline. rbp is cleared so that a frame-pointer walk ends on the
+ * fresh stack. This context resumes like one corio__switch_jmp saved
+ * (the trampoline's `ret`, or a switch). */
+    .globl corio__switch_start
+    .hidden corio__switch_start
+    .type corio__switch_start, @function
     .p2align 4
-corio__ctx_make:
+corio__switch_start:
     .cfi_startproc
-    movq %rdi, %rax
-    andq $-16, %rax
-    subq $64, %rax
-    leaq corio__trampoline(%rip), %rcx
-    movq %rcx, 56(%rax)
-    movq $0, 48(%rax)
-    movq $0, 40(%rax)
-    movq %rdx, 32(%rax)
-    movq %rsi, 24(%rax)
-    movq $0, 16(%rax)
-    movq $0, 8(%rax)
-    movq $0, (%rax)
-    stmxcsr (%rax)
-    fnstcw 4(%rax)
-    ret
+    SWITCH_SAVE
+    movq %rdx, %r13
+    movq %rcx, %r12
+    xorl %ebp, %ebp
+    andq $-16, %rsi
+    movq %rsi, %rsp
+    jmp corio__trampoline
     .cfi_endproc
-    .size corio__ctx_make, .-corio__ctx_make
+    .size corio__switch_start, .-corio__switch_start
 
     .section .note.GNU-stack, "", @progbits

@@ -177,8 +177,7 @@ static int woken_cancel(corio__task *t, void *obj) {
 
 __attribute__((noinline)) static void wake(qwaiter *w) {
     w->state = W_WOKEN;
-    corio__wake(w->task, 0);
-    corio__task_set_wait_cancel(w->task, woken_cancel);
+    corio__wake_then(w->task, 0, woken_cancel);
 }
 
 /* Wake the first waiter (cancelled ones have left the list already).
@@ -188,10 +187,15 @@ static inline void wakeup_next(corio__list *l) {
     wake(corio__container_of(corio__list_pop_front(l), qwaiter, link));
 }
 
+/* The running task's loop is the running loop: one thread-local read. */
 static int bind(corio_queue *q) {
-    if (!corio__running_task()) return CORIO_ENOTINTASK;
-    if (!q->loop) q->loop = corio__running_loop;
-    return q->loop == corio__running_loop ? 0 : CORIO_EWRONGLOOP;
+    corio__task *t = corio__running_task();
+    if (!t) return CORIO_ENOTINTASK;
+    corio_loop *loop = corio__task_fut(t)->loop;
+    if (q->loop == loop) return 0;
+    if (q->loop) return CORIO_EWRONGLOOP;
+    q->loop = loop;
+    return 0;
 }
 
 /* A cancel reaching a waiting task: it leaves the list and wakes with the
