@@ -111,6 +111,7 @@ typedef struct corio__uring {
     uint64_t taken;       /* of them, taken by the kernel (khead, widened) */
     unsigned khead_seen;  /* khead when `taken` was last brought up to date */
     int wake_fd;          /* borrowed (the loop's eventfd); -1 until added */
+    uint8_t wake_armed;   /* its multishot poll is in the kernel (else armed at the next poll) */
 } corio__uring;
 
 static void cb_run(corio__event *ev);
@@ -227,6 +228,7 @@ static int arm_wake(corio__uring *r) {
     if (!sqe) return -ENOBUFS;
     io_uring_prep_poll_multishot(sqe, r->wake_fd, POLLIN);
     io_uring_sqe_set_data64(sqe, TAG_WAKE);
+    r->wake_armed = 1;
     return 0;
 }
 
@@ -236,7 +238,7 @@ static int cb_arm(corio_loop *loop, ufd *f, int d);
  * polls again afterwards while it stays set. */
 static void cb_done(corio_loop *loop, ufd *f, uop *op) {
     int d = op->dir, res = op->res, asked = op->cancelled || f->cbop[d] != op;
-    f->cbop[d] = asked ? f->cbop[d] : NULL;
+    if (!asked) f->cbop[d] = NULL;
     op_free(loop->uring, op);
     if (asked || !f->cb[d]) return; /* removed or replaced meanwhile */
     if (res == -ECANCELED) { /* unasked: the thread that armed it ended; again */
@@ -302,7 +304,10 @@ static void complete(corio_loop *loop, uint64_t ud, int res, unsigned flags) {
     corio__uring *r = loop->uring;
     if (ud == TAG_IGNORE) return;
     if (ud == TAG_WAKE) { /* the sources' phase reads the eventfd */
-        if (!(flags & IORING_CQE_F_MORE)) (void)arm_wake(r);
+        if (!(flags & IORING_CQE_F_MORE)) {
+            r->wake_armed = 0; /* ended (overflow, its thread gone): again, now or next poll */
+            (void)arm_wake(r);
+        }
         return;
     }
     uint32_t id = (uint32_t)ud, gen = (uint32_t)(ud >> 32);
@@ -429,6 +434,7 @@ static int ur_add_wakeup(corio_loop *loop, int fd) {
 static int ur_poll(corio_loop *loop, int64_t timeout_ns) {
     corio__uring *r = loop->uring;
     flush_backlog(loop);
+    if (!r->wake_armed && r->wake_fd >= 0) (void)arm_wake(r);
     /* Nothing queued, nothing in flight, no wait wanted: spare the call. */
     if (timeout_ns == 0 && !loop->io_sources && !io_uring_sq_ready(&r->ring) &&
         !io_uring_cq_ready(&r->ring))
