@@ -705,8 +705,10 @@ static int prep(ufd *f, const req *q, struct io_uring_sqe *sqe, int copy) {
  * addresses the kernel left in f go where the task asked. */
 static void deliver(ufd *f, const req *q, int res, int copy) {
     int d = q->dir;
-    if (copy && d == RD && res > 0 && q->kind != K_POLL && q->kind != K_ACCEPT)
-        memcpy(q->buf, f->bounce[d], (size_t)res);
+    if (copy && d == RD && res > 0 && q->kind != K_POLL && q->kind != K_ACCEPT) {
+        size_t n = (size_t)res, room = q->n < f->bcap[d] ? q->n : f->bcap[d];
+        memcpy(q->buf, f->bounce[d], n < room ? n : room); /* MSG_TRUNC reports more than came */
+    }
     socklen_t len = q->kind == K_RECVMSG ? f->msg[d].msg_namelen : f->addrlen[d];
     if ((q->kind == K_RECVMSG || q->kind == K_ACCEPT) && q->addr && q->addrlen && res >= 0) {
         memcpy(q->addr, &f->addr[d], len < *q->addrlen ? len : *q->addrlen);
