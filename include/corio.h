@@ -748,8 +748,9 @@ typedef struct corio_stream corio_stream;
 CORIO_API int corio_open_connection(const char *host, int port, corio_stream **out);
 /* A Unix socket: a path, or "@name" for an abstract one. */
 CORIO_API int corio_open_unix_connection(const char *path, corio_stream **out);
-/* open_connection(sock=...): a stream over a connected, non-blocking
- * socket (or pipe) the stream takes over (closed with it). In a task. */
+/* open_connection(sock=...): a stream over a connected socket (or a
+ * pipe) the stream takes over (closed with it), made non-blocking as
+ * asyncio makes it. In a task. */
 CORIO_API int corio_stream_from_fd(int fd, corio_stream **out);
 /* Closes the descriptor now if still open (buffered writes are dropped:
  * close and wait_closed first to send them). 0; CORIO_EBUSY while a task

@@ -130,10 +130,10 @@ int corio__backend_connect(corio_loop *loop, int fd, const struct sockaddr *addr
 
 int corio__backend_close_fd(corio_loop *loop, int fd) { return loop->be->close_fd(loop, fd); }
 
-int corio__backend_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
-                           corio__sent_fn done, void *arg) {
+int corio__backend_send_bg(corio_loop *loop, int fd, const void *buf, size_t n, corio__sent_fn done,
+                           void *arg) {
     if (!loop->be->send_bg) return -ENOSYS;
-    return loop->be->send_bg(loop, fd, sock, buf, n, done, arg);
+    return loop->be->send_bg(loop, fd, buf, n, done, arg);
 }
 
 int corio__backend_watch(corio_loop *loop, int fd, int events, corio_cb fn, void *arg) {

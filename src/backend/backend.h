@@ -78,7 +78,7 @@ corio_loop *corio__backend_fd_owner(int fd);
  * nothing by waiting for readiness before a recv, it only adds a step. */
 int corio__backend_completes(const corio_loop *loop);
 
-/* Completion backends: send (sock) or write n bytes of buf in the
+/* Completion backends: send n bytes of buf on a socket in the
  * background, for a stream's writes. done(arg, res) runs later on the loop,
  * as an event of its own (never inside this call, nor inside the poll),
  * with the bytes sent or a negative code; buf must stay unchanged until
@@ -87,8 +87,8 @@ int corio__backend_completes(const corio_loop *loop);
  * one operation: 0 once queued, CORIO_EBUSY, CORIO_ENOMEM, -errno, or
  * -ENOSYS from a readiness backend (the caller sends itself). */
 typedef void (*corio__sent_fn)(void *arg, long res);
-int corio__backend_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
-                           corio__sent_fn done, void *arg);
+int corio__backend_send_bg(corio_loop *loop, int fd, const void *buf, size_t n, corio__sent_fn done,
+                           void *arg);
 
 /* The callback form (add_reader / add_writer): fn(arg) runs on the loop
  * whenever fd is ready in that direction (level-triggered: again and
@@ -122,8 +122,8 @@ typedef struct corio__backend_ops {
     int (*accept)(corio_loop *loop, int fd, struct sockaddr *addr, corio__socklen *addrlen);
     int (*connect)(corio_loop *loop, int fd, const struct sockaddr *addr, corio__socklen addrlen);
     int (*close_fd)(corio_loop *loop, int fd);
-    int (*send_bg)(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
-                   corio__sent_fn done, void *arg); /* NULL: not a completion backend */
+    int (*send_bg)(corio_loop *loop, int fd, const void *buf, size_t n, corio__sent_fn done,
+                   void *arg); /* NULL: not a completion backend */
     int (*watch)(corio_loop *loop, int fd, int events, corio_cb fn, void *arg);
     int (*unwatch)(corio_loop *loop, int fd, int events);
 } corio__backend_ops;

@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 enum { RD = 0, WR = 1 };
-enum { K_POLL, K_RECV, K_SEND, K_READ, K_WRITE, K_RECVMSG, K_SENDMSG, K_ACCEPT, K_CONNECT };
+enum { K_POLL, K_RECV, K_SEND, K_READ, K_RECVMSG, K_SENDMSG, K_ACCEPT, K_CONNECT };
 
 #define TAG_WAKE UINT64_MAX         /* the wake-up eventfd's multishot poll */
 #define TAG_IGNORE (UINT64_MAX - 1) /* a cancel request's own completion */
@@ -67,8 +67,6 @@ typedef struct uop {
     uint8_t nopped;           /* cancelled before submission: it became a no-op */
     uint8_t cb;               /* a callback's poll (f->cbop[dir]) */
     uint8_t bg;               /* a background send (f->op[WR] until its event ran) */
-    uint8_t bg_sock;          /* send, or write */
-    uint8_t bg_polling;       /* it waits for room (the descriptor said EAGAIN) */
     const void *bg_buf;       /* borrowed: the stream's, unchanged until the callback */
     size_t bg_n;
     corio__sent_fn sent;      /* a background send's callback; NULL once close_fd dropped it */
@@ -276,26 +274,18 @@ static void sent_done(corio_loop *loop, uop *op) {
 }
 
 static void bg_prep(uop *op, struct io_uring_sqe *sqe) {
-    int fd = op->f->fd;
-    if (op->bg_polling) io_uring_prep_poll_add(sqe, fd, POLLOUT);
-    else if (op->bg_sock) io_uring_prep_send(sqe, fd, op->bg_buf, op->bg_n, MSG_NOSIGNAL);
-    else io_uring_prep_write(sqe, fd, op->bg_buf, (unsigned)op->bg_n, (uint64_t)-1);
+    io_uring_prep_send(sqe, op->f->fd, op->bg_buf, op->bg_n, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud_of(op));
     op->sqe = sqe;
     op->seq = op->loop->uring->queued - 1;
 }
 
-/* A background write the descriptor refused for now (EAGAIN: a full
- * non-blocking pipe answers so instead of waiting in the kernel) waits for
- * room with a poll, then goes again: the same operation, still in flight.
- * 1 if it went again. */
+/* A background send the kernel cancelled unasked (the thread that
+ * submitted it ended) sent nothing: the same again. 1 if it went. */
 static int bg_again(corio__uring *r, uop *op, int res) {
-    if (op->cancelled || !op->f) return 0;
-    int unasked = res == -ECANCELED; /* its thread ended: nothing was done, the same again */
-    if (!unasked && !(op->bg_polling ? res > 0 : res == -EAGAIN)) return 0;
+    if (op->cancelled || !op->f || res != -ECANCELED) return 0;
     struct io_uring_sqe *sqe = sqe_get(r);
     if (!sqe) return 0; /* the result stands */
-    if (!unasked) op->bg_polling ^= 1;
     bg_prep(op, sqe);
     return 1;
 }
@@ -381,7 +371,7 @@ static void drain(corio_loop *loop, ufd *f) {
 static int probe_ops(struct io_uring *ring) {
     static const int need[] = {IORING_OP_NOP,      IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
                                IORING_OP_RECV,     IORING_OP_SEND,     IORING_OP_READ,
-                               IORING_OP_WRITE,    IORING_OP_RECVMSG,  IORING_OP_SENDMSG,
+                               IORING_OP_RECVMSG,  IORING_OP_SENDMSG,
                                IORING_OP_ACCEPT,   IORING_OP_CONNECT};
     struct io_uring_probe *p = io_uring_get_probe_ring(ring);
     if (!p) return -EOPNOTSUPP;
@@ -668,7 +658,6 @@ static int prep(ufd *f, const req *q, struct io_uring_sqe *sqe, int copy) {
     case K_RECV: io_uring_prep_recv(sqe, f->fd, buf, n, q->flags); break;
     case K_SEND: io_uring_prep_send(sqe, f->fd, buf, n, q->flags | MSG_NOSIGNAL); break;
     case K_READ: io_uring_prep_read(sqe, f->fd, buf, (unsigned)n, (uint64_t)-1); break;
-    case K_WRITE: io_uring_prep_write(sqe, f->fd, buf, (unsigned)n, (uint64_t)-1); break;
     case K_RECVMSG:
     case K_SENDMSG:
         f->iov[d] = (struct iovec){.iov_base = buf, .iov_len = n};
@@ -824,9 +813,16 @@ static long ur_read(corio_loop *loop, int fd, void *buf, size_t n) {
     return perform(loop, fd, &q);
 }
 
+/* A write (to a pipe) raises SIGPIPE in the thread that does it: done
+ * here the readiness way, where corio__write takes the signal back,
+ * never by the kernel inside io_uring_enter. */
 static long ur_write(corio_loop *loop, int fd, const void *buf, size_t n) {
-    req q = {.kind = K_WRITE, .dir = WR, .buf = (void *)buf, .n = n};
-    return perform(loop, fd, &q);
+    for (;;) {
+        long r = corio__write(fd, buf, n);
+        if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
+        int w = ur_wait_fd(loop, fd, CORIO_WRITABLE);
+        if (w < 0) return w;
+    }
 }
 
 static long ur_recvfrom(corio_loop *loop, int fd, void *buf, size_t n, int flags,
@@ -854,8 +850,8 @@ static int ur_connect(corio_loop *loop, int fd, const struct sockaddr *addr, cor
     return (int)perform(loop, fd, &q);
 }
 
-static int ur_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_t n,
-                      corio__sent_fn done, void *arg) {
+static int ur_send_bg(corio_loop *loop, int fd, const void *buf, size_t n, corio__sent_fn done,
+                      void *arg) {
     if (!done || (!buf && n)) return CORIO_EINVAL;
     ufd *f;
     int rc = ufd_get(loop, fd, &f);
@@ -871,7 +867,6 @@ static int ur_send_bg(corio_loop *loop, int fd, int sock, const void *buf, size_
     }
     op->dir = WR;
     op->bg = 1;
-    op->bg_sock = sock != 0;
     op->bg_buf = buf;
     op->bg_n = n < XFER_MAX ? n : XFER_MAX;
     op->sent = done;

@@ -21,6 +21,7 @@
 #include "io/stream.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -87,7 +88,9 @@ int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
     corio_event_set(s->writable);
     struct stat st;
     s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-    s->bg = corio__backend_completes(loop);
+    /* Sockets only: a pipe's write raises SIGPIPE in whichever thread the
+     * kernel does it, which corio__write guards and the ring cannot. */
+    s->bg = s->is_sock && corio__backend_completes(loop);
     corio__loop_hold(loop);
     *out = s;
     return 0;
@@ -207,7 +210,10 @@ static int fill(corio_stream *s) {
         s->eof = 1;
         return 0;
     }
-    if (r != CORIO_ECANCELED && r != CORIO_EBUSY) s->rerr = (int)r; /* the connection's */
+    /* The connection's error stays; a local one (no memory, a full ring)
+     * may pass, and the next read tries again. */
+    if (r != CORIO_ECANCELED && r != CORIO_EBUSY && r != CORIO_ENOMEM && r != -ENOBUFS)
+        s->rerr = (int)r;
     return (int)r;
 }
 
@@ -420,7 +426,7 @@ static int flush_some(corio_stream *s) {
 /* Bytes written and not yet sent. */
 static size_t pending(const corio_stream *s) { return s->wlen + (s->olen - s->ohead); }
 
-static void send_next(corio_stream *s);
+static int send_next(corio_stream *s);
 static void after_flush(corio_stream *s);
 
 /* A background send completed (an event of the loop, never inside the
@@ -440,10 +446,12 @@ static void sent_cb(void *arg, long res) {
 
 /* Background sends: the rest of obuf, else what wbuf gathered (the two
  * buffers swap: write appends to wbuf while obuf is in the kernel). */
-static void send_next(corio_stream *s) {
-    if (s->sending || s->fd < 0) return;
+/* 1 if the stream was closed (and may be freed: a server's connection
+ * whose handler is done goes with its descriptor): touch it no more. */
+static int send_next(corio_stream *s) {
+    if (s->sending || s->fd < 0) return 0;
     if (s->ohead == s->olen) {
-        if (!s->wlen) return;
+        if (!s->wlen) return 0;
         char *b = s->obuf;
         size_t cap = s->ocap;
         s->obuf = s->wbuf, s->ocap = s->wcap;
@@ -451,14 +459,14 @@ static void send_next(corio_stream *s) {
         s->wbuf = b, s->wcap = cap;
         s->whead = s->wlen = 0;
     }
-    int rc = corio__backend_send_bg(s->loop, s->fd, s->is_sock, s->obuf + s->ohead, s->olen - s->ohead,
-                                    sent_cb, s);
+    int rc = corio__backend_send_bg(s->loop, s->fd, s->obuf + s->ohead, s->olen - s->ohead, sent_cb, s);
     if (rc < 0) {
         s->werr = rc;
         close_now(s);
-        return;
+        return 1;
     }
     s->sending = 1;
+    return 0;
 }
 
 /* After a flush: wake drainers below the low mark; stop or start the
@@ -467,8 +475,7 @@ static void after_flush(corio_stream *s) {
     if (s->fd < 0) return;
     if (pending(s) <= s->low) corio_event_set(s->writable);
     if (s->bg) {
-        send_next(s);
-        if (s->fd < 0) return; /* the send could not be queued: closed */
+        if (send_next(s)) return; /* the send could not be queued: closed, maybe freed */
     } else if (s->wlen && !s->flushing) {
         if (corio_loop_add_writer(s->loop, s->fd, flush_cb, s) == 0) s->flushing = 1;
         else close_now(s); /* no way to flush in the background */
@@ -490,15 +497,21 @@ static void flush_cb(void *arg) {
     if (flush_some(s) == 0) after_flush(s);
 }
 
+/* A read error that says the connection is gone both ways. */
+static int broken(int err) {
+    return err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN || err == -ETIMEDOUT ||
+           err == -ECONNABORTED || err == -EHOSTUNREACH || err == -ENETUNREACH;
+}
+
 int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
     if (!s || (!buf && n)) return CORIO_EINVAL;
     if (s->werr) return s->werr;
     if (s->closing || s->fd < 0 || s->eof_pending) return CORIO_EFDCLOSED;
     if (n == 0) return 0;
-    if (s->bg && s->rerr) { /* a broken connection, as a send would find it at once */
-        s->werr = s->rerr;
-        close_now(s);
-        return s->werr;
+    if (s->bg && broken(s->rerr)) { /* as a send would find it at once */
+        int e = s->werr = s->rerr;
+        close_now(s); /* (a server's connection may be freed here) */
+        return e;
     }
     size_t off = 0;
     if (!s->wlen && !s->bg) { /* nothing queued: straight to the socket */
@@ -692,6 +705,10 @@ int corio_stream_from_fd(int fd, corio_stream **out) {
     corio_loop *loop;
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
+    /* Non-blocking, as asyncio makes a socket or pipe it is given: a
+     * blocking one would stop the whole loop in write(2). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) return -errno;
     return corio__stream_new(loop, fd, out);
 }
 
