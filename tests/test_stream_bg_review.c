@@ -115,6 +115,7 @@ static int srv_uaf_body(void *arg, void **res) {
         char b[2048];
         ssize_t r = read(fd, b, sizeof b);
         if (r > 0) got += (size_t)r;
+        if (r == 0 || (r < 0 && errno != EAGAIN)) break; /* the server closed it: the failed send did */
         if (!handler_done_flag) continue;
         for (int k = 0; k < fill; k++) { /* fill the submission queue with no-ops */
             ASSERT_EQ(corio_loop_add_reader(loop, p[0], nop_cb, NULL), 0);
