@@ -144,6 +144,16 @@ int corio__backend_unwatch(corio_loop *loop, int fd, int events) {
     return loop->be->unwatch(loop, fd, events);
 }
 
+void *corio__backend_grow(void *arr, size_t *cap, int fd, size_t elem) {
+    size_t n = *cap ? *cap : 64;
+    while (n <= (size_t)fd) n *= 2;
+    char *v = corio__realloc(arr, n * elem);
+    if (!v) return NULL;
+    memset(v + *cap * elem, 0, (n - *cap) * elem);
+    *cap = n;
+    return v;
+}
+
 /* ---- which loop holds a descriptor (process-wide) --------------------------
  * corio_close_fd may be called where another loop, or none, runs: it finds
  * the loop whose backend keeps state for the number here, so that state
@@ -158,16 +168,9 @@ int corio__backend_owner_set(int fd, corio_loop *loop, corio_loop *only_if) {
     int rc = 0;
     pthread_mutex_lock(&owners_lock);
     if ((size_t)fd >= owners_cap && loop) {
-        size_t cap = owners_cap ? owners_cap : 64;
-        while (cap <= (size_t)fd) cap *= 2;
-        corio_loop **v = corio__realloc(owners, cap * sizeof *v);
-        if (v) {
-            memset(v + owners_cap, 0, (cap - owners_cap) * sizeof *v);
-            owners = v;
-            owners_cap = cap;
-        } else {
-            rc = CORIO_ENOMEM;
-        }
+        corio_loop **v = corio__backend_grow(owners, &owners_cap, fd, sizeof *v);
+        if (v) owners = v;
+        else rc = CORIO_ENOMEM;
     }
     if (rc == 0 && (size_t)fd < owners_cap && (!only_if || owners[fd] == only_if)) owners[fd] = loop;
     pthread_mutex_unlock(&owners_lock);

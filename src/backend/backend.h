@@ -133,6 +133,11 @@ extern const corio__backend_ops corio__epoll_ops;
 extern const corio__backend_ops corio__uring_ops;
 #endif
 
+/* A table of pointers indexed by descriptor, with *cap entries, grown to
+ * hold index fd (new entries NULL; doubling from 64): the new array, or
+ * NULL (out of memory: arr and *cap unchanged). */
+void *corio__backend_grow(void *arr, size_t *cap, int fd, size_t elem);
+
 /* The process-wide map from descriptor to the loop whose backend holds it
  * (backend.c): set when a backend starts keeping state for fd, cleared
  * (only if loop still holds it) when it stops. 0 or CORIO_ENOMEM. */

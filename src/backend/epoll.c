@@ -190,13 +190,9 @@ static int watcher_get(corio_loop *loop, int fd, watcher **out) {
      * check costs a system call only when it would grow). */
     if ((size_t)fd >= tab->cap && fcntl(fd, F_GETFD) < 0) return -errno;
     if ((size_t)fd >= tab->cap) {
-        size_t cap = tab->cap ? tab->cap : 64;
-        while (cap <= (size_t)fd) cap *= 2;
-        watcher **v = corio__realloc(tab->by_fd, cap * sizeof *v);
+        watcher **v = corio__backend_grow(tab->by_fd, &tab->cap, fd, sizeof *v);
         if (!v) return CORIO_ENOMEM;
-        memset(v + tab->cap, 0, (cap - tab->cap) * sizeof *v);
         tab->by_fd = v;
-        tab->cap = cap;
     }
     watcher *w = tab->by_fd[fd];
     if (!w) {

@@ -177,6 +177,17 @@ static void op_free(corio__uring *r, uop *op) {
     corio__list_push_back(&r->free_ops, &op->link);
 }
 
+/* A fresh operation and an entry for it: 0, or CORIO_ENOMEM / -ENOBUFS
+ * (then neither is taken). */
+static int op_take(corio__uring *r, uop **op, struct io_uring_sqe **sqe) {
+    if (!(*op = op_new(r))) return CORIO_ENOMEM;
+    if (!(*sqe = sqe_get(r))) {
+        op_free(r, *op);
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
 /* Put op, prepared in sqe, in flight for f. */
 static void op_queue(corio_loop *loop, ufd *f, uop *op, struct io_uring_sqe *sqe) {
     io_uring_sqe_set_data64(sqe, ud_of(op));
@@ -494,13 +505,9 @@ static int ufd_get(corio_loop *loop, int fd, ufd **out) {
     /* A number that is no open descriptor must not grow the table. */
     if ((size_t)fd >= r->cap && fcntl(fd, F_GETFD) < 0) return -errno;
     if ((size_t)fd >= r->cap) {
-        size_t cap = r->cap ? r->cap : 64;
-        while (cap <= (size_t)fd) cap *= 2;
-        ufd **v = corio__realloc(r->by_fd, cap * sizeof *v);
+        ufd **v = corio__backend_grow(r->by_fd, &r->cap, fd, sizeof *v);
         if (!v) return CORIO_ENOMEM;
-        memset(v + r->cap, 0, (cap - r->cap) * sizeof *v);
         r->by_fd = v;
-        r->cap = cap;
     }
     ufd *f = r->by_fd[fd];
     if (!f) {
@@ -540,14 +547,10 @@ static ufd *ufd_find(corio_loop *loop, int fd) {
 /* ---- the callback form ------------------------------------------------------------ */
 
 static int cb_arm(corio_loop *loop, ufd *f, int d) {
-    corio__uring *r = loop->uring;
-    uop *op = op_new(r);
-    if (!op) return CORIO_ENOMEM;
-    struct io_uring_sqe *sqe = sqe_get(r);
-    if (!sqe) {
-        op_free(r, op);
-        return -ENOBUFS;
-    }
+    uop *op;
+    struct io_uring_sqe *sqe;
+    int rc = op_take(loop->uring, &op, &sqe);
+    if (rc < 0) return rc;
     io_uring_prep_poll_add(sqe, f->fd, d == RD ? POLLIN : POLLOUT);
     op->cb = 1;
     op->dir = d;
@@ -718,15 +721,13 @@ static int poll_ready(int res, int asked) {
 static long submit_wait(corio_loop *loop, ufd *f, const req *q, corio__task *t, int *again) {
     corio__uring *r = loop->uring;
     int copy = corio__task_copy_mode(t);
-    uop *op = op_new(r);
-    if (!op) return CORIO_ENOMEM;
-    struct io_uring_sqe *sqe = sqe_get(r);
-    int rc = sqe ? prep(f, q, sqe, copy) : -ENOBUFS;
-    if (rc < 0) {
-        if (sqe) { /* the entry is taken: it goes as a no-op nobody waits for */
-            io_uring_prep_nop(sqe);
-            io_uring_sqe_set_data64(sqe, TAG_IGNORE);
-        }
+    uop *op;
+    struct io_uring_sqe *sqe;
+    int rc = op_take(r, &op, &sqe);
+    if (rc < 0) return rc;
+    if ((rc = prep(f, q, sqe, copy)) < 0) { /* the entry goes as a no-op nobody waits for */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, TAG_IGNORE);
         op_free(r, op);
         return rc;
     }
@@ -857,14 +858,9 @@ static int ur_send_bg(corio_loop *loop, int fd, const void *buf, size_t n, corio
     int rc = ufd_get(loop, fd, &f);
     if (rc < 0) return rc;
     if (f->waiter[WR] || f->op[WR] || f->cb[WR]) return CORIO_EBUSY;
-    corio__uring *r = loop->uring;
-    uop *op = op_new(r);
-    if (!op) return CORIO_ENOMEM;
-    struct io_uring_sqe *sqe = sqe_get(r);
-    if (!sqe) {
-        op_free(r, op);
-        return -ENOBUFS;
-    }
+    uop *op;
+    struct io_uring_sqe *sqe;
+    if ((rc = op_take(loop->uring, &op, &sqe)) < 0) return rc;
     op->dir = WR;
     op->bg = 1;
     op->bg_buf = buf;

@@ -10,12 +10,13 @@
  *
  * Writing never suspends: write sends at once what the socket takes and
  * buffers the rest; a writer callback on the descriptor flushes the buffer
- * in the background. On a completion backend (io_uring) write only
- * buffers, and the backend sends in the background from a second buffer
- * that nobody touches until the send completes; the sends of one loop
- * iteration go to the kernel together. drain waits (an event, so many tasks may drain at
- * once) while the buffer is above the high-water mark, until it is at or
- * below the low one, and reports the connection's error. close flushes,
+ * in the background. On a completion backend (io_uring) a socket's write
+ * only buffers, and the backend sends in the background from a second
+ * buffer that nobody touches until the send completes; the sends of one
+ * loop iteration go to the kernel together. drain waits (an event, so
+ * many tasks may drain at once) while the buffer is above the high-water
+ * mark, until it is at or below the low one, and reports the connection's
+ * error. close flushes,
  * then closes the descriptor through corio; wait_closed waits for that. */
 #define _GNU_SOURCE
 #include "io/stream.h"
@@ -445,9 +446,9 @@ static void sent_cb(void *arg, long res) {
 }
 
 /* Background sends: the rest of obuf, else what wbuf gathered (the two
- * buffers swap: write appends to wbuf while obuf is in the kernel). */
-/* 1 if the stream was closed (and may be freed: a server's connection
- * whose handler is done goes with its descriptor): touch it no more. */
+ * buffers swap: write appends to wbuf while obuf is in the kernel). 1 if
+ * the stream was closed (and may be freed: a server's connection whose
+ * handler is done goes with its descriptor): touch it no more. */
 static int send_next(corio_stream *s) {
     if (s->sending || s->fd < 0) return 0;
     if (s->ohead == s->olen) {
