@@ -114,6 +114,19 @@ typedef struct corio__uring {
 
 static void cb_run(corio__event *ev);
 
+/* liburing maps and unmaps a ring's memory by system calls TSan does not
+ * see: a new ring at a freed one's addresses (another loop's, in another
+ * thread) looks to it like memory shared without synchronisation. One
+ * sync object orders every ring's end before any later ring's start. */
+#if CORIO_HAVE_TSAN
+static char ring_sync;
+static void ring_fresh(void) { __tsan_acquire(&ring_sync); }
+static void ring_gone(void) { __tsan_release(&ring_sync); }
+#else
+static void ring_fresh(void) {}
+static void ring_gone(void) {}
+#endif
+
 /* ---- submission and completion ---------------------------------------------- */
 
 static uint64_t ud_of(const uop *op) { return (uint64_t)op->gen << 32 | op->id; }
@@ -411,10 +424,14 @@ static int ur_init(corio_loop *loop) {
                                      .cq_entries = 4 * RING_ENTRIES};
         rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     }
+    ring_fresh();
     if (rc == 0) {
         unsigned need = IORING_FEAT_EXT_ARG | IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL;
         rc = (p.features & need) != need ? -EOPNOTSUPP : probe_ops(&r->ring);
-        if (rc < 0) io_uring_queue_exit(&r->ring);
+        if (rc < 0) {
+            ring_gone();
+            io_uring_queue_exit(&r->ring);
+        }
     }
     if (rc < 0) {
         corio__free(r);
@@ -492,6 +509,7 @@ static void ur_close(corio_loop *loop) {
         corio__free(op);
     }
     corio__free(r->ops);
+    ring_gone();
     io_uring_queue_exit(&r->ring);
     corio__free(r);
     loop->uring = NULL;
