@@ -184,6 +184,7 @@ static int ep_poll(corio_loop *loop, int64_t timeout_ns) {
 static void cb_run(corio__event *ev);
 
 static int watcher_get(corio_loop *loop, int fd, watcher **out) {
+    *out = NULL; /* (gcc -O3 cannot tell that -errno is never 0) */
     if (fd < 0) return -EBADF;
     corio__fdtab *tab = loop->fdtab;
     /* A number that is no open descriptor must not grow the table (the

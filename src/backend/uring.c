@@ -519,6 +519,7 @@ static void ur_close(corio_loop *loop) {
 
 static int ufd_get(corio_loop *loop, int fd, ufd **out) {
     corio__uring *r = loop->uring;
+    *out = NULL; /* (gcc -O3 cannot tell that -errno is never 0) */
     if (fd < 0) return -EBADF;
     /* A number that is no open descriptor must not grow the table. */
     if ((size_t)fd >= r->cap && fcntl(fd, F_GETFD) < 0) return -errno;
