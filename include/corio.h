@@ -84,6 +84,12 @@ extern "C" {
 #define CORIO_EINCOMPLETE (-4014) /* EOF before the bytes asked for (IncompleteReadError) */
 #define CORIO_ELIMIT (-4015)      /* over the stream's limit without a separator (LimitOverrunError) */
 #define CORIO_EFDCLOSED (-4016)   /* the descriptor was closed through corio while a task waited on it */
+#define CORIO_ETLS (-4017)        /* a TLS failure (ssl.SSLError): the message has OpenSSL's reason */
+#define CORIO_ECERT (-4018)       /* certificate verification failed (SSLCertVerificationError) */
+#define CORIO_ENAME (-4019)       /* a name could not be resolved (socket.gaierror): gai_strerror in the message */
+#define CORIO_ECURL (-4020)       /* libcurl failed (corio_curl.h): curl's message */
+#define CORIO_EPQ (-4021)         /* libpq or the PostgreSQL server failed (corio_pq.h): its message */
+#define CORIO_EREDIS (-4022)      /* hiredis failed or redis replied with an error (corio_redis.h) */
 /* The program's own codes: CORIO_EUSER(0) .. CORIO_EUSER(9999), that is
  * -10000 down to -19999. corio never returns them; corio_strerror names
  * them "program error N". Use them instead of borrowing errno values. */
@@ -855,6 +861,14 @@ CORIO_API int corio_server_sockname(const corio_server *srv, int i, struct socka
 /* Closes it if needed and frees it: CORIO_EBUSY while connections are
  * open or a task waits in it. NULL-safe. */
 CORIO_API int corio_server_free(corio_server *srv);
+
+/* ---- names (io.md 4) ------------------------------------------------------ */
+
+/* ---- TLS (io.md 5) -------------------------------------------------------- */
+
+/* ---- subprocesses (io.md 6) ----------------------------------------------- */
+
+/* ---- signals (io.md 7) ---------------------------------------------------- */
 
 /* ---- asyncio.run -------------------------------------------------------- */
 

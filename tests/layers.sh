@@ -18,7 +18,10 @@ allowed() {
     backend) echo "core/internal.h core/contract.h util/ platform/" ;;
     aio|sync|threads) echo "core/contract.h util/ platform/" ;;
     io) echo "core/contract.h backend/backend.h util/ platform/" ;;
-    runner) echo "core/contract.h threads/threads.h aio/aio.h util/ platform/" ;;
+    tls|process) echo "core/contract.h io/ util/ platform/" ;;
+    signal) echo "core/contract.h backend/backend.h util/ platform/" ;;
+    runner) echo "core/contract.h threads/threads.h aio/aio.h signal/ util/ platform/" ;;
+    adapters) echo "corio_curl.h corio_pq.h corio_redis.h" ;;
     *) echo "?" ;;
     esac
 }
@@ -47,7 +50,7 @@ if [ -n "$obj" ]; then
     command -v nm >/dev/null || { echo "layers: no nm, link check skipped"; exit $fail; }
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    for d in aio sync threads io runner; do
+    for d in aio sync threads io tls process signal runner; do
         [ -d "$obj/src/$d" ] || continue
         find "$obj/src/$d" -name '*.o' -exec nm --defined-only {} + 2>/dev/null |
             awk 'NF == 3 && $2 ~ /[TDBR]/ {print $3}'

@@ -26,6 +26,12 @@ const char *corio_strerror(int code) {
     case CORIO_EINCOMPLETE: return "end of stream before the bytes asked for";
     case CORIO_ELIMIT: return "over the stream's limit without the separator";
     case CORIO_EFDCLOSED: return "the descriptor was closed while a task waited on it";
+    case CORIO_ETLS: return "TLS failure";
+    case CORIO_ECERT: return "certificate verification failed";
+    case CORIO_ENAME: return "name resolution failed";
+    case CORIO_ECURL: return "libcurl failure";
+    case CORIO_EPQ: return "PostgreSQL failure";
+    case CORIO_EREDIS: return "redis failure";
     default: break;
     }
     if (code <= CORIO_EUSER(0) && code >= CORIO_EUSER(CORIO_EUSER_MAX)) {
