@@ -55,9 +55,16 @@ static struct {
     struct sigaction old;       /* the disposition before the first one */
 } process[NSIGS];
 
+/* corio_run's loop (its slot + 1; 0: none): a SIGINT that finds the one
+ * before still pending there means the loop is stuck (a task that never
+ * yields), and ends the process as SIGINT's default action would, where
+ * Python's second Ctrl-C raises KeyboardInterrupt in the running code. */
+static atomic_int sigint_escape;
+
 static void on_signal(int sig) {
     int saved = errno;
     uint64_t bit = sigbit(sig);
+    int stuck = 0;
     int n = atomic_load(&slots_used);
     for (int i = 0; i < n; i++) {
         slot *s = &slots[i];
@@ -67,10 +74,18 @@ static void on_signal(int sig) {
          * the first look belongs to its new loop. */
         corio_loop *loop = atomic_load(&s->loop);
         if (loop && (atomic_load(&s->mask) & bit)) {
-            atomic_fetch_or(&s->pending, bit);
+            if ((atomic_fetch_or(&s->pending, bit) & bit) && sig == SIGINT &&
+                atomic_load(&sigint_escape) == i + 1)
+                stuck = 1;
             corio__loop_wakeup(loop);
         }
         atomic_fetch_sub(&s->busy, 1);
+    }
+    if (stuck) { /* delivered once this handler returns (SIGINT is blocked in it) */
+        struct sigaction dfl = {0};
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGINT, &dfl, NULL);
+        raise(SIGINT);
     }
     errno = saved;
 }
@@ -180,6 +195,11 @@ static void unuse(sigsrc *ss, int sig) {
     pthread_mutex_unlock(&ctl);
 }
 
+/* The loop's SIGINT is no longer corio_run's own (replaced, removed, closed). */
+static void escape_off(const sigsrc *ss) {
+    if (ss->slot >= 0 && atomic_load(&sigint_escape) == ss->slot + 1) atomic_store(&sigint_escape, 0);
+}
+
 static int ents_get(sigsrc *ss) {
     if (!ss->ents && !(ss->ents = corio__calloc(NSIGS, sizeof *ss->ents))) return CORIO_ENOMEM;
     return 0;
@@ -218,6 +238,7 @@ static int sig_busy(const corio__source *s) {
  * come back); tasks still waiting are destroyed after this (waiter_cancel). */
 static void sig_close(corio__source *s) {
     sigsrc *ss = (sigsrc *)(void *)s;
+    escape_off(ss);
     pthread_mutex_lock(&ctl);
     for (int sig = 1; ss->slot >= 0 && sig < NSIGS; sig++)
         if (atomic_load(&slots[ss->slot].mask) & sigbit(sig)) unlisten_locked(ss, sig);
@@ -274,6 +295,7 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *
     if ((rc = ents_get(ss)) < 0) return rc;
     entry *e = &ss->ents[sig];
     if (!e->fn && (rc = use(ss, sig, "add_signal_handler")) < 0) return rc;
+    if (sig == SIGINT) escape_off(ss);
     e->fn = fn; /* replaces the one before, as asyncio does */
     e->arg = arg;
     return 0;
@@ -285,6 +307,7 @@ int corio_loop_remove_signal_handler(corio_loop *loop, int sig) {
         return corio_raise(CORIO_EINVAL, "remove_signal_handler: invalid signal number %d", sig);
     sigsrc *ss = src_of(loop);
     if (!ss || !ss->ents || !ss->ents[sig].fn) return 0;
+    if (sig == SIGINT) escape_off(ss);
     ss->ents[sig].fn = NULL;
     ss->ents[sig].arg = NULL;
     unuse(ss, sig);
@@ -371,6 +394,7 @@ int corio__signal_take_sigint(corio_loop *loop, corio_cb fn, void *arg) {
     e->uses = 1;
     e->fn = fn;
     e->arg = arg;
+    atomic_store(&sigint_escape, ss->slot + 1);
     return 1;
 }
 
