@@ -48,10 +48,12 @@ typedef struct sigint_state {
     corio_task *main_task;  /* borrowed (run_main holds a reference) */
     int count;              /* SIGINTs seen */
     int stopped;            /* the loop was stopped for one */
+    int over;               /* the main run is over: a call still queued does nothing */
 } sigint_state;
 
 static void on_sigint(void *arg) {
     sigint_state *st = arg;
+    if (st->over) return;
     if (++st->count == 1 && !corio_future_done(st->main_task)) {
         corio_task_cancel(st->main_task, NULL);
         return;
@@ -67,12 +69,13 @@ int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result)
     corio_task *main_task;
     int rc = corio_loop_create_task(loop, fn, arg, NULL, 0, &main_task);
     if (rc == 0) {
-        sigint_state st = {loop, main_task, 0, 0};
+        sigint_state st = {loop, main_task, 0, 0, 0};
         int took = corio__signal_take_sigint(loop, on_sigint, &st);
         rc = corio_loop_run_until_complete(loop, main_task, result);
         /* SIGINT's disposition comes back before the clean-up, as the
          * Runner restores default_int_handler before closing. */
         if (took > 0) corio__signal_drop_if(loop, SIGINT, on_sigint, &st);
+        st.over = 1;
         if (st.stopped)
             rc = CORIO_EINTERRUPTED;
         else if (rc == CORIO_ECANCELED && st.count > 0 && corio_task_uncancel(main_task) == 0)
