@@ -61,6 +61,9 @@ static struct {
  * Python's second Ctrl-C raises KeyboardInterrupt in the running code. */
 static atomic_int sigint_escape;
 
+/* The one function that runs in signal context. It reads no thread-local
+ * (the interrupted thread may be halfway through a switch between tasks)
+ * and calls nothing but atomics, write(2), sigaction(2) and raise(3). */
 static void on_signal(int sig) {
     int saved = errno;
     uint64_t bit = sigbit(sig);
