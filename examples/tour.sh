@@ -35,3 +35,5 @@ if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$dir/ex20_udp_echo" 2>&1 >/dev/null | g
 else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
 fi
+
+run "24. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex24_graceful_shutdown

@@ -90,6 +90,7 @@ extern "C" {
 #define CORIO_ECURL (-4020)       /* libcurl failed (corio_curl.h): curl's message */
 #define CORIO_EPQ (-4021)         /* libpq or the PostgreSQL server failed (corio_pq.h): its message */
 #define CORIO_EREDIS (-4022)      /* hiredis failed or redis replied with an error (corio_redis.h) */
+#define CORIO_EINTERRUPTED (-4023) /* corio_run ended by SIGINT (KeyboardInterrupt) */
 /* The program's own codes: CORIO_EUSER(0) .. CORIO_EUSER(9999), that is
  * -10000 down to -19999. corio never returns them; corio_strerror names
  * them "program error N". Use them instead of borrowing errno values. */
@@ -870,13 +871,53 @@ CORIO_API int corio_server_free(corio_server *srv);
 
 /* ---- signals (io.md 7) ---------------------------------------------------- */
 
+/* asyncio's loop.add_signal_handler: when signal sig arrives, fn(arg) runs
+ * on loop as a callback (call_soon), never in signal context: it may
+ * allocate, create tasks, stop the loop. Adding again replaces the
+ * callback. Several arrivals before the loop looks run it once (as the
+ * kernel merges a pending signal's repeats). Every loop that registered
+ * sig gets it, in whatever thread each runs (a loop in any thread may
+ * register, where asyncio allows the main thread only). The first
+ * registration of sig in the process installs corio's handler and keeps
+ * the disposition before it; the last removal (or the close of the last
+ * loop that had it) puts that back. Call it on the loop's thread, or
+ * while the loop runs nowhere. 0; CORIO_EINVAL for a number out of range
+ * (asyncio's ValueError) or a signal that cannot be caught (SIGKILL,
+ * SIGSTOP; asyncio's RuntimeError) or deferred (the fault signals SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL: corio refuses them), with a message;
+ * CORIO_ECLOSED; CORIO_ENOMEM. Closing the loop removes its handlers. */
+CORIO_API int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *arg);
+/* 1 if sig had a handler on loop (removed now), 0 if not (closed loops
+ * have none); CORIO_EINVAL for a number out of range. A callback already
+ * scheduled still runs, as in asyncio. */
+CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int sig);
+/* In a task: wait until one of the n signals in sigs arrives; 0 with
+ * *which (may be NULL) its number. The signals are caught only while the
+ * task waits (one that came before is not seen: keep a handler for
+ * that); handlers of the same signals run as well. A cancellation point
+ * that honours timeout scopes: CORIO_ECANCELED. Also CORIO_ENOTINTASK,
+ * CORIO_ECLOSED, CORIO_ENOMEM, and add_signal_handler's CORIO_EINVAL. */
+CORIO_API int corio_wait_signal(const int *sigs, size_t n, int *which);
+
 /* ---- asyncio.run -------------------------------------------------------- */
 
 /* asyncio.run(main(), loop_factory=...): run fn(arg) as the main task of
  * loop (configured by the caller: virtual time, stack mode, eager tasks),
  * then cancel every task left, wait for them, and close the loop (the
  * caller still frees it). Returns the main task's outcome; CORIO_ERUNNING
- * if a loop runs in this thread; CORIO_ECLOSED. */
+ * if a loop runs in this thread; CORIO_ECLOSED.
+ * Ctrl-C, as asyncio.Runner (3.11+): in the main thread, while SIGINT's
+ * disposition is the default, the run handles SIGINT on the loop. The
+ * first one cancels the main task (which may catch it and clean up); if
+ * the task then ends cancelled, the result is CORIO_EINTERRUPTED
+ * (KeyboardInterrupt) instead of CORIO_ECANCELED. A second one (or one
+ * after the main task is done) stops the loop: CORIO_EINTERRUPTED. Either
+ * way the remaining tasks are cancelled and awaited first, and SIGINT's
+ * disposition is the default again when this returns (already during
+ * that clean-up, as in asyncio). corio does not raise the signal itself:
+ * as with an uncaught KeyboardInterrupt, a program that wants to end as
+ * killed by SIGINT (the shell's status 130) does `raise(SIGINT)` after its
+ * own clean-up. */
 CORIO_API int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result);
 /* asyncio.run(main()): the same on a fresh loop, freed at the end. */
 CORIO_API int corio_run(corio_fn fn, void *arg, void **result);

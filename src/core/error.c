@@ -32,6 +32,7 @@ const char *corio_strerror(int code) {
     case CORIO_ECURL: return "libcurl failure";
     case CORIO_EPQ: return "PostgreSQL failure";
     case CORIO_EREDIS: return "redis failure";
+    case CORIO_EINTERRUPTED: return "interrupted by SIGINT (KeyboardInterrupt)";
     default: break;
     }
     if (code <= CORIO_EUSER(0) && code >= CORIO_EUSER(CORIO_EUSER_MAX)) {

@@ -1,8 +1,12 @@
 /* asyncio.run: a main task, then the clean-up of what it left behind. On
  * the public loop API, but for one internal step (a shutdown run that
- * gives up when nothing could ever finish). */
+ * gives up when nothing could ever finish), and SIGINT as asyncio.Runner
+ * takes it (3.11+). */
 #define _GNU_SOURCE
 #include "core/contract.h"
+#include "signal/signal.h"
+
+#include <signal.h>
 
 /* asyncio's _cancel_all_tasks: cancel every task left, run the loop until
  * they are all done, report the ones that failed with something other
@@ -35,6 +39,29 @@ static void cancel_remaining(corio_loop *loop) {
     corio__free(left);
 }
 
+/* asyncio.Runner._on_sigint, run on the loop: the first SIGINT cancels
+ * the main task, which may catch it and clean up; another one (or one
+ * after the main task is done) stops the loop, where Python would raise
+ * KeyboardInterrupt out of it. */
+typedef struct sigint_state {
+    corio_loop *loop;       /* borrowed */
+    corio_task *main_task;  /* borrowed (run_main holds a reference) */
+    int count;              /* SIGINTs seen */
+    int stopped;            /* the loop was stopped for one */
+    int over;               /* the main run is over: a call still queued does nothing */
+} sigint_state;
+
+static void on_sigint(void *arg) {
+    sigint_state *st = arg;
+    if (st->over) return;
+    if (++st->count == 1 && !corio_future_done(st->main_task)) {
+        corio_task_cancel(st->main_task, NULL);
+        return;
+    }
+    st->stopped = 1;
+    corio_loop_stop(st->loop);
+}
+
 int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result) {
     if (!loop || !fn) return CORIO_EINVAL;
     if (corio_loop_is_closed(loop)) return CORIO_ECLOSED;
@@ -42,7 +69,17 @@ int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result)
     corio_task *main_task;
     int rc = corio_loop_create_task(loop, fn, arg, NULL, 0, &main_task);
     if (rc == 0) {
+        sigint_state st = {loop, main_task, 0, 0, 0};
+        int took = corio__signal_take_sigint(loop, on_sigint, &st);
         rc = corio_loop_run_until_complete(loop, main_task, result);
+        /* SIGINT's disposition comes back before the clean-up, as the
+         * Runner restores default_int_handler before closing. */
+        if (took > 0) corio__signal_drop_if(loop, SIGINT, on_sigint, &st);
+        st.over = 1;
+        if (st.stopped)
+            rc = CORIO_EINTERRUPTED;
+        else if (rc == CORIO_ECANCELED && st.count > 0 && corio_task_uncancel(main_task) == 0)
+            rc = CORIO_EINTERRUPTED; /* cancelled by the SIGINT, not by someone else too */
         cancel_remaining(loop);
         corio_future_unref(main_task);
     }
