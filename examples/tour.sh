@@ -35,3 +35,6 @@ if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$dir/ex20_udp_echo" 2>&1 >/dev/null | g
 else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
 fi
+
+run "22. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex22_command_lines
+run "23. a pipeline of two processes: printf | sort -r, joined by a pipe" ex23_pipeline
