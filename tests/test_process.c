@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 long corio__fail_after(long nth);
@@ -557,6 +558,7 @@ TEST(proc_copy_mode) {
 typedef struct held {
     int fd[2];        /* write ends of children's stdin, kept by the test */
     corio_process *p; /* a process the test frees after the loop closed */
+    corio_process *q; /* one whose child exited, not yet reaped, when the loop closed */
 } held;
 
 static int free_running_body(void *arg, void **res) {
@@ -588,7 +590,20 @@ static int free_running_body(void *arg, void **res) {
     ASSERT_EQ(corio_create_task(waiter, p, "waiter", NULL), 0);
     ASSERT_EQ(corio_sleep(0), 0);
     h->p = p;
-    return 0;
+    /* And one whose child has exited when the loop closes, with a waiter
+     * the close destroys: the close reaps it. */
+    o = modes(CORIO_STDIO_PIPE, 0, 0);
+    ASSERT_EQ(corio_create_subprocess_exec((const char *[]){"cat", NULL}, &o, &p), 0);
+    ASSERT_EQ(corio_create_task(waiter, p, "waiter2", NULL), 0);
+    ASSERT_EQ(corio_sleep(0), 0);
+    ASSERT_EQ(corio_stream_close(corio_process_stdin(p)), 0); /* cat ends */
+    siginfo_t si;
+    ASSERT_EQ(waitid(P_PID, (id_t)corio_process_pid(p), &si, WEXITED | WNOWAIT), 0); /* a zombie now */
+    h->q = p;
+    /* The loop stops in this iteration, before a poll could see the exit:
+     * this task stays pending and the close destroys it. */
+    ASSERT_EQ(corio_loop_stop(corio_get_running_loop()), 0);
+    return corio_sleep(60);
 }
 
 TEST(proc_free_running) {
@@ -599,12 +614,16 @@ TEST(proc_free_running) {
     corio_loop_set_exception_handler(loop, quiet, NULL);
     corio_task *t;
     ASSERT_EQ(corio_loop_create_task(loop, free_running_body, &hold, "main", 0, &t), 0);
-    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), CORIO_EINVALSTATE);
     corio_future_unref(t);
     corio_process *p = hold.p;
-    ASSERT_EQ(children(NULL), 2);
+    ASSERT_EQ(children(NULL), 3);
     close_loop(loop);
     int rc;
+    ASSERT_EQ(corio_process_returncode(hold.q, &rc), 0); /* reaped by the close */
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(children(NULL), 2);
+    ASSERT_EQ(corio_process_free(hold.q), 0);
     ASSERT_EQ(corio_process_returncode(p, &rc), CORIO_EINVALSTATE);
     ASSERT_EQ(corio_process_wait(p, &rc), CORIO_ENOTINTASK);
     close(hold.fd[1]); /* the held one's cat ends */
