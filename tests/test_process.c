@@ -762,3 +762,24 @@ TEST(proc_fault_injection) {
     ASSERT_EQ(count_fds(), fds);
     return 0;
 }
+
+/* SIGCHLD ignored by the program: the kernel reaps the child itself, and
+ * the code is asyncio's 255 for a child it could not wait for. */
+static int sigchld_ignored_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_process *p;
+    ASSERT_EQ(corio_create_subprocess_shell("exit 3", NULL, &p), 0);
+    int rc = 0;
+    ASSERT_EQ(corio_process_wait(p, &rc), 0);
+    ASSERT_EQ(rc, 255);
+    ASSERT_EQ(corio_process_free(p), 0);
+    return 0;
+}
+TEST(proc_sigchld_ignored) {
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    on_loop(sigchld_ignored_body, NULL);
+    sigaction(SIGCHLD, &old, NULL);
+    ASSERT_EQ(children(NULL), 0);
+    return 0;
+}

@@ -141,8 +141,8 @@ static void on_loop_close(corio__resource *r) {
         return;
     }
     int keep = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
-    if (keep < 0) { /* no descriptor to spare: no way to wait later but now */
-        kill(p->pid, SIGKILL);
+    if (keep < 0) { /* no descriptor to spare (EMFILE): no way to wait later, so it ends now */
+        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
         siginfo_t si;
         while (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR) {}
         p->returncode = -SIGKILL;
@@ -383,7 +383,13 @@ int corio_create_subprocess_exec(const char *const *argv, const corio_process_op
     state_close(&st, rc < 0);
     if (rc == 0) rc = make_streams(p, &st, opts && opts->limit ? opts->limit : DEFAULT_LIMIT);
     if (rc == 0 && (p->pidfd = open_pidfd(pid)) < 0) rc = p->pidfd;
-    if (rc == 0) rc = corio_loop_add_reader(loop, p->pidfd, child_exited, p);
+    if (rc == -ESRCH) { /* gone already: SIGCHLD is ignored and the kernel reaped it */
+        p->returncode = 255; /* (unknown: asyncio's code for a child it could not wait for) */
+        p->reaped = 1;
+        corio_event_set(p->exited);
+        rc = 0;
+    }
+    if (rc == 0 && !p->reaped) rc = corio_loop_add_reader(loop, p->pidfd, child_exited, p);
     if (rc < 0) {
         state_close(&st, 1);
         if (pid > 0) abandon_child(pid);
@@ -399,7 +405,7 @@ int corio_create_subprocess_exec(const char *const *argv, const corio_process_op
         return corio_raise(rc, "spawn %s: %s", argv[0], strerror(-rc));
     }
     p->pid = pid;
-    p->watching = 1;
+    p->watching = !p->reaped;
     corio__loop_add_resource(loop, &p->res);
     *out = p;
     return 0;
