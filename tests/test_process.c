@@ -225,6 +225,22 @@ static int stdio_modes_body(void *arg, void **res) {
     k = read(c[0], out, sizeof out);
     ASSERT(k == 10 && memcmp(out, "inherited\n", 10) == 0);
     close(c[0]);
+    /* A given descriptor that is its own target, close-on-exec: dup2 onto
+     * itself clears the flag, so the child keeps it. */
+    save1 = dup(1);
+    ASSERT_EQ(pipe2(c, O_CLOEXEC), 0);
+    ASSERT_EQ(dup3(c[1], 1, O_CLOEXEC), 1);
+    o = modes(0, CORIO_STDIO_FD, 0);
+    o.stdout_fd = 1;
+    rc = corio_create_subprocess_shell("echo same", &o, &p);
+    dup2(save1, 1);
+    close(save1), close(c[1]);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(corio_process_wait(p, &rc), 0);
+    ASSERT_EQ(corio_process_free(p), 0);
+    k = read(c[0], out, sizeof out);
+    ASSERT(k == 5 && memcmp(out, "same\n", 5) == 0);
+    close(c[0]);
     /* The streams' read limit */
     o = modes(0, CORIO_STDIO_PIPE, 0);
     o.limit = 4;
@@ -423,6 +439,18 @@ static int cancel_body(void *arg, void **res) {
     ASSERT_EQ(en, 0); /* its line was read before */
     ASSERT_EQ(corio_process_returncode(p, &rc), 0);
     ASSERT_EQ(rc, -SIGKILL);
+    ASSERT_EQ(corio_process_free(p), 0);
+
+    /* cancelled while waiting for the exit, both outputs read already:
+     * they are not lost either */
+    ASSERT_EQ(corio_create_subprocess_shell("echo out; echo err >&2; exec sleep 30 >&- 2>&-", &o, &p), 0);
+    ASSERT_EQ(corio_timeout_enter(0.2, &to), 0);
+    rc = corio_process_communicate(p, NULL, 0, &d, &n, &e, &en);
+    ASSERT_EQ(corio_timeout_exit(to, rc), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_process_kill(p), 0);
+    ASSERT_EQ(corio_process_communicate(p, NULL, 0, &d, &n, &e, &en), 0);
+    ASSERT(n == 4 && memcmp(d, "out\n", 4) == 0);
+    ASSERT(en == 4 && memcmp(e, "err\n", 4) == 0);
     ASSERT_EQ(corio_process_free(p), 0);
     return 0;
 }

@@ -537,7 +537,10 @@ int corio_process_communicate(corio_process *p, const void *input, size_t inlen,
     if (rc == 0 && p->std[0] && p->std[0]->werr && !gone_reader(p->std[0]->werr))
         rc = corio_raise(p->std[0]->werr, "communicate with %s: write to stdin: %s", p->name,
                          corio_strerror(p->std[0]->werr));
-    if (rc == 0) {
+    if (rc < 0) { /* what was read stays unread, for the next call */
+        for (int k = 0; k < 2; k++)
+            if (sd[k].s && sd[k].data) sd[k].s->lent = 0;
+    } else {
         if (out) *out = sd[0].data, *outlen = sd[0].len;
         if (err) *err = sd[1].data, *errlen = sd[1].len;
     }
