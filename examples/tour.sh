@@ -36,4 +36,6 @@ else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
 fi
 
+run "22. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex22_command_lines
+run "23. a pipeline of two processes: printf | sort -r, joined by a pipe" ex23_pipeline
 run "24. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex24_graceful_shutdown

@@ -869,6 +869,89 @@ CORIO_API int corio_server_free(corio_server *srv);
 
 /* ---- subprocesses (io.md 6) ----------------------------------------------- */
 
+/* A child process (asyncio.subprocess.Process), owned by whoever created
+ * it (corio_process_free). Started with posix_spawn, watched through a
+ * pidfd: corio takes no SIGCHLD handler and reaps no child but its own.
+ * The loop reaps the child as soon as it exits, whether a task waits or
+ * not, so none is left a zombie. The child inherits 0, 1 and 2 as asked
+ * and no other descriptor, with an empty signal mask and SIGPIPE and
+ * SIGXFSZ at their defaults (Python's close_fds and restore_signals). */
+typedef struct corio_process corio_process;
+/* What the child's stdin, stdout or stderr is (asyncio's stdin=...). */
+enum {
+    CORIO_STDIO_INHERIT = 0, /* the parent's own (None): the default */
+    CORIO_STDIO_PIPE = 1,    /* a pipe to a stream of the process (PIPE) */
+    CORIO_STDIO_DEVNULL = 2, /* /dev/null (DEVNULL) */
+    CORIO_STDIO_FD = 3,      /* the descriptor in the matching _fd field (the caller keeps it) */
+    CORIO_STDIO_STDOUT = 4   /* stderr only: where stdout goes (STDOUT) */
+};
+/* Zero-initialise (= {0}): every stream inherited, the parent's cwd and
+ * environment. */
+typedef struct corio_process_options {
+    int stdin_mode, stdout_mode, stderr_mode; /* CORIO_STDIO_* */
+    int stdin_fd, stdout_fd, stderr_fd;       /* for CORIO_STDIO_FD */
+    const char *cwd;                          /* NULL: the parent's */
+    const char *const *env;                   /* "NAME=value" strings, NULL-ended; NULL: the parent's */
+    size_t limit;                             /* the pipe streams' read limit; 0: 64 KiB */
+} corio_process_options;
+/* In a task: start argv[0] (a bare name is looked up in the PATH) with
+ * arguments argv (NULL-ended). opts may be NULL. *out: owned. 0; -errno
+ * with a message naming the program (-ENOENT: no such program, asyncio's
+ * FileNotFoundError; -EACCES; -EMFILE), CORIO_EINVAL (NULL or empty argv,
+ * a bad mode: STDOUT for other than stderr, FD with a negative fd),
+ * CORIO_ENOTINTASK, CORIO_ECLOSED, CORIO_ENOMEM. */
+CORIO_API int corio_create_subprocess_exec(const char *const *argv,
+                                           const corio_process_options *opts,
+                                           corio_process **out);
+/* The same for /bin/sh -c cmd. */
+CORIO_API int corio_create_subprocess_shell(const char *cmd, const corio_process_options *opts,
+                                            corio_process **out);
+/* The child's pid (CORIO_EINVAL for NULL). */
+CORIO_API int corio_process_pid(const corio_process *p);
+/* The PIPE streams (write to stdin, read stdout and stderr), or NULL where
+ * the stream is not a pipe; borrowed, valid until corio_process_free. */
+CORIO_API corio_stream *corio_process_stdin(corio_process *p);
+CORIO_API corio_stream *corio_process_stdout(corio_process *p);
+CORIO_API corio_stream *corio_process_stderr(corio_process *p);
+/* In a task: until the child has exited, then its return code in
+ * *returncode (may be NULL): the exit status, or minus the signal that
+ * killed it (-9 for SIGKILL), as asyncio. Any number of tasks may wait.
+ * Cancelled (CORIO_ECANCELED, timeout scopes too), it leaves the child
+ * alone; a later wait gets the code. It returns once the child has exited,
+ * whether or not its pipes are at EOF; as asyncio's, a child blocked on a
+ * full pipe nobody reads never exits (communicate reads them). Also
+ * CORIO_ENOTINTASK, CORIO_EWRONGLOOP. */
+CORIO_API int corio_process_wait(corio_process *p, int *returncode);
+/* asyncio's returncode, without waiting: 0 with it, or CORIO_EINVALSTATE
+ * while the child runs (asyncio's None). */
+CORIO_API int corio_process_returncode(corio_process *p, int *returncode);
+/* In a task: write input (inlen bytes; none: NULL, 0) to stdin and close
+ * it, read stdout and stderr to EOF at the same time (no deadlock however
+ * much each side sends), then wait for the child. Each output that is a
+ * pipe is lent (out, err; either pointer may be NULL): the stream's bytes,
+ * valid until the next call on that stream or corio_process_free; NULL, 0
+ * where it is not a pipe. Cancelled, the child runs on, the input is all
+ * queued already (it is sent in the background), and what was read stays
+ * in the streams: call communicate again (without input) to finish. 0;
+ * CORIO_EINVAL for input when stdin is not a pipe (asyncio ignores it);
+ * a stream's error; as corio_process_wait. */
+CORIO_API int corio_process_communicate(corio_process *p, const void *input, size_t inlen,
+                                        const void **out, size_t *outlen, const void **err,
+                                        size_t *errlen);
+/* Send a signal through the pidfd (never to a process that reused the
+ * pid). 0; -ESRCH with a message once the child was reaped (asyncio's
+ * ProcessLookupError); -EINVAL for a bad signal number. terminate is
+ * SIGTERM, kill SIGKILL. */
+CORIO_API int corio_process_send_signal(corio_process *p, int sig);
+CORIO_API int corio_process_terminate(corio_process *p);
+CORIO_API int corio_process_kill(corio_process *p);
+/* Close the pipes and free the process: 0; CORIO_EBUSY (nothing freed)
+ * while a task is inside a call on it or on one of its streams. A child
+ * still running is not killed: the loop reaps it when it exits, and once
+ * the loop is closed a thread of corio's waits for it, so it never stays a
+ * zombie. NULL: 0. */
+CORIO_API int corio_process_free(corio_process *p);
+
 /* ---- signals (io.md 7) ---------------------------------------------------- */
 
 /* asyncio's loop.add_signal_handler: when signal sig arrives, fn(arg) runs
