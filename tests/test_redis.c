@@ -774,6 +774,11 @@ static int connect_only(void *arg, void **res) {
     return 0;
 }
 
+static int settle(void *arg, void **res) {
+    (void)arg, (void)res;
+    return corio_sleep(0.05);
+}
+
 TEST(redis_bad_input) {
     int rc = server_start();
     if (rc) return rc;
@@ -781,6 +786,7 @@ TEST(redis_bad_input) {
     /* outside a task */
     corio_redis *r = NULL;
     ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, 1, &r), CORIO_ENOTINTASK);
+    ASSERT_EQ(corio_redis_connect_unix(srv.sock, 1, &r), CORIO_ENOTINTASK);
     corio_loop *loop;
     ASSERT_EQ(corio_loop_new(&loop), 0);
     corio_task *t;
@@ -791,7 +797,15 @@ TEST(redis_bad_input) {
     ASSERT_EQ(corio_redis_command(outside_conn, &rep, "PING"), CORIO_ENOTINTASK);
     corio_redis_message *m;
     ASSERT_EQ(corio_redis_get_message(outside_conn, &m), CORIO_ENOTINTASK);
-    /* freed after its loop closed (not freed): no crash, no leak */
+    /* a task left inside a command when the loop closes (destroyed
+     * there), then the connection freed after that close: no crash, no
+     * leak */
+    pending p = {.r = outside_conn};
+    ASSERT_EQ(corio_loop_set_exception_handler(loop, quiet, NULL), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, blpop_task, &p, NULL, 0, NULL), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, settle, NULL, NULL, 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0); /* blpop_task waits meanwhile */
+    corio_future_unref(t);
     ASSERT_EQ(corio_loop_close(loop), 0);
     ASSERT_EQ(corio_redis_free(outside_conn), 0);
     ASSERT_EQ(corio_loop_free(loop), 0);

@@ -27,19 +27,22 @@
 #include <string.h>
 #include <strings.h>
 
-/* A command in hiredis's list, until its callback runs (exactly once:
- * with the reply, or with NULL when the context goes). */
-typedef struct cmd {
-    corio_redis *r;     /* borrowed: the connection outlives its commands' callbacks */
-    corio_future *fut;  /* owned reference; the waiting task holds another */
-} cmd;
-
-/* A (p)subscribe waiting for redis to confirm each of its names. */
-typedef struct subop {
-    struct subop *next; /* owned: the FIFO of subscribes sent, in send order */
-    size_t left;        /* confirmations still to come */
-    corio_future *fut;  /* owned reference; the waiting task holds another */
-} subop;
+/* A command (or a subscribe) between its task and hiredis. It lives in
+ * its connection's list until both sides let go: hiredis once its
+ * callback ran (exactly once for a command: with the reply, or with NULL
+ * when the context goes; for a subscribe, once every name is confirmed or
+ * the context went), the task once it left the wait. The task holds no
+ * reference of its own, so a task destroyed inside the wait (its loop
+ * closed) leaves nothing the connection's free does not find. */
+typedef struct op {
+    struct op *prev, *next; /* the connection's list of ops (it owns them) */
+    struct op *qnext;       /* a subscribe: the FIFO of those awaiting confirmations */
+    corio_redis *r;         /* borrowed */
+    corio_future *fut;      /* owned: the reply or the error goes here */
+    size_t left;            /* a subscribe: confirmations still to come */
+    int waiting;            /* a task is inside the wait */
+    int finished;           /* hiredis is done with it */
+} op;
 
 /* The names subscribed to, as sent (hiredis 0.14 asserts on an
  * unsubscribe reply for a name it has no callback for, so only these are
@@ -60,12 +63,45 @@ struct corio_redis {
     char *peer;                /* owned: "host:port" or the path, for messages */
     double timeout;            /* per command; CORIO_FOREVER: none */
     corio_future *connecting;  /* owned reference while connecting */
-    subop *subs, *subs_tail;   /* owned FIFO */
+    op *ops;                   /* owned: the live ops */
+    op *subs, *subs_tail;      /* borrowed from ops: subscribes awaiting confirmations */
     names chans, pats;         /* owned */
     corio_queue *msgs;         /* owned: corio_redis_message pointers, each owned */
     size_t busy;               /* tasks inside a suspending call on r */
     corio_handle *failing;     /* owned: a scheduled close after a hook failed */
 };
+
+/* ---- ops ------------------------------------------------------------------------- */
+
+static int op_new(corio_redis *r, op **out) {
+    op *o = calloc(1, sizeof *o);
+    if (!o) return CORIO_ENOMEM;
+    int rc = corio_future_new(r->loop, &o->fut);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
+    o->r = r;
+    o->next = r->ops;
+    if (r->ops) r->ops->prev = o;
+    r->ops = o;
+    *out = o;
+    return 0;
+}
+
+static void op_free(op *o) {
+    corio_redis *r = o->r;
+    if (o->prev) o->prev->next = o->next;
+    else r->ops = o->next;
+    if (o->next) o->next->prev = o->prev;
+    corio_future_unref(o->fut); /* a reply nobody took goes with it (its release hook) */
+    free(o);
+}
+
+/* The side that lets go last frees it. */
+static void op_done(op *o) {
+    if (!o->waiting && o->finished) op_free(o);
+}
 
 /* ---- codes and messages -------------------------------------------------- */
 
@@ -112,8 +148,8 @@ static void cmd_name(const char *buf, size_t len, char *out, size_t cap) {
     out[k] = 0;
 }
 
-static int ended(corio_redis *r, const char *op) {
-    return corio_raise(r->code, "redis %s %s: %s", op, r->peer, r->why);
+static int ended(corio_redis *r, const char *what) {
+    return corio_raise(r->code, "redis %s %s: %s", what, r->peer, r->why);
 }
 
 /* ---- the event hooks: registrations on the loop ------------------------------ */
@@ -175,11 +211,11 @@ static void ev_del_write(void *arg) {
 
 static void fail_subs(corio_redis *r) {
     while (r->subs) {
-        subop *s = r->subs;
-        r->subs = s->next;
+        op *s = r->subs;
+        r->subs = s->qnext;
         if (!corio_future_done(s->fut)) (void)corio_future_set_error(s->fut, r->code, "%s", r->why);
-        corio_future_unref(s->fut);
-        free(s);
+        s->finished = 1;
+        op_done(s);
     }
     r->subs_tail = NULL;
 }
@@ -222,11 +258,11 @@ static redisReply *take(redisReply *reply) {
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
-    cmd *c = privdata;
+    op *c = privdata;
     corio_redis *r = c->r;
-    /* A future already done was cancelled (or timed out): the reply is
-     * dropped here and hiredis frees it. */
-    if (!corio_future_done(c->fut)) {
+    /* A task that left (cancelled, timed out, destroyed) or a future
+     * already done: the reply is dropped here and hiredis frees it. */
+    if (c->waiting && !corio_future_done(c->fut)) {
         if (!reply) {
             note_end(r, &ac->c);
             (void)corio_future_set_error(c->fut, r->code, "%s", r->why);
@@ -241,8 +277,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
             }
         }
     }
-    corio_future_unref(c->fut);
-    free(c);
+    c->finished = 1;
+    op_done(c);
 }
 
 void corio_redis_reply_free(struct redisReply *reply) {
@@ -256,15 +292,19 @@ static int in_task(corio_redis *r) {
     return corio_get_running_loop() == r->loop ? 0 : CORIO_EWRONGLOOP;
 }
 
-/* Await fut within the command timeout (the task's scopes apply too).
- * *result may be NULL. */
-static int await_timed(corio_redis *r, corio_future *fut, double timeout, void **result) {
+/* Await o within the timeout (the task's scopes apply too), then let go
+ * of it. *result may be NULL. */
+static int await_op(corio_redis *r, op *o, double timeout, void **result) {
     corio_timeout *cm = NULL;
     int rc = 0;
-    if (timeout != CORIO_FOREVER && (rc = corio_timeout_enter(timeout, &cm)) < 0) return rc;
+    if (timeout != CORIO_FOREVER && (rc = corio_timeout_enter(timeout, &cm)) < 0)
+        return rc; /* hiredis holds it: its callback (or the confirmations) free it */
     r->busy++;
-    rc = corio_await(fut, result);
+    o->waiting = 1;
+    rc = corio_await(o->fut, result);
+    o->waiting = 0;
     r->busy--;
+    op_done(o);
     if (cm) rc = corio_timeout_exit(cm, rc);
     return rc;
 }
@@ -284,27 +324,16 @@ static int send_encoded(corio_redis *r, char *buf, int len, redisReply **reply) 
     if (!rc && !r->ac) rc = ended(r, name);
     if (!rc && (r->ac->c.flags & REDIS_SUBSCRIBED))
         rc = corio_raise(CORIO_EINVALSTATE, "redis %s %s: the connection is subscribed", name, r->peer);
-    cmd *c = NULL;
-    if (!rc && !(c = calloc(1, sizeof *c))) rc = CORIO_ENOMEM;
-    if (!rc && (rc = corio_future_new(r->loop, &c->fut)) < 0) {
-        free(c);
-        c = NULL;
-    }
-    if (!rc) {
-        c->r = r;
-        if (redisAsyncFormattedCommand(r->ac, on_reply, c, buf, (size_t)len) != REDIS_OK) {
-            corio_future_unref(c->fut);
-            free(c);
-            c = NULL;
-            rc = corio_raise(CORIO_EREDIS, "redis %s %s: hiredis refused the command", name, r->peer);
-        }
+    op *c = NULL;
+    if (!rc) rc = op_new(r, &c);
+    if (!rc && redisAsyncFormattedCommand(r->ac, on_reply, c, buf, (size_t)len) != REDIS_OK) {
+        op_free(c);
+        rc = corio_raise(CORIO_EREDIS, "redis %s %s: hiredis refused the command", name, r->peer);
     }
     free(buf);
     if (rc < 0) return rc;
-    corio_future *fut = corio_future_ref(c->fut); /* c may be freed by the time we resume */
     void *res = NULL;
-    rc = await_timed(r, fut, r->timeout, &res);
-    corio_future_unref(fut);
+    rc = await_op(r, c, r->timeout, &res); /* c may be gone after it */
     if (rc == CORIO_ETIMEDOUT) return corio_raise(rc, "redis %s %s: timed out", name, r->peer);
     if (rc == CORIO_ECANCELED) return rc;
     if (rc < 0) return corio_raise(rc, "redis %s %s: %s", name, r->peer, r->code ? r->why : corio_strerror(rc));
@@ -396,13 +425,13 @@ static void on_push(redisAsyncContext *ac, void *reply, void *privdata) {
     if (!m || m->type != REDIS_REPLY_ARRAY || m->elements < 3 || !is_str(m->element[0])) return;
     const char *kind = m->element[0]->str;
     if (strcasecmp(kind, "subscribe") == 0 || strcasecmp(kind, "psubscribe") == 0) {
-        subop *s = r->subs;
+        op *s = r->subs;
         if (s && --s->left == 0) {
-            r->subs = s->next;
+            r->subs = s->qnext;
             if (!r->subs) r->subs_tail = NULL;
             if (!corio_future_done(s->fut)) (void)corio_future_set_result(s->fut, NULL);
-            corio_future_unref(s->fut);
-            free(s);
+            s->finished = 1;
+            op_done(s);
         }
         return;
     }
@@ -453,10 +482,9 @@ static int subscribe(corio_redis *r, const char *verb, names *set, const char *c
     if (rc < 0) return rc;
     if (!r->ac) return ended(r, verb);
     const char **argv = malloc((n + 1) * sizeof *argv);
-    subop *s = calloc(1, sizeof *s);
-    if (!argv || !s || (rc = corio_future_new(r->loop, &s->fut)) < 0) {
+    op *s = NULL;
+    if (!argv || op_new(r, &s) < 0) {
         free(argv);
-        free(s);
         return CORIO_ENOMEM;
     }
     argv[0] = verb;
@@ -468,17 +496,14 @@ static int subscribe(corio_redis *r, const char *verb, names *set, const char *c
      * unsubscribed by name: n 0 still reaches the others). */
     for (size_t i = 0; rc == 0 && i < n; i++) (void)names_add(set, v[i]);
     if (rc < 0) {
-        corio_future_unref(s->fut);
-        free(s);
+        op_free(s);
         return rc;
     }
     s->left = n;
-    if (r->subs_tail) r->subs_tail->next = s;
+    if (r->subs_tail) r->subs_tail->qnext = s;
     else r->subs = s;
     r->subs_tail = s;
-    corio_future *fut = corio_future_ref(s->fut);
-    rc = await_timed(r, fut, r->timeout, NULL);
-    corio_future_unref(fut);
+    rc = await_op(r, s, r->timeout, NULL);
     if (rc == CORIO_ETIMEDOUT) return corio_raise(rc, "redis %s %s: timed out", verb, r->peer);
     if (rc < 0 && rc != CORIO_ECANCELED) return ended(r, verb);
     return rc;
@@ -563,13 +588,14 @@ static void on_connect(const redisAsyncContext *ac, int status) {
 }
 
 static void conn_free(corio_redis *r) {
+    while (r->ops) op_free(r->ops); /* those of tasks destroyed inside a wait */
     if (r->failing) {
         (void)corio_handle_cancel(r->failing);
         corio_handle_unref(r->failing);
     }
     corio_future_unref(r->connecting);
     corio_future_unref(r->anchor);
-    if (r->msgs) {
+    if (r->msgs) { /* still there only where nobody can wait on it (a failed connect) */
         void *item;
         while (corio_queue_get_nowait(r->msgs, &item) == 0) free(item);
         (void)corio_queue_free(r->msgs);
@@ -629,7 +655,14 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
     ac->ev.cleanup = ev_cleanup;
     (void)redisAsyncSetConnectCallback(ac, on_connect);
     ev_add_write(r); /* the connect completes when the socket is writable */
-    int rc = await_timed(r, r->connecting, timeout, NULL);
+    corio_timeout *cm = NULL;
+    int rc = timeout == CORIO_FOREVER ? 0 : corio_timeout_enter(timeout, &cm);
+    if (rc == 0) {
+        r->busy++;
+        rc = corio_await(r->connecting, NULL);
+        r->busy--;
+        if (cm) rc = corio_timeout_exit(cm, rc);
+    }
     if (rc < 0) {
         if (!r->code) r->code = rc;
         if (r->ac) redisAsyncFree(r->ac); /* cancelled or timed out: hooks removed, fd closed */
@@ -703,6 +736,13 @@ int corio_redis_free(corio_redis *r) {
     /* A loop closed under its tasks destroyed them inside their calls. */
     if (r->busy && !corio_loop_is_closed(r->loop)) return CORIO_EBUSY;
     corio_redis_close(r);
+    /* The messages left are freed; a task still inside a get on the
+     * queue itself keeps it (and r) alive. */
+    void *item;
+    while (corio_queue_get_nowait(r->msgs, &item) == 0) free(item);
+    int rc = corio_queue_free(r->msgs);
+    if (rc < 0 && !corio_loop_is_closed(r->loop)) return rc;
+    r->msgs = NULL; /* a loop closed under a waiter: the queue is left, r goes */
     conn_free(r);
     return 0;
 }
