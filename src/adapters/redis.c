@@ -69,6 +69,8 @@ struct corio_redis {
     corio_queue *msgs;         /* owned: corio_redis_message pointers, each owned */
     size_t busy;               /* tasks inside a suspending call on r */
     corio_handle *failing;     /* owned: a scheduled close after a hook failed */
+    corio_handle *flush;       /* owned: a write attempt scheduled for this iteration's end */
+    int flushing;              /* inside that attempt */
 };
 
 /* ---- ops ------------------------------------------------------------------------- */
@@ -195,9 +197,25 @@ static void ev_del_read(void *arg) {
     r->reading = 0;
 }
 
+/* Commands sent during an iteration go out together at its end, written
+ * at once: a socket that takes them all (the usual case) costs no writer
+ * registration (two epoll_ctl, or an io_uring poll, per batch). */
+static void flush_now(void *arg) {
+    corio_redis *r = arg;
+    corio_handle_unref(r->flush);
+    r->flush = NULL;
+    if (!r->ac) return;
+    r->flushing = 1;
+    redisAsyncHandleWrite(r->ac); /* what stays unwritten asks for a writer */
+    r->flushing = 0;
+}
+
 static void ev_add_write(void *arg) {
     corio_redis *r = arg;
     if (r->writing || r->fd < 0) return;
+    if (!r->connecting && !r->flushing) { /* connected: try writing first */
+        if (r->flush || corio_call_soon(r->loop, flush_now, r, &r->flush) == 0) return;
+    }
     int rc = corio_loop_add_writer(r->loop, r->fd, on_writable, r);
     if (rc < 0) hook_failed(r, rc);
     else r->writing = 1;
@@ -226,6 +244,11 @@ static void fail_subs(corio_redis *r) {
 static void ev_cleanup(void *arg) {
     corio_redis *r = arg;
     redisAsyncContext *ac = r->ac;
+    if (r->flush) {
+        (void)corio_handle_cancel(r->flush);
+        corio_handle_unref(r->flush);
+        r->flush = NULL;
+    }
     if (ac) note_end(r, &ac->c);
     ev_del_read(r);
     ev_del_write(r);
@@ -589,6 +612,10 @@ static void on_connect(const redisAsyncContext *ac, int status) {
 
 static void conn_free(corio_redis *r) {
     while (r->ops) op_free(r->ops); /* those of tasks destroyed inside a wait */
+    if (r->flush) {
+        (void)corio_handle_cancel(r->flush);
+        corio_handle_unref(r->flush);
+    }
     if (r->failing) {
         (void)corio_handle_cancel(r->failing);
         corio_handle_unref(r->failing);
