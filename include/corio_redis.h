@@ -60,9 +60,10 @@ CORIO_API int corio_redis_set_timeout(corio_redis *r, double timeout);
  * hiredis's (`%s` a C string, `%b` a pointer and a size_t: binary safe).
  * 0 with *reply (owned: corio_redis_reply_free); CORIO_EREDIS for an
  * error reply (*reply is set: the caller frees it); on any other failure
- * *reply is NULL. The connection's pub/sub commands (SUBSCRIBE, ...) and
- * MONITOR are refused (CORIO_EINVAL): use corio_redis_subscribe; so is
- * any command while the connection is subscribed (CORIO_EINVALSTATE). */
+ * *reply is NULL. Commands whose replies would not come one per command
+ * are refused (CORIO_EINVAL): (P|S)SUBSCRIBE and their UNSUBSCRIBE (use
+ * corio_redis_subscribe), MONITOR, RESET, CLIENT REPLY; so is any command
+ * while the connection is subscribed (CORIO_EINVALSTATE). */
 CORIO_API int corio_redis_command(corio_redis *r, struct redisReply **reply, const char *fmt, ...);
 CORIO_API int corio_redis_vcommand(corio_redis *r, struct redisReply **reply, const char *fmt,
                                    va_list ap);

@@ -737,8 +737,15 @@ static int bad_input_body(void *arg, void **res) {
     const char *nulls[] = {"GET", NULL};
     ASSERT_EQ(corio_redis_command_argv(r, &rep, 2, nulls, NULL), CORIO_EINVAL);
     ASSERT_EQ(corio_redis_command(r, &rep, "subscribe x"), CORIO_EINVAL);
-    ASSERT(contains(last_message(), "use corio_redis_subscribe"));
+    ASSERT(contains(last_message(), "corio_redis_subscribe"));
     ASSERT_EQ(corio_redis_command(r, &rep, "MONITOR"), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "ssubscribe x"), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "CLIENT REPLY SKIP"), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "RESET"), CORIO_EINVAL);
+    const char *cargv[] = {"client", "reply", "off"};
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, 3, cargv, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "CLIENT SETNAME corio"), 0); /* other CLIENT calls go */
+    corio_redis_reply_free(rep);
     ASSERT_EQ(corio_redis_subscribe(r, NULL, 1), CORIO_EINVAL);
     const char *ch[] = {"c"};
     ASSERT_EQ(corio_redis_subscribe(r, ch, 0), CORIO_EINVAL);

@@ -134,20 +134,42 @@ static void note_end(corio_redis *r, const redisContext *c) {
     }
 }
 
-/* The command's name from its encoding ("*N\r\n$L\r\nNAME\r\n"), for
- * messages and for the commands refused. */
-static void cmd_name(const char *buf, size_t len, char *out, size_t cap) {
+/* Argument i of an encoded command ("*N\r\n$L\r\nNAME\r\n..."),
+ * upper-cased and printable, for messages and the commands refused ("?"
+ * if there is none). */
+static void cmd_arg(const char *buf, size_t len, int i, char *out, size_t cap) {
+    const char *p = buf, *end = buf + len;
     snprintf(out, cap, "?");
-    const char *p = memchr(buf, '$', len);
-    if (!p) return;
-    char *end;
-    unsigned long n = strtoul(p + 1, &end, 10);
-    if (end + 2 > buf + len || end[0] != '\r') return;
-    const char *s = end + 2;
-    if (n > (size_t)(buf + len - s)) return;
-    size_t k = n < cap - 1 ? n : cap - 1;
-    for (size_t i = 0; i < k; i++) out[i] = isprint((unsigned char)s[i]) ? (char)toupper((unsigned char)s[i]) : '?';
-    out[k] = 0;
+    for (int k = 0; k <= i; k++) {
+        p = memchr(p, '$', (size_t)(end - p));
+        if (!p) return;
+        char *e;
+        unsigned long n = strtoul(p + 1, &e, 10);
+        if (e + 2 > end || e[0] != '\r') return;
+        const char *arg = e + 2;
+        if (n > (size_t)(end - arg)) return;
+        if (k == i) {
+            size_t m = n < cap - 1 ? n : cap - 1;
+            for (size_t j = 0; j < m; j++)
+                out[j] = isprint((unsigned char)arg[j]) ? (char)toupper((unsigned char)arg[j]) : '?';
+            out[m] = 0;
+            return;
+        }
+        p = arg + n;
+    }
+}
+
+/* Commands whose replies would not come one per command: hiredis 0.14
+ * routes pub/sub and MONITOR replies to callbacks of its own (and asserts
+ * on some), sharded pub/sub (redis 7) it does not know at all, and
+ * CLIENT REPLY OFF / SKIP would shift every later reply onto the wrong
+ * command. */
+static int refused(const char *name, const char *sub) {
+    static const char *const no[] = {"SUBSCRIBE",  "PSUBSCRIBE",   "UNSUBSCRIBE", "PUNSUBSCRIBE",
+                                     "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",     "RESET"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcmp(name, no[i]) == 0) return 1;
+    return strcmp(name, "CLIENT") == 0 && strcmp(sub, "REPLY") == 0;
 }
 
 static int ended(corio_redis *r, const char *what) {
@@ -334,16 +356,15 @@ static int await_op(corio_redis *r, op *o, double timeout, void **result) {
 
 /* Send an encoded command (buf: hiredis's, freed here) and wait for its reply. */
 static int send_encoded(corio_redis *r, char *buf, int len, redisReply **reply) {
-    char name[40];
-    cmd_name(buf, (size_t)len, name, sizeof name);
-    static const char *const refused[] = {"SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
-                                          "MONITOR"};
+    char name[40], sub[16];
+    cmd_arg(buf, (size_t)len, 0, name, sizeof name);
+    cmd_arg(buf, (size_t)len, 1, sub, sizeof sub);
     int rc = 0;
     if (len < 4 || strncmp(buf, "*0\r\n", 4) == 0) /* no argument: redis would never answer */
         rc = corio_raise(CORIO_EINVAL, "redis command %s: empty command", r->peer);
-    for (size_t i = 0; !rc && i < sizeof refused / sizeof refused[0]; i++)
-        if (strcmp(name, refused[i]) == 0)
-            rc = corio_raise(CORIO_EINVAL, "redis %s %s: use corio_redis_subscribe", name, r->peer);
+    else if (refused(name, sub))
+        rc = corio_raise(CORIO_EINVAL, "redis %s %s: not through a command call (pub/sub: "
+                         "corio_redis_subscribe)", name, r->peer);
     if (!rc && !r->ac) rc = ended(r, name);
     if (!rc && (r->ac->c.flags & REDIS_SUBSCRIBED))
         rc = corio_raise(CORIO_EINVALSTATE, "redis %s %s: the connection is subscribed", name, r->peer);
