@@ -7,7 +7,8 @@
  * mid-reply, command timeouts (BLPOP) with the late reply dropped and
  * replies still matched, cancellation inside each call, pub/sub through the
  * queue, 1 000 concurrent commands on one connection and on several, bad
- * input, and no stale event on a reused descriptor number. Without hiredis
+ * input, no stale event on a reused descriptor number, and no SIGPIPE from
+ * hiredis's write(2) to a reset peer. Without hiredis
  * (libhiredis-dev) or redis-server (redis-server) each test skips. */
 #include "test.h"
 
@@ -30,6 +31,7 @@ SKIP_NO_HIREDIS(redis_pubsub)
 SKIP_NO_HIREDIS(redis_many_commands)
 SKIP_NO_HIREDIS(redis_bad_input)
 SKIP_NO_HIREDIS(redis_fd_reuse)
+SKIP_NO_HIREDIS(redis_sigpipe)
 
 #else
 
@@ -365,10 +367,105 @@ static int killed_body(void *arg, void **res) {
     return 0;
 }
 
+/* A server killed while a big value is being written: hiredis writes
+ * with write(2), so the write after the reset would raise SIGPIPE (and
+ * end the program: corio ignores none of its signals) without the guard. */
+typedef struct bigset {
+    corio_redis *r;
+    int rc;
+} bigset;
+
+static int bigset_task(void *arg, void **res) {
+    (void)res;
+    bigset *b = arg;
+    size_t big = 64u << 20;
+    char *v = calloc(1, big);
+    const char *argv[] = {"SET", "huge", v};
+    size_t lens[] = {3, 4, big};
+    redisReply *rep = NULL;
+    b->rc = corio_redis_command_argv(b->r, &rep, 3, argv, lens);
+    corio_redis_reply_free(rep);
+    free(v);
+    return 0;
+}
+
+static int killed_writing_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    bigset b = {.r = conn(), .rc = 1};
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(bigset_task, &b, NULL, &t), 0);
+    for (int i = 0; i < 5; i++) corio_sleep(0); /* the write is under way */
+    server_kill();
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    ASSERT(b.rc == -ECONNRESET || b.rc == 0); /* reset or, if it all went, the reply lost */
+    ASSERT_EQ(corio_redis_free(b.r), 0);
+    return 0;
+}
+
+/* A peer that closed (FIN) and then reset (RST) before the connection
+ * read its end: the next write(2) fails with EPIPE, which would raise
+ * SIGPIPE and end the program (hiredis writes with write(2), not
+ * send(MSG_NOSIGNAL)). The adapter blocks it around its writes. */
+typedef struct connector {
+    int port;
+    corio_redis *r;
+} connector;
+
+static int connector_task(void *arg, void **res) {
+    (void)res;
+    connector *c = arg;
+    return corio_redis_connect("127.0.0.1", c->port, 5, &c->r);
+}
+
+static int sigpipe_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    int l;
+    ASSERT_EQ(corio_socket(AF_INET, SOCK_STREAM, 0, &l), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ASSERT_EQ(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(listen(l, 4), 0);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    connector c = {.port = ntohs(a.sin_port)};
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(connector_task, &c, NULL, &t), 0);
+    int peer;
+    ASSERT_EQ(corio_sock_accept(l, &peer, NULL, NULL), 0);
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    /* FIN, then RST, with no iteration of the loop between them and the
+     * command: its write comes before the read that would see the end */
+    ASSERT_EQ(shutdown(peer, SHUT_WR), 0);
+    struct linger lg = {1, 0};
+    ASSERT_EQ(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    ASSERT_EQ(corio_close_fd(peer), 0);
+    redisReply *rep;
+    int rc = corio_redis_command(c.r, &rep, "PING");
+    ASSERT_EQ(rc, -ECONNRESET);
+    ASSERT(contains(last_message(), "redis PING 127.0.0.1:"));
+    ASSERT(!corio_redis_is_connected(c.r));
+    ASSERT_EQ(corio_redis_free(c.r), 0);
+    ASSERT_EQ(corio_close_fd(l), 0);
+    return 0;
+}
+
+TEST(redis_sigpipe) {
+    on_loop(sigpipe_body, NULL);
+    /* a program that ignores SIGPIPE: no guard, the same outcome */
+    ASSERT(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    on_loop(sigpipe_body, NULL);
+    ASSERT(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    return 0;
+}
+
 TEST(redis_server_killed) {
     int rc = server_start();
     if (rc) return rc;
     on_loop(killed_body, NULL);
+    server_stop();
+    if ((rc = server_start())) return rc;
+    on_loop(killed_writing_body, NULL);
     server_stop();
     return 0;
 }

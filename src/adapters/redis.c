@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,8 @@ struct corio_redis {
     corio_handle *failing;     /* owned: a scheduled close after a hook failed */
     corio_handle *flush;       /* owned: a write attempt scheduled for this iteration's end */
     int flushing;              /* inside that attempt */
+    int guard_pipe;            /* SIGPIPE was not ignored at connect: block it around writes */
+    int epipe;                 /* a write failed with EPIPE (its SIGPIPE is pending) */
 };
 
 /* ---- ops ------------------------------------------------------------------------- */
@@ -183,9 +186,32 @@ static void on_readable(void *arg) {
     if (r->ac) redisAsyncHandleRead(r->ac); /* may free the context (cleanup hook) */
 }
 
+/* hiredis writes with write(2), not send(MSG_NOSIGNAL): a peer gone makes
+ * it raise SIGPIPE, which would end the program (corio ignores none of
+ * its signals). So, as corio's own writes to pipes, the write is made
+ * with SIGPIPE blocked, and one it raised is taken back before the mask
+ * is restored (a program that ignores SIGPIPE pays nothing). */
+static void handle_write(corio_redis *r) {
+    if (!r->guard_pipe) {
+        redisAsyncHandleWrite(r->ac);
+        return;
+    }
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    r->epipe = 0;
+    redisAsyncHandleWrite(r->ac); /* may free the context: the cleanup hook notes EPIPE */
+    if (r->epipe) {
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&pipe_only, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void on_writable(void *arg) {
     corio_redis *r = arg;
-    if (r->ac) redisAsyncHandleWrite(r->ac);
+    if (r->ac) handle_write(r);
 }
 
 static void fail_later(void *arg) {
@@ -228,7 +254,7 @@ static void flush_now(void *arg) {
     r->flush = NULL;
     if (!r->ac) return;
     r->flushing = 1;
-    redisAsyncHandleWrite(r->ac); /* what stays unwritten asks for a writer */
+    handle_write(r); /* what stays unwritten asks for a writer */
     r->flushing = 0;
 }
 
@@ -271,7 +297,10 @@ static void ev_cleanup(void *arg) {
         corio_handle_unref(r->flush);
         r->flush = NULL;
     }
-    if (ac) note_end(r, &ac->c);
+    if (ac) {
+        note_end(r, &ac->c);
+        r->epipe = ac->c.err == REDIS_ERR_IO && io_code(ac->c.errstr, 0) == -EPIPE;
+    }
     ev_del_read(r);
     ev_del_write(r);
     if (r->fd >= 0) {
@@ -694,6 +723,8 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
     if (flags >= 0) (void)fcntl(ac->c.fd, F_SETFD, flags | FD_CLOEXEC);
     r->ac = ac;
     r->fd = ac->c.fd;
+    struct sigaction sa;
+    r->guard_pipe = sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN;
     ac->data = r;
     ac->ev.data = r;
     ac->ev.addRead = ev_add_read;
