@@ -42,6 +42,7 @@ SKIP_NO_HIREDIS(redis_sigpipe)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -204,6 +205,10 @@ static int set_get_body(void *arg, void **res) {
     free(v);
     ASSERT(corio_redis_fd(r) >= 0);
     ASSERT(fcntl(corio_redis_fd(r), F_GETFD) & FD_CLOEXEC);
+    int nodelay = 0;
+    socklen_t olen = sizeof nodelay;
+    ASSERT_EQ(getsockopt(corio_redis_fd(r), IPPROTO_TCP, TCP_NODELAY, &nodelay, &olen), 0);
+    ASSERT(nodelay);
     ASSERT_EQ(corio_redis_free(r), 0);
     /* the Unix socket */
     ASSERT_EQ(corio_redis_connect_unix(srv.sock, 5, &r), 0);
@@ -794,12 +799,39 @@ static int many_body(void *arg, void **res) {
     return 0;
 }
 
+/* on_loop with copied stacks or eager tasks. */
+static void on_loop_mode(corio_fn body, void *arg, int copy, int eager) {
+    corio_loop *loop = NULL;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    if (copy) ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    if (eager) ASSERT_EQ(corio_loop_set_eager_tasks(loop, 1), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, body, arg, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
+}
+
+static int flush_db(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *r = conn();
+    expect_str(r, "OK", "FLUSHALL", NULL, NULL);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    return 0;
+}
+
 TEST(redis_many_commands) {
     int rc = server_start();
     if (rc) return rc;
     int one = 1, several = 8;
     on_loop(many_body, &one);
     on_loop(many_body, &several);
+    /* the same with copied stacks (nothing of a waiting task's stack is
+     * lent out) and with eager tasks */
+    on_loop(flush_db, NULL);
+    on_loop_mode(many_body, &one, 1, 0);
+    on_loop(flush_db, NULL);
+    on_loop_mode(many_body, &several, 0, 1);
     server_stop();
     return 0;
 }

@@ -20,6 +20,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -718,9 +720,16 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
         conn_free(r);
         return rc;
     }
-    /* hiredis 0.14 does not ask for close-on-exec: corio's descriptors all are. */
+    /* hiredis 0.14 asks for neither close-on-exec (corio's descriptors all
+     * are) nor, in its non-blocking connect, TCP_NODELAY (asyncio's
+     * streams have it: a command sent while an earlier one is unanswered
+     * must not wait for an ACK). */
     int flags = fcntl(ac->c.fd, F_GETFD);
     if (flags >= 0) (void)fcntl(ac->c.fd, F_SETFD, flags | FD_CLOEXEC);
+    if (ac->c.connection_type == REDIS_CONN_TCP) {
+        int one = 1;
+        (void)setsockopt(ac->c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     r->ac = ac;
     r->fd = ac->c.fd;
     struct sigaction sa;
