@@ -731,7 +731,9 @@ static int pubsub_body(void *arg, void **res) {
     corio_redis_reply_free(rep);
     ASSERT_EQ(corio_redis_get_message(sub, &m), 0);
     corio_redis_message_free(m);
-    while (corio_queue_qsize(corio_redis_messages(sub)) == 0) corio_sleep(0.01);
+    for (int tries = 0; tries < 500 && corio_queue_qsize(corio_redis_messages(sub)) == 0; tries++)
+        corio_sleep(0.01);
+    ASSERT_EQ(corio_queue_qsize(corio_redis_messages(sub)), 1);
     /* closed: what is queued is still read, then the connection's code */
     ASSERT_EQ(corio_redis_close(sub), 0);
     ASSERT_EQ(corio_redis_get_message(sub, &m), 0);
@@ -889,6 +891,20 @@ static int bad_input_body(void *arg, void **res) {
     ASSERT_EQ(corio_redis_close(NULL), CORIO_EINVAL);
     /* still fine after all that */
     expect_str(r, "PONG", "PING", NULL, NULL);
+    /* freed while a task waits in it: refused; closed: the task wakes */
+    pending p = {.r = r, .rc = 1};
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(blpop_task, &p, NULL, &t), 0);
+    corio_sleep(0.01);
+    ASSERT_EQ(corio_redis_free(r), CORIO_EBUSY);
+    ASSERT_EQ(corio_redis_close(r), 0);
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    ASSERT_EQ(p.rc, CORIO_EFDCLOSED);
+    ASSERT(contains(p.msg, "redis BLPOP 127.0.0.1:"));
+    ASSERT(contains(p.msg, "closed"));
+    ASSERT_EQ(corio_redis_free(r), 0);
+    r = conn();
     /* use after close */
     ASSERT_EQ(corio_redis_close(r), 0);
     ASSERT_EQ(corio_redis_close(r), 0);
