@@ -127,8 +127,10 @@ CORIO_API int corio_redis_is_connected(const corio_redis *r);
 CORIO_API int corio_redis_close(corio_redis *r);
 /* Close if needed and free, with the messages left in the queue. 0;
  * CORIO_EBUSY (nothing freed) while a task is inside a call on it (close
- * first, and let the tasks return). NULL-safe. Free it before the loop's
- * corio_loop_free. */
+ * first, and let the tasks return). NULL-safe. Safe after its loop closed;
+ * a connection holds its loop's memory as a future does, so one still
+ * open at corio_loop_free is reported there (and freeing it later is
+ * still safe). */
 CORIO_API int corio_redis_free(corio_redis *r);
 
 #ifdef __cplusplus
