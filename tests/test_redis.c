@@ -557,6 +557,8 @@ TEST(redis_timeout_blpop) {
 
 /* ---- cancellation inside each call ------------------------------------------------------------ */
 
+static void reuse_number(int old);
+
 typedef struct job {
     int what; /* 0 connect (hanging), 1 command, 2 subscribe, 3 get_message, 4 connect (server) */
     int port;
@@ -641,8 +643,10 @@ static int cancel_body(void *arg, void **res) {
     ASSERT_EQ(corio_redis_get_message(b, &m), 0);
     ASSERT_STR(m->data, "hello");
     corio_redis_message_free(m);
+    int fr = corio_redis_fd(r), fb = corio_redis_fd(b);
     ASSERT_EQ(corio_redis_free(r), 0);
     ASSERT_EQ(corio_redis_free(b), 0);
+    reuse_number(fr < fb ? fr : fb); /* nothing of them is left on the numbers */
     return 0;
 }
 
