@@ -177,8 +177,10 @@ static int refused(const char *name, const char *sub) {
     return strcmp(name, "CLIENT") == 0 && strcmp(sub, "REPLY") == 0;
 }
 
+/* The connection's end as the caller's error (never 0). */
 static int ended(corio_redis *r, const char *what) {
-    return corio_raise(r->code, "redis %s %s: %s", what, r->peer, r->why);
+    return corio_raise(r->code ? r->code : -ECONNRESET, "redis %s %s: %s", what, r->peer,
+                       r->why[0] ? r->why : "connection closed");
 }
 
 /* ---- the event hooks: registrations on the loop ------------------------------ */
@@ -580,7 +582,8 @@ static int subscribe(corio_redis *r, const char *verb, names *set, const char *c
     r->subs_tail = s;
     rc = await_op(r, s, r->timeout, NULL);
     if (rc == CORIO_ETIMEDOUT) return corio_raise(rc, "redis %s %s: timed out", verb, r->peer);
-    if (rc < 0 && rc != CORIO_ECANCELED) return ended(r, verb);
+    if (rc < 0 && rc != CORIO_ECANCELED && r->code) return ended(r, verb);
+    if (rc < 0 && rc != CORIO_ECANCELED) return corio_raise(rc, "redis %s %s: %s", verb, r->peer, corio_strerror(rc));
     return rc;
 }
 
