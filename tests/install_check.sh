@@ -26,3 +26,33 @@ if command -v nm >/dev/null; then
     [ -z "$bad" ] || { echo "unexpected exports: $bad"; exit 1; }
     ! nm -D --defined-only "$so" | grep -q ' corio__' || { echo "internal symbols exported"; exit 1; }
 fi
+# The hiredis adapter, where it was built: an outside program with
+# `pkg-config --cflags --libs corio-redis`, and with CMake's component.
+if pc=$(find "$tmp/prefix" -name corio-redis.pc | head -n 1) && [ -n "$pc" ]; then
+    cat > "$tmp/redis.c" <<'PROG'
+#include <corio_redis.h>
+#include <stdio.h>
+int main(void) {
+    corio_redis *r = NULL;
+    int rc = corio_redis_connect("127.0.0.1", 6379, 1, &r); /* outside a task */
+    printf("%s\n", corio_strerror(rc));
+    return rc == CORIO_ENOTINTASK && !r ? 0 : 1;
+}
+PROG
+    ${CC:-cc} -std=c17 -Wall -Wextra -Werror -o "$tmp/redis" "$tmp/redis.c" \
+        $(pkg-config --cflags --libs corio-redis) -Wl,-rpath,"$(pkg-config --variable=libdir corio)"
+    "$tmp/redis" || { echo "corio-redis: unexpected result"; exit 1; }
+    mkdir -p "$tmp/cm"
+    cat > "$tmp/cm/CMakeLists.txt" <<'PROJ'
+cmake_minimum_required(VERSION 3.16)
+project(outside C)
+find_package(corio REQUIRED COMPONENTS redis)
+add_executable(redis_outside ../redis.c)
+target_link_libraries(redis_outside PRIVATE corio::corio_redis)
+PROJ
+    cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+        -DCMAKE_BUILD_RPATH="$(pkg-config --variable=libdir corio)" >/dev/null &&
+        cmake --build "$tmp/cm/build" >/dev/null && "$tmp/cm/build/redis_outside" >/dev/null ||
+        { echo "corio-redis: the CMake component failed"; exit 1; }
+    echo "corio-redis: pkg-config and CMake component ok"
+fi
