@@ -35,3 +35,6 @@ if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$dir/ex20_udp_echo" 2>&1 >/dev/null | g
 else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
 fi
+
+# 77: built without OpenSSL, or no openssl command to make the certificate
+run "TLS: the TCP echo over TLS, with a self-signed certificate made for the run" ex21_tls_echo || [ $? = 77 ]
