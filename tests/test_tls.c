@@ -304,6 +304,7 @@ static int mismatch_body(void *arg, void **res) {
     corio_server *srv = tls_server(echo_handler, &handled, sctx);
     corio_stream *c;
     ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), CORIO_ETLS);
+    fprintf(stderr, "mismatch: %s\n", errmsg());
     ASSERT(strstr(errmsg(), "protocol version"));
     ASSERT(strstr(errmsg(), "TLS handshake with 127.0.0.1:"));
     server_done(srv);
