@@ -627,7 +627,58 @@ static int bad_body(void *arg, void **res) {
 }
 TEST(tls_bad_input) { return run(bad_body); }
 
-#else /* built without OpenSSL */
+#endif
+
+/* ---- a plain stream reset while its reader waits and a background flush
+ * is armed: the reader sees the reset or the close, never -EBADF from a
+ * receive on the closed number. (tls_echo_big met that race on epoll every
+ * run before corio__stream_recv: the flush's failure closed the stream
+ * between the reader's wake-up and its retry; here the reader usually runs
+ * first, so this one checks the outcomes, not that order.) No OpenSSL
+ * needed. ----------------------------------------------------------------- */
+
+static int plain_rc = 1;
+
+static int flood_then_read(corio_stream *s, void *arg) {
+    (void)arg;
+    size_t big = 8u << 20;
+    char *junk = calloc(1, big);
+    ASSERT(junk);
+    ASSERT_EQ(corio_stream_write(s, junk, big), 0); /* the peer never reads: a flush stays armed */
+    free(junk);
+    char buf[16];
+    size_t got;
+    plain_rc = corio_stream_read(s, buf, sizeof buf, &got);
+    return 0;
+}
+
+static int plain_race_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_server *srv;
+    ASSERT_EQ(corio_start_server(flood_then_read, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    struct sockaddr_in a;
+    unsigned int alen = sizeof a;
+    ASSERT_EQ(corio_server_sockname(srv, 0, (struct sockaddr *)&a, &alen), 0);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", ntohs(a.sin_port), &c), 0);
+    ASSERT_EQ(corio_sleep(0.05), 0); /* the handler writes, then waits to read */
+    struct linger lg = {1, 0};       /* close with a reset: both directions fail at once */
+    ASSERT_EQ(setsockopt(corio_stream_fd(c), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    for (int i = 0; i < 200 && plain_rc == 1; i++) ASSERT_EQ(corio_sleep(0.005), 0);
+    fprintf(stderr, "the reader saw %d\n", plain_rc);
+    ASSERT(plain_rc == CORIO_EFDCLOSED || plain_rc == -ECONNRESET || plain_rc == -EPIPE || plain_rc == 0);
+    ASSERT_EQ(corio_server_close(srv), 0);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    ASSERT_EQ(corio_server_free(srv), 0);
+    return 0;
+}
+TEST(tls_plain_reader_sees_close) {
+    on_loop(plain_race_body, NULL);
+    return 0;
+}
+
+#ifndef CORIO_TEST_OPENSSL /* built without OpenSSL */
 
 static int no_tls(void) {
     corio_tls_context *c;

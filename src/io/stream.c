@@ -175,6 +175,24 @@ static int reserve(corio_stream *s, size_t more) {
     return 0;
 }
 
+/* One receive into buf, waiting for bytes (wait 0: -EAGAIN instead). On a
+ * readiness backend the wait is done here, not in the backend's
+ * try-wait-retry: a writer callback of the same loop iteration may have
+ * closed the stream between the wake-up and the retry, and a retry would
+ * then receive on a closed number (-EBADF), or on one reused meanwhile. */
+long corio__stream_recv(corio_stream *s, corio_loop *loop, void *buf, size_t n, int wait) {
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    if (wait && corio__backend_completes(loop))
+        return s->is_sock ? corio__backend_recv(loop, s->fd, buf, n, 0) : corio__backend_read(loop, s->fd, buf, n);
+    for (;;) {
+        long r = s->is_sock ? corio__recv(s->fd, buf, n, 0) : corio__read(s->fd, buf, n);
+        if ((r != -EAGAIN && r != -EWOULDBLOCK) || !wait) return r;
+        int w = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+        if (w < 0) return w;
+        if (s->fd < 0) return CORIO_EFDCLOSED;
+    }
+}
+
 /* Receive once more into the buffer: 1 if bytes came, 0 at EOF (now or
  * before), or the error (cancel included: nothing was consumed). One task
  * at a time waits; another gets CORIO_EBUSY. */
@@ -196,14 +214,13 @@ static int fill(corio_stream *s) {
     if (s->drained && !s->ops && !corio__backend_completes(loop)) {
         if (!s->rlen && !s->lent && s->rbuf) buf_give(s);
         r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+        if (r >= 0 && s->fd < 0) r = CORIO_EFDCLOSED; /* closed between the wake-up and now */
     }
     size_t room = 0;
     if (r >= 0 && (r = reserve(s, RECV_CHUNK)) == 0) {
         room = s->rcap - s->rhead - s->rlen;
         char *at = s->rbuf + s->rhead + s->rlen;
-        r = s->ops ? s->ops->fill(s, loop, at, room, 1)
-            : s->is_sock ? corio__backend_recv(loop, s->fd, at, room, 0)
-                         : corio__backend_read(loop, s->fd, at, room);
+        r = s->ops ? s->ops->fill(s, loop, at, room, 1) : corio__stream_recv(s, loop, at, room, 1);
     }
     s->reader = NULL;
     s->drained = r >= 0 && (size_t)r < room;

@@ -67,6 +67,10 @@ int corio__stream_release(corio_stream *s);
  * buffer (sent by the next flush). 0 or the error. */
 int corio__stream_raw_write(corio_stream *s, const void *buf, size_t n);
 int corio__stream_raw_queue(corio_stream *s, const void *buf, size_t n);
+/* One receive from the socket into buf (the transport's own buffer):
+ * bytes, 0 at EOF, or the error; CORIO_EFDCLOSED if the stream was closed
+ * meanwhile; wait 0: -EAGAIN instead of waiting. */
+long corio__stream_recv(corio_stream *s, corio_loop *loop, void *buf, size_t n, int wait);
 int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len);
 
 #endif

@@ -181,8 +181,7 @@ static int flush_out(corio_stream *s, int queue_only) {
  * at EOF, or the error (-EAGAIN without wait). */
 static long recv_cipher(corio_stream *s, corio_loop *loop, int wait) {
     tls *t = s->xport;
-    if (s->fd < 0) return CORIO_EFDCLOSED;
-    long r = wait ? corio__backend_recv(loop, s->fd, t->cbuf, CBUF, 0) : corio__recv(s->fd, t->cbuf, CBUF, 0);
+    long r = corio__stream_recv(s, loop, t->cbuf, CBUF, wait);
     if (r > 0 && BIO_write(t->rbio, t->cbuf, (int)r) != (int)r) return CORIO_ENOMEM;
     return r;
 }
