@@ -937,7 +937,7 @@ CORIO_API int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int serve
 CORIO_API void *corio_stream_tls_ssl(const corio_stream *s);
 CORIO_API const char *corio_stream_tls_version(const corio_stream *s);
 CORIO_API const char *corio_stream_tls_cipher(const corio_stream *s);
-/* getpeercert(): the peer certificate's subject, one line ("CN=localhost"),
+/* getpeercert(): the peer certificate's subject, one line ("CN = localhost"),
  * into buf. 0, CORIO_EINVAL (not TLS), -ENOENT (no certificate). */
 CORIO_API int corio_stream_tls_peer_subject(const corio_stream *s, char *buf, size_t cap);
 

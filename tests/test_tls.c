@@ -450,6 +450,19 @@ static int eof_reader(corio_stream *s, void *arg) {
     return rc;
 }
 
+static size_t counted;
+static int count_rc = 1;
+
+static int count_reader(corio_stream *s, void *arg) {
+    (void)arg;
+    const void *d;
+    size_t len;
+    int rc;
+    while ((rc = corio_stream_read_lent(s, 1 << 20, &d, &len)) == 0 && len > 0) counted += len;
+    count_rc = rc; /* set once: the end */
+    return 0;
+}
+
 static int shutdown_body(void *arg, void **res) {
     (void)arg, (void)res;
     corio_tls_context *sctx = server_ctx(srv_crt, srv_key), *cctx = client_ctx();
@@ -466,6 +479,26 @@ static int shutdown_body(void *arg, void **res) {
     ASSERT_EQ(corio_server_wait_closed(srv), 0); /* the server closed its side after the EOF */
     ASSERT_EQ(corio_server_free(srv), 0);
     ASSERT_EQ(eof_seen, 1);
+    /* a client that only writes, then closes: every byte arrives (the
+     * session tickets it never read must not turn its close into a reset,
+     * which would drop the tail at the server) */
+    srv = tls_server(count_reader, NULL, sctx);
+    for (int round = 0; round < 4; round++) {
+        counted = 0, count_rc = 1;
+        ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), 0);
+        size_t total = 24u << 20;
+        char *blob = calloc(1, total);
+        ASSERT(blob);
+        ASSERT_EQ(corio_stream_write(c, blob, total), 0);
+        free(blob);
+        ASSERT_EQ(corio_stream_close(c), 0);
+        ASSERT_EQ(corio_stream_wait_closed(c), 0);
+        ASSERT_EQ(corio_stream_free(c), 0);
+        for (int i = 0; i < 1000 && count_rc == 1; i++) ASSERT_EQ(corio_sleep(0.005), 0);
+        ASSERT_EQ(count_rc, 0);
+        ASSERT_EQ(counted, total);
+    }
+    server_done(srv);
     /* the server's close_notify reaches the client as EOF */
     srv = tls_server(read_some_and_close, NULL, sctx);
     ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), 0);

@@ -249,7 +249,21 @@ static void stop_timer(tls *t) {
     t->timer = NULL;
 }
 
-static void tls_closed(corio_stream *s) { stop_timer(s->xport); }
+/* The descriptor is about to close. What the peer sent and nobody read
+ * (TLS 1.3 session tickets, above all, which a client that only writes
+ * never reads) would make close(2) send a reset instead of a FIN, and a
+ * reset makes the peer's kernel drop the bytes it holds for its reader:
+ * the tail of what this stream sent. So whatever is queued is read away
+ * first (bounded: a peer still sending gets its reset). */
+static void drain_unread(int fd) {
+    char junk[16384];
+    for (int i = 0; i < 64 && corio__recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0; i++) {}
+}
+
+static void tls_closed(corio_stream *s) {
+    stop_timer(s->xport);
+    drain_unread(s->fd);
+}
 
 static void tls_free_state(tls *t) {
     if (!t) return;
