@@ -907,6 +907,11 @@ CORIO_API int corio_tls_context_load_cert_chain(corio_tls_context *ctx, const ch
 CORIO_API int corio_tls_context_set_verify(corio_tls_context *ctx, int on);
 /* minimum_version / maximum_version (CORIO_TLS1_2, CORIO_TLS1_3; 0: no bound). */
 CORIO_API int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max);
+/* set_alpn_protocols: a client offers them in this order; a server takes
+ * the first of its own the client offers (none in common: no ALPN). A
+ * server's context must then live while its streams handshake. */
+CORIO_API int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos,
+                                                   size_t n);
 /* The OpenSSL SSL_CTX, for anything else (borrowed, as long as ctx). */
 CORIO_API void *corio_tls_context_ssl_ctx(corio_tls_context *ctx);
 /* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s). */
@@ -937,6 +942,8 @@ CORIO_API int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int serve
 CORIO_API void *corio_stream_tls_ssl(const corio_stream *s);
 CORIO_API const char *corio_stream_tls_version(const corio_stream *s);
 CORIO_API const char *corio_stream_tls_cipher(const corio_stream *s);
+/* selected_alpn_protocol(): NULL when none was agreed. */
+CORIO_API const char *corio_stream_tls_alpn(const corio_stream *s);
 /* getpeercert(): the peer certificate's subject, one line ("CN = localhost"),
  * into buf. 0, CORIO_EINVAL (not TLS), -ENOENT (no certificate). */
 CORIO_API int corio_stream_tls_peer_subject(const corio_stream *s, char *buf, size_t cap);

@@ -628,6 +628,78 @@ static int many_body(void *arg, void **res) {
 }
 TEST(tls_server_many) { return run(many_body); }
 
+/* ---- ALPN, and client certificates ------------------------------------------------ */
+
+static char seen_alpn[32], seen_subject[64];
+
+static int note_handler(corio_stream *s, void *arg) {
+    const char *a = corio_stream_tls_alpn(s);
+    snprintf(seen_alpn, sizeof seen_alpn, "%s", a ? a : "(none)");
+    if (corio_stream_tls_peer_subject(s, seen_subject, sizeof seen_subject) < 0)
+        snprintf(seen_subject, sizeof seen_subject, "(none)");
+    return echo_handler(s, arg);
+}
+
+static int ping(corio_stream *c) {
+    const void *d;
+    size_t len;
+    int rc = corio_stream_write(c, "ping\n", 5);
+    if (rc == 0) rc = corio_stream_readline(c, &d, &len);
+    if (rc == 0 && len != 5) rc = CORIO_EINCOMPLETE;
+    return rc;
+}
+
+static int alpn_certs_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_tls_context *sctx = server_ctx(srv_crt, srv_key), *cctx = client_ctx(), *other = client_ctx();
+    const char *sp[] = {"h2", "http/1.1"}, *cp[] = {"http/1.1", "h2"}, *none[] = {"spdy/3"};
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(sctx, sp, 2), 0);
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(cctx, cp, 2), 0);
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(other, none, 1), 0);
+    const char *bad[] = {""};
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(other, bad, 1), CORIO_EINVAL);
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(other, NULL, 1), CORIO_EINVAL);
+    corio_server *srv = tls_server(note_handler, NULL, sctx);
+    corio_stream *c;
+    /* the server's preference wins, as with CPython's ssl */
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), 0);
+    ASSERT_STR(corio_stream_tls_alpn(c), "h2");
+    ASSERT_EQ(ping(c), 0);
+    ASSERT_STR(seen_alpn, "h2");
+    ASSERT_STR(seen_subject, "(none)"); /* no client certificate asked */
+    ASSERT_EQ(corio_stream_free(c), 0);
+    /* nothing in common: no ALPN, the connection still works */
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), other, "localhost", NULL, &c), 0);
+    ASSERT(corio_stream_tls_alpn(c) == NULL);
+    ASSERT_EQ(ping(c), 0);
+    ASSERT_STR(seen_alpn, "(none)");
+    ASSERT_EQ(corio_stream_free(c), 0);
+    server_done(srv);
+    /* a server that asks for a client certificate signed by the CA */
+    ASSERT_EQ(corio_tls_context_set_verify(sctx, 1), 0);
+    ASSERT_EQ(corio_tls_context_load_verify_locations(sctx, ca_pem, NULL), 0);
+    srv = tls_server(note_handler, NULL, sctx);
+    ASSERT_EQ(corio_tls_context_load_cert_chain(cctx, srv_crt, srv_key), 0);
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), 0);
+    ASSERT_EQ(ping(c), 0);
+    ASSERT_STR(seen_subject, "CN = localhost");
+    ASSERT_EQ(corio_stream_free(c), 0);
+    /* without one: TLS 1.3 finishes the client's handshake first, so the
+     * server's refusal comes with the first read */
+    int rc = corio_open_tls_connection("127.0.0.1", port_of(srv), other, "localhost", NULL, &c);
+    if (rc == 0) {
+        rc = ping(c);
+        ASSERT_EQ(corio_stream_free(c), 0);
+    }
+    ASSERT_EQ(rc, CORIO_ETLS);
+    fprintf(stderr, "no client certificate: %s\n", errmsg());
+    ASSERT(strstr(errmsg(), "certificate required"));
+    server_done(srv);
+    corio_tls_context_free(sctx), corio_tls_context_free(cctx), corio_tls_context_free(other);
+    return 0;
+}
+TEST(tls_alpn_client_certs) { return run(alpn_certs_body); }
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 static int bad_body(void *arg, void **res) {
@@ -728,5 +800,6 @@ TEST(tls_shutdown) { return no_tls(); }
 TEST(tls_cancel_everywhere) { return no_tls(); }
 TEST(tls_server_many) { return no_tls(); }
 TEST(tls_bad_input) { return no_tls(); }
+TEST(tls_alpn_client_certs) { return no_tls(); }
 
 #endif

@@ -32,7 +32,10 @@
 
 struct corio_tls_context {
     SSL_CTX *ctx;      /* owned (a reference: each SSL holds its own) */
+    int server;        /* CORIO_TLS_SERVER */
     int check_hostname; /* client: the host name (or address) is checked */
+    unsigned char *alpn; /* owned: a server's ALPN protocols, wire format, or NULL */
+    unsigned int alpn_len;
 };
 
 typedef struct tls {
@@ -43,6 +46,7 @@ typedef struct tls {
     corio_handle *timer;   /* owned reference: the shutdown deadline, or NULL */
     char peer[128];        /* for messages */
     char name[256];        /* the host name checked (a client's server_hostname), for messages */
+    char alpn[256];        /* the protocol ALPN chose, "" for none */
 } tls;
 
 static const struct corio__stream_ops tls_ops;
@@ -100,6 +104,7 @@ int corio_tls_context_new(int side, corio_tls_context **out) {
         corio__free(c);
         return corio_raise(CORIO_ETLS, "SSL_CTX_new: %s", why);
     }
+    c->server = side == CORIO_TLS_SERVER;
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
     /* The write BIO is memory: a partial write is never needed, and the
      * buffer may move between calls (the stream copies out at once). */
@@ -116,6 +121,7 @@ int corio_tls_context_new(int side, corio_tls_context **out) {
 void corio_tls_context_free(corio_tls_context *ctx) {
     if (!ctx) return;
     SSL_CTX_free(ctx->ctx);
+    corio__free(ctx->alpn);
     corio__free(ctx);
 }
 
@@ -146,7 +152,7 @@ int corio_tls_context_load_cert_chain(corio_tls_context *ctx, const char *certfi
 
 int corio_tls_context_set_verify(corio_tls_context *ctx, int on) {
     if (!ctx) return CORIO_EINVAL;
-    int server = SSL_CTX_get_ssl_method(ctx->ctx) == TLS_server_method();
+    int server = ctx->server;
     SSL_CTX_set_verify(ctx->ctx, on ? SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0)
                                     : SSL_VERIFY_NONE,
                        NULL);
@@ -160,6 +166,48 @@ int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max) {
     SSL_CTX_set_min_proto_version(ctx->ctx, min ? min : TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx->ctx, max);
     return 0;
+}
+
+/* A server picks its first protocol the client also offers (asyncio's
+ * order: the server's preference); none in common: no ALPN at all. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg) {
+    (void)ssl;
+    corio_tls_context *ctx = arg;
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ctx->alpn, ctx->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos, size_t n) {
+    if (!ctx || !protos || n == 0) return CORIO_EINVAL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = protos[i] ? strlen(protos[i]) : 0;
+        if (k == 0 || k > 255) return corio_raise(CORIO_EINVAL, "set_alpn_protocols: bad protocol name %zu", i);
+        len += 1 + k;
+    }
+    if (len > 65535) return CORIO_EINVAL;
+    unsigned char *wire = corio__malloc(len), *p = wire;
+    if (!wire) return CORIO_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(protos[i]);
+        *p++ = (unsigned char)k;
+        memcpy(p, protos[i], k);
+        p += k;
+    }
+    if (ctx->server) { /* the callback reads ctx: it must live while its streams handshake */
+        corio__free(ctx->alpn);
+        ctx->alpn = wire;
+        ctx->alpn_len = (unsigned int)len;
+        SSL_CTX_set_alpn_select_cb(ctx->ctx, alpn_select, ctx);
+        return 0;
+    }
+    int rc = SSL_CTX_set_alpn_protos(ctx->ctx, wire, (unsigned int)len); /* 0 is success here */
+    corio__free(wire);
+    return rc == 0 ? 0 : CORIO_ENOMEM;
 }
 
 void *corio_tls_context_ssl_ctx(corio_tls_context *ctx) { return ctx ? ctx->ctx : NULL; }
@@ -387,6 +435,12 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
         rc = corio_timeout_exit(cm, rc);
         if (rc == CORIO_ETIMEDOUT) corio_raise(rc, "TLS handshake with %s: timed out", t->peer);
     }
+    if (rc == 0) {
+        const unsigned char *p;
+        unsigned int n;
+        SSL_get0_alpn_selected(t->ssl, &p, &n);
+        snprintf(t->alpn, sizeof t->alpn, "%.*s", (int)n, p ? (const char *)p : "");
+    }
     if (rc < 0) {
         /* As asyncio closes the transport: nothing stays half-made, and
          * the alert that says why still goes out first (a plain close
@@ -428,6 +482,10 @@ void *corio_stream_tls_ssl(const corio_stream *s) { return ssl_of(s); }
 const char *corio_stream_tls_version(const corio_stream *s) {
     SSL *ssl = ssl_of(s);
     return ssl ? SSL_get_version(ssl) : NULL;
+}
+
+const char *corio_stream_tls_alpn(const corio_stream *s) {
+    return ssl_of(s) && ((tls *)s->xport)->alpn[0] ? ((tls *)s->xport)->alpn : NULL;
 }
 
 const char *corio_stream_tls_cipher(const corio_stream *s) {

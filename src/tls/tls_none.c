@@ -26,6 +26,10 @@ int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max) {
     (void)ctx, (void)min, (void)max;
     return NO_TLS("set_versions");
 }
+int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos, size_t n) {
+    (void)ctx, (void)protos, (void)n;
+    return NO_TLS("set_alpn_protocols");
+}
 void *corio_tls_context_ssl_ctx(corio_tls_context *ctx) {
     (void)ctx;
     return NULL;
@@ -46,6 +50,10 @@ void *corio_stream_tls_ssl(const corio_stream *s) {
     return NULL;
 }
 const char *corio_stream_tls_version(const corio_stream *s) {
+    (void)s;
+    return NULL;
+}
+const char *corio_stream_tls_alpn(const corio_stream *s) {
     (void)s;
     return NULL;
 }
