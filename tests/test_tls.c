@@ -605,6 +605,91 @@ static int cancel_body(void *arg, void **res) {
 }
 TEST(tls_cancel_everywhere) { return run(cancel_body); }
 
+/* ---- a read cancelled in the middle of a record keeps it --------------------
+ * A plain proxy between client and server passes the server's bytes on in
+ * pieces of 5, a millisecond apart, once `slow` is set: each record comes in
+ * hundreds of pieces, and reads with 3 ms deadlines time out in the middle
+ * of one again and again; the line still comes whole. */
+
+static int slow;
+static int proxy_port;
+static int ping(corio_stream *c);
+
+typedef struct pipe_ends {
+    corio_stream *from, *to;
+} pipe_ends;
+
+static int pump(void *arg, void **res) {
+    (void)res;
+    pipe_ends *p = arg;
+    char buf[8192]; /* a task's stack is 64 KiB */
+    size_t got;
+    int rc;
+    while ((rc = corio_stream_read(p->from, buf, slow ? 5 : sizeof buf, &got)) == 0 && got > 0) {
+        if ((rc = corio_stream_write(p->to, buf, got)) < 0 || (rc = corio_stream_drain(p->to)) < 0) break;
+        if (slow && (rc = corio_sleep(0.001)) < 0) break;
+    }
+    corio_stream_close(p->to);
+    return 0;
+}
+
+static int proxy_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    corio_stream *up;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", proxy_port, &up), 0);
+    pipe_ends a = {s, up}, b = {up, s};
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(pump, &a, "up", &t), 0);
+    pump(&b, NULL);
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    corio_stream_wait_closed(up);
+    ASSERT_EQ(corio_stream_free(up), 0);
+    return 0;
+}
+
+static int midrecord_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_tls_context *sctx = server_ctx(srv_crt, srv_key), *cctx = client_ctx();
+    corio_server *srv = tls_server(echo_handler, NULL, sctx), *proxy;
+    proxy_port = port_of(srv);
+    slow = 0;
+    ASSERT_EQ(corio_start_server(proxy_handler, NULL, "127.0.0.1", 0, NULL, &proxy), 0);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(proxy), cctx, "localhost", NULL, &c), 0);
+    slow = 1;
+    ASSERT_EQ(ping(c), 0); /* the pump's read asked for before `slow` ends with it */
+    char line[3001];
+    for (size_t i = 0; i < 3000; i++) line[i] = (char)('a' + i % 26);
+    line[3000] = '\n';
+    ASSERT_EQ(corio_stream_write(c, line, sizeof line), 0);
+    int timeouts = 0, rc;
+    const void *d;
+    size_t len;
+    do {
+        corio_timeout *cm;
+        ASSERT_EQ(corio_timeout_enter(0.003, &cm), 0);
+        rc = corio_timeout_exit(cm, corio_stream_readline(c, &d, &len));
+        if (rc == CORIO_ETIMEDOUT) timeouts++;
+    } while (rc == CORIO_ETIMEDOUT && timeouts < 5000);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(len, sizeof line);
+    ASSERT(memcmp(d, line, sizeof line) == 0);
+    ASSERT(timeouts > 10);
+    fprintf(stderr, "the line came whole after %d timed-out reads\n", timeouts);
+    slow = 0;
+    ASSERT_EQ(corio_stream_close(c), 0);
+    ASSERT_EQ(corio_stream_wait_closed(c), 0);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    ASSERT_EQ(corio_server_close(proxy), 0);
+    ASSERT_EQ(corio_server_wait_closed(proxy), 0);
+    ASSERT_EQ(corio_server_free(proxy), 0);
+    server_done(srv);
+    corio_tls_context_free(sctx), corio_tls_context_free(cctx);
+    return 0;
+}
+TEST(tls_cancel_mid_record) { return run(midrecord_body); }
+
 /* ---- a server with many TLS connections at once ------------------------------------ */
 
 static int many_body(void *arg, void **res) {
@@ -801,5 +886,6 @@ TEST(tls_cancel_everywhere) { return no_tls(); }
 TEST(tls_server_many) { return no_tls(); }
 TEST(tls_bad_input) { return no_tls(); }
 TEST(tls_alpn_client_certs) { return no_tls(); }
+TEST(tls_cancel_mid_record) { return no_tls(); }
 
 #endif
