@@ -785,6 +785,102 @@ static int alpn_certs_body(void *arg, void **res) {
 }
 TEST(tls_alpn_client_certs) { return run(alpn_certs_body); }
 
+/* ---- every stand-in call failing in turn ------------------------------------------
+ * A whole TLS round (a server, a client's connect and handshake, a line
+ * each way, close) with the Nth allocation or system call of corio
+ * failing, for every N the round makes: whatever fails, nothing crashes,
+ * hangs (every wait has a deadline), or leaks (ASan, the runner's
+ * descriptor count). */
+long corio__fail_after(long nth);
+
+typedef struct fault_round {
+    corio_tls_context *sctx, *cctx;
+    corio_server *srv;
+    corio_stream *c;
+} fault_round;
+
+static int bounded(int (*fn)(corio_stream *), corio_stream *s) {
+    corio_timeout *cm;
+    int rc = corio_timeout_enter(1.0, &cm);
+    if (rc < 0) return rc;
+    return corio_timeout_exit(cm, fn(s));
+}
+
+static int fault_main(void *arg, void **res) {
+    (void)res;
+    fault_round *f = arg;
+    corio_server_options o = {.tls = f->sctx, .tls_handshake_timeout = 1.0, .tls_shutdown_timeout = 1.0};
+    int rc = corio_start_server(echo_handler, NULL, "127.0.0.1", 0, &o, &f->srv);
+    if (rc < 0) return rc;
+    struct sockaddr_in a;
+    unsigned int alen = sizeof a;
+    if ((rc = corio_server_sockname(f->srv, 0, (struct sockaddr *)&a, &alen)) < 0) return rc;
+    corio_tls_options co = {.handshake_timeout = 1.0, .shutdown_timeout = 1.0};
+    rc = corio_open_tls_connection("127.0.0.1", ntohs(a.sin_port), f->cctx, "localhost", &co, &f->c);
+    if (rc == 0) rc = bounded(ping, f->c);
+    if (f->c) {
+        corio_stream_close(f->c);
+        int wc = bounded(corio_stream_wait_closed, f->c);
+        if (rc == 0) rc = wc;
+    }
+    corio_server_close(f->srv);
+    corio_server_abort_clients(f->srv);
+    corio_timeout *cm;
+    if (corio_timeout_enter(1.0, &cm) == 0) corio_timeout_exit(cm, corio_server_wait_closed(f->srv));
+    return rc;
+}
+
+static long fault_calls;
+
+static int fault_run(fault_round *f) {
+    corio_loop *loop;
+    int rc = corio_loop_new(&loop);
+    if (rc < 0) return rc;
+    corio_loop_set_exception_handler(loop, quiet, NULL);
+    f->srv = NULL, f->c = NULL;
+    corio_task *t;
+    rc = corio_loop_create_task(loop, fault_main, f, "main", 0, &t);
+    if (rc == 0) {
+        rc = corio_loop_run_until_complete(loop, t, NULL);
+        corio_future_unref(t);
+    }
+    fault_calls = corio__fail_after(0);
+    ASSERT_EQ(corio_loop_close(loop), 0);
+    ASSERT_EQ(corio_stream_free(f->c), 0);
+    ASSERT_EQ(corio_server_free(f->srv), 0);
+    ASSERT_EQ(corio_loop_free(loop), 0);
+    return rc;
+}
+
+static int fault_sweep(void) {
+    fault_round f = {server_ctx(srv_crt, srv_key), client_ctx(), NULL, NULL};
+    corio__fail_after(0);
+    ASSERT_EQ(fault_run(&f), 0);
+    long calls = fault_calls, failed = 0;
+    for (long n = 1; n <= calls + 5; n++) {
+        corio__fail_after(n);
+        int rc = fault_run(&f);
+        corio__fail_after(0);
+        failed += rc < 0;
+        if (getenv("TLS_SWEEP_V")) fprintf(stderr, "n=%ld rc=%d %s\n", n, rc, errmsg());
+    }
+    fprintf(stderr, "fault sweep over %ld calls: %ld rounds failed cleanly\n", calls, failed);
+    ASSERT(failed > 0);
+    ASSERT_EQ(fault_run(&f), 0); /* and all is well again */
+    corio_tls_context_free(f.sctx), corio_tls_context_free(f.cctx);
+    return 0;
+}
+
+TEST(tls_fault_sweep) {
+    corio_tls_context *probe;
+    ASSERT_EQ(corio_tls_context_new(CORIO_TLS_CLIENT, &probe), 0);
+    corio_tls_context_free(probe);
+    certs_make();
+    int rc = fault_sweep();
+    certs_remove();
+    return rc;
+}
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 static int bad_body(void *arg, void **res) {
@@ -887,5 +983,6 @@ TEST(tls_server_many) { return no_tls(); }
 TEST(tls_bad_input) { return no_tls(); }
 TEST(tls_alpn_client_certs) { return no_tls(); }
 TEST(tls_cancel_mid_record) { return no_tls(); }
+TEST(tls_fault_sweep) { return no_tls(); }
 
 #endif
