@@ -248,6 +248,7 @@ static int expect_cert_error(corio_tls_context *sctx, corio_tls_context *cctx, c
         ASSERT(0);
     }
     ASSERT(strstr(errmsg(), "certificate verify failed"));
+    fprintf(stderr, "%s\n", errmsg());
     server_done(srv);
     ASSERT_EQ(handled, 0); /* the server's handshake failed too: no handler */
     return 0;
