@@ -211,7 +211,7 @@ static int fill(corio_stream *s) {
      * message fewer, as libuv does), and wait without a buffer if nothing
      * is buffered. Not where the backend completes operations: there the
      * recv itself waits, in the kernel. */
-    if (s->drained && !s->ops && !corio__backend_completes(loop)) {
+    if (s->drained && (!s->ops || s->ops->idle(s)) && !corio__backend_completes(loop)) {
         if (!s->rlen && !s->lent && s->rbuf) buf_give(s);
         r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
         if (r >= 0 && s->fd < 0) r = CORIO_EFDCLOSED; /* closed between the wake-up and now */

@@ -13,6 +13,9 @@ struct corio__stream_ops {
     /* Plaintext into at[0 .. room): > 0 bytes, 0 at EOF, or an error; with
      * wait 0 it never suspends (-EAGAIN when nothing is there). */
     long (*fill)(corio_stream *s, corio_loop *loop, char *at, size_t room, int wait);
+    /* 1 when no plaintext can come before the socket is readable: the
+     * stream may then wait for it holding no buffer (readiness backends). */
+    int (*idle)(corio_stream *s);
     /* Plaintext out (n > 0): turned into bytes for corio__stream_raw_write. */
     int (*write)(corio_stream *s, const void *buf, size_t n);
     /* close was asked, before the last flush: queue the goodbye

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ struct corio_tls_context {
 typedef struct tls {
     SSL *ssl;              /* owned */
     BIO *rbio, *wbio;      /* owned by ssl */
-    char *cbuf;            /* owned: ciphertext lands here, then goes to rbio */
+    char *cbuf;            /* owned, io_uring only (made at the first receive): ciphertext
+                              lands here, in flight, then goes to rbio */
     double shutdown_timeout;
     corio_handle *timer;   /* owned reference: the shutdown deadline, or NULL */
     char peer[128];        /* for messages */
@@ -109,6 +111,8 @@ int corio_tls_context_new(int side, corio_tls_context **out) {
     /* The write BIO is memory: a partial write is never needed, and the
      * buffer may move between calls (the stream copies out at once). */
     SSL_CTX_set_mode(c->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* OpenSSL's own record buffers go while a connection is idle. */
+    SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS);
     if (side == CORIO_TLS_CLIENT) {
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
         c->check_hostname = 1;
@@ -225,13 +229,76 @@ static int flush_out(corio_stream *s, int queue_only) {
     return rc;
 }
 
+/* Where a readiness backend's ciphertext lands on its way to the BIO: one
+ * buffer per thread (the receive is synchronous and the bytes move on at
+ * once, so no stream holds one while it waits), freed when the thread ends. */
+static _Thread_local char *scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p) {
+    corio__free(p);
+    scratch = NULL;
+}
+static void scratch_init(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
+
+static char *scratch_get(void) {
+    if (scratch) return scratch;
+    pthread_once(&scratch_once, scratch_init);
+    if ((scratch = corio__malloc(CBUF))) (void)pthread_setspecific(scratch_key, scratch);
+    return scratch;
+}
+
 /* Ciphertext in, waiting for it (or not): > 0 bytes passed to OpenSSL, 0
- * at EOF, or the error (-EAGAIN without wait). */
+ * at EOF, or the error (-EAGAIN without wait). On io_uring the receive is
+ * in flight while the task waits: it lands in the stream's own buffer. */
 static long recv_cipher(corio_stream *s, corio_loop *loop, int wait) {
     tls *t = s->xport;
-    long r = corio__stream_recv(s, loop, t->cbuf, CBUF, wait);
-    if (r > 0 && BIO_write(t->rbio, t->cbuf, (int)r) != (int)r) return CORIO_ENOMEM;
-    return r;
+    long r;
+    if (wait && corio__backend_completes(loop)) {
+        if (!t->cbuf && !(t->cbuf = corio__malloc(CBUF))) return CORIO_ENOMEM;
+        r = corio__stream_recv(s, loop, t->cbuf, CBUF, 1);
+        if (r > 0 && BIO_write(t->rbio, t->cbuf, (int)r) != (int)r) return CORIO_ENOMEM;
+        return r;
+    }
+    for (;;) {
+        char *b = scratch_get();
+        if (!b) return CORIO_ENOMEM;
+        r = corio__stream_recv(s, loop, b, CBUF, 0);
+        if (r > 0 && BIO_write(t->rbio, b, (int)r) != (int)r) return CORIO_ENOMEM;
+        if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
+        if (!wait) return r;
+        int w = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+        if (w < 0) return w;
+        if (s->fd < 0) return CORIO_EFDCLOSED; /* closed between the wake-up and now */
+    }
+}
+
+/* A memory BIO keeps the largest size it ever held; an empty one that grew
+ * is swapped for a fresh one when the stream goes idle, so a connection
+ * that once moved a megabyte does not keep its buffers while it waits. */
+#define BIO_KEEP (32 * 1024)
+static BIO *fresh_if_big(BIO *b) {
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(b) != 0 || BIO_get_mem_ptr(b, &bm) != 1 || !bm || bm->max <= BIO_KEEP) return NULL;
+    BIO *n = BIO_new(BIO_s_mem());
+    if (n) BIO_set_mem_eof_return(n, -1);
+    return n;
+}
+
+static int tls_idle(corio_stream *s) {
+    tls *t = s->xport;
+    if (SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->rbio) > 0) return 0;
+    BIO *n = fresh_if_big(t->rbio);
+    if (n) {
+        SSL_set0_rbio(t->ssl, n); /* frees the old one */
+        t->rbio = n;
+    }
+    if ((n = fresh_if_big(t->wbio))) {
+        SSL_set0_wbio(t->ssl, n);
+        t->wbio = n;
+    }
+    return 1;
 }
 
 static long tls_fill(corio_stream *s, corio_loop *loop, char *at, size_t room, int wait) {
@@ -327,7 +394,7 @@ static void tls_free(corio_stream *s) {
     s->ops = NULL;
 }
 
-static const struct corio__stream_ops tls_ops = {tls_fill, tls_write, tls_close, tls_closed, tls_free};
+static const struct corio__stream_ops tls_ops = {tls_fill, tls_idle, tls_write, tls_close, tls_closed, tls_free};
 
 /* ---- the handshake ------------------------------------------------------------ */
 
@@ -375,10 +442,7 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
     if (rc < 0) return rc;
     if (s->reader) return CORIO_EBUSY;
     tls *t = corio__calloc(1, sizeof *t);
-    if (!t || !(t->cbuf = corio__malloc(CBUF))) {
-        if (t) corio__free(t);
-        return CORIO_ENOMEM;
-    }
+    if (!t) return CORIO_ENOMEM;
     t->shutdown_timeout = or_default(opts ? opts->shutdown_timeout : 0, SHUTDOWN_TIMEOUT);
     corio__peer_format(s->fd, t->peer, sizeof t->peer);
     ERR_clear_error();
