@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ typedef struct tls {
     BIO *rbio, *wbio;      /* owned by ssl */
     char *cbuf;            /* owned, io_uring only (made at the first receive): ciphertext
                               lands here, in flight, then goes to rbio */
+    uint8_t full;          /* the last receive filled the buffer: the socket may hold more */
     double shutdown_timeout;
     corio_handle *timer;   /* owned reference: the shutdown deadline, or NULL */
     char peer[128];        /* for messages */
@@ -265,6 +267,7 @@ static long recv_cipher(corio_stream *s, corio_loop *loop, int wait) {
         char *b = scratch_get();
         if (!b) return CORIO_ENOMEM;
         r = corio__stream_recv(s, loop, b, CBUF, 0);
+        t->full = r == CBUF;
         if (r > 0 && BIO_write(t->rbio, b, (int)r) != (int)r) return CORIO_ENOMEM;
         if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
         if (!wait) return r;
@@ -288,7 +291,7 @@ static BIO *fresh_if_big(BIO *b) {
 
 static int tls_idle(corio_stream *s) {
     tls *t = s->xport;
-    if (SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->rbio) > 0) return 0;
+    if (t->full || SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->rbio) > 0) return 0;
     BIO *n = fresh_if_big(t->rbio);
     if (n) {
         SSL_set0_rbio(t->ssl, n); /* frees the old one */
