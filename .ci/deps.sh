@@ -4,7 +4,8 @@
 # compiler), python3 (differential tests), an aarch64 cross compiler and
 # qemu-user (the aarch64 context switch), liburing-dev (the io_uring
 # backend), libhiredis-dev and redis-server (the hiredis adapter and its
-# tests), and the benchmark peers: Go,
+# tests), libssl-dev and openssl (TLS; the TLS example makes its
+# certificate with the openssl command), and the benchmark peers: Go,
 # Node.js, uvloop, tokio (Debian's crate registry), libuv, gnuplot, time.
 # Needs root.
 set -e
@@ -16,4 +17,4 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     cmake make gcc clang pkg-config valgrind python3 \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user time \
     golang-go nodejs python3-uvloop librust-tokio-dev libuv1-dev gnuplot-nox \
-    liburing-dev libhiredis-dev redis-server >/dev/null
+    liburing-dev libhiredis-dev redis-server libssl-dev openssl >/dev/null

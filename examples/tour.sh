@@ -36,6 +36,8 @@ else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
 fi
 
+# 77: built without OpenSSL, or no openssl command to make the certificate
+run "21b. TLS: the TCP echo over TLS, with a self-signed certificate made for the run" ex21_tls_echo || [ $? = 77 ]
 run "22. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex22_command_lines
 run "23. a pipeline of two processes: printf | sort -r, joined by a pipe" ex23_pipeline
 run "24. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex24_graceful_shutdown

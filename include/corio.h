@@ -834,6 +834,12 @@ typedef struct corio_server_options {
     int reuse_address; /* SO_REUSEADDR: 0 on (asyncio's default here), -1 off */
     int reuse_port;    /* SO_REUSEPORT: 1 on */
     size_t limit;      /* each connection's read limit; 0: 64 KiB */
+    /* TLS (io.md 5): each connection's handshake runs before its handler
+     * (a failed one closes the connection, the handler does not run; as
+     * asyncio, nothing is reported). Borrowed until corio_server_free. */
+    struct corio_tls_context *tls;
+    double tls_handshake_timeout; /* 0: 60 s */
+    double tls_shutdown_timeout;  /* 0: 30 s */
 } corio_server_options;
 /* In a task: listen on a numeric address (NULL: "0.0.0.0"; port 0: the
  * system picks, see corio_server_sockname) and serve at once. opts may be
@@ -866,6 +872,82 @@ CORIO_API int corio_server_free(corio_server *srv);
 /* ---- names (io.md 4) ------------------------------------------------------ */
 
 /* ---- TLS (io.md 5) -------------------------------------------------------- */
+
+/* TLS over any stream (OpenSSL through memory BIOs, so on every backend).
+ * A TLS stream is a corio_stream: every corio_stream_* call works on it,
+ * on the plaintext (write_eof excepted: -EOPNOTSUPP, TLS has no
+ * half-close; close sends close_notify, then closes once it is sent).
+ * Failures: CORIO_ECERT (verification: a wrong host name, an expired,
+ * self-signed or unknown certificate; the message says which, as
+ * X509_verify_cert_error_string), CORIO_ETLS (anything else OpenSSL
+ * refuses, with its reason: a protocol mismatch, a bad record),
+ * -ECONNRESET (the peer closed mid-handshake, as asyncio),
+ * CORIO_ETIMEDOUT (the handshake or the shutdown took too long). Built
+ * without OpenSSL, every call here returns -ENOTSUP with a message. */
+typedef struct corio_tls_context corio_tls_context;
+#define CORIO_TLS_CLIENT 0
+#define CORIO_TLS_SERVER 1
+#define CORIO_TLS1_2 0x0303
+#define CORIO_TLS1_3 0x0304
+/* ssl.create_default_context() for a client (CORIO_TLS_CLIENT: the peer's
+ * certificate and host name are checked against the system's CA store),
+ * or a server's context (no client certificate asked). TLS 1.2 at least.
+ * *out: owned (corio_tls_context_free). 0, CORIO_ETLS, -ENOTSUP. */
+CORIO_API int corio_tls_context_new(int side, corio_tls_context **out);
+/* NULL-safe. Streams made with it keep what they need (OpenSSL counts). */
+CORIO_API void corio_tls_context_free(corio_tls_context *ctx);
+/* Trust these CAs (PEM file and/or directory; either may be NULL). */
+CORIO_API int corio_tls_context_load_verify_locations(corio_tls_context *ctx, const char *cafile,
+                                                      const char *capath);
+/* The certificate chain and its private key (PEM; keyfile NULL: in certfile). */
+CORIO_API int corio_tls_context_load_cert_chain(corio_tls_context *ctx, const char *certfile,
+                                                const char *keyfile);
+/* 0: no verification and no host-name check (verify_mode = CERT_NONE,
+ * check_hostname = False), the explicit opt-out; 1: both (a server then
+ * asks the client for a certificate). */
+CORIO_API int corio_tls_context_set_verify(corio_tls_context *ctx, int on);
+/* minimum_version / maximum_version (CORIO_TLS1_2, CORIO_TLS1_3; 0: no bound). */
+CORIO_API int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max);
+/* set_alpn_protocols: a client offers them in this order; a server takes
+ * the first of its own the client offers (none in common: no ALPN). A
+ * server's context must then live while its streams handshake. */
+CORIO_API int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos,
+                                                   size_t n);
+/* The OpenSSL SSL_CTX, for anything else (borrowed, as long as ctx). */
+CORIO_API void *corio_tls_context_ssl_ctx(corio_tls_context *ctx);
+/* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s). */
+typedef struct corio_tls_options {
+    double handshake_timeout; /* the handshake, or CORIO_ETIMEDOUT (the stream is closed) */
+    double shutdown_timeout;  /* close: sending what is buffered and close_notify; then aborted */
+} corio_tls_options;
+/* In a task: open_connection(host, port, ssl=ctx, server_hostname=...):
+ * connect, then handshake; the certificate must be valid for
+ * server_hostname (NULL: host; a numeric address is checked against the
+ * certificate's IP addresses), which goes as SNI unless it is an address.
+ * ctx NULL: a default client context. opts may be NULL. *out: owned; on
+ * any failure nothing is left open. */
+CORIO_API int corio_open_tls_connection(const char *host, int port, corio_tls_context *ctx,
+                                        const char *server_hostname, const corio_tls_options *opts,
+                                        corio_stream **out);
+/* In a task: StreamWriter.start_tls: upgrade an open stream (what is
+ * buffered to write is sent first, as plain bytes; bytes read and not
+ * consumed are the peer's first TLS bytes). server_hostname: as above
+ * (NULL for a client: the peer's address). On failure the stream is
+ * closed (the caller still frees it), as asyncio closes the transport.
+ * CORIO_EINVAL (NULL ctx, or TLS already), CORIO_EFDCLOSED (closed). */
+CORIO_API int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
+                              const char *server_hostname, const corio_tls_options *opts);
+/* get_extra_info('ssl_object') and friends: NULL for a plain stream.
+ * The SSL*, the version ("TLSv1.3"), the cipher's name (static storage
+ * or the stream's: valid while it lives). */
+CORIO_API void *corio_stream_tls_ssl(const corio_stream *s);
+CORIO_API const char *corio_stream_tls_version(const corio_stream *s);
+CORIO_API const char *corio_stream_tls_cipher(const corio_stream *s);
+/* selected_alpn_protocol(): NULL when none was agreed. */
+CORIO_API const char *corio_stream_tls_alpn(const corio_stream *s);
+/* getpeercert(): the peer certificate's subject, one line ("CN = localhost"),
+ * into buf. 0, CORIO_EINVAL (not TLS), -ENOENT (no certificate). */
+CORIO_API int corio_stream_tls_peer_subject(const corio_stream *s, char *buf, size_t cap);
 
 /* ---- subprocesses (io.md 6) ----------------------------------------------- */
 

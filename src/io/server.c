@@ -40,6 +40,8 @@ struct corio_server {
     corio_stream_handler handler;
     void *arg;
     size_t limit;            /* each stream's read limit */
+    corio_tls_context *tls;  /* borrowed (corio_server_options): each connection's TLS, or NULL */
+    corio_tls_options tlsopts;
     corio__list conns;       /* live connections */
     size_t nconns;
     uint64_t seq;            /* connection numbers, for the handler tasks' names */
@@ -76,6 +78,13 @@ static void handler_over(conn *c) {
 static int run_handler(void *arg, void **res) {
     (void)res;
     conn *c = arg;
+    /* TLS first, as asyncio's server: a failed handshake closes the
+     * connection without running the handler or reporting anything (an
+     * SSLError is an OSError, which asyncio logs in debug mode only). */
+    if (c->srv->tls && corio_start_tls(c->s, c->srv->tls, 1, NULL, &c->srv->tlsopts) < 0) {
+        if (c->self_managed) handler_over(c);
+        return 0;
+    }
     int rc = c->srv->handler(c->s, c->srv->arg);
     if (c->self_managed) handler_over(c);
     return rc;
@@ -247,6 +256,11 @@ static int server_new(corio_stream_handler handler, void *arg, const corio_serve
     srv->handler = handler;
     srv->arg = arg;
     srv->limit = opts && opts->limit ? opts->limit : 64 * 1024;
+    if (opts && opts->tls) {
+        srv->tls = opts->tls;
+        srv->tlsopts.handshake_timeout = opts->tls_handshake_timeout;
+        srv->tlsopts.shutdown_timeout = opts->tls_shutdown_timeout;
+    }
     corio__list_init(&srv->conns);
     for (int i = 0; i < MAX_LISTENERS; i++) srv->fds[i] = -1;
     srv->res.close = server_resource_close;

@@ -100,6 +100,7 @@ int corio__stream_new(corio_loop *loop, int fd, corio_stream **out) {
 /* The descriptor goes (through corio: no registration outlives it). */
 static void close_now(corio_stream *s) {
     if (s->fd < 0) return;
+    if (s->ops) s->ops->closed(s);
     if (s->flushing) corio_loop_remove_writer(s->loop, s->fd);
     s->flushing = 0;
     corio_close_fd(s->fd);
@@ -122,6 +123,7 @@ int corio_stream_free(corio_stream *s) {
     if (!gone && (s->reader || s->inside)) return CORIO_EBUSY;
     if (s->fd >= 0) close_now(s);
     if (corio_event_free(s->writable) < 0 || corio_event_free(s->closed_ev) < 0) return CORIO_EBUSY;
+    if (s->ops) s->ops->free(s);
     if (s->rbuf) buf_give(s);
     corio__free(s->wbuf);
     corio__free(s->obuf);
@@ -173,6 +175,24 @@ static int reserve(corio_stream *s, size_t more) {
     return 0;
 }
 
+/* One receive into buf, waiting for bytes (wait 0: -EAGAIN instead). On a
+ * readiness backend the wait is done here, not in the backend's
+ * try-wait-retry: a writer callback of the same loop iteration may have
+ * closed the stream between the wake-up and the retry, and a retry would
+ * then receive on a closed number (-EBADF), or on one reused meanwhile. */
+long corio__stream_recv(corio_stream *s, corio_loop *loop, void *buf, size_t n, int wait) {
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    if (wait && corio__backend_completes(loop))
+        return s->is_sock ? corio__backend_recv(loop, s->fd, buf, n, 0) : corio__backend_read(loop, s->fd, buf, n);
+    for (;;) {
+        long r = s->is_sock ? corio__recv(s->fd, buf, n, 0) : corio__read(s->fd, buf, n);
+        if ((r != -EAGAIN && r != -EWOULDBLOCK) || !wait) return r;
+        int w = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+        if (w < 0) return w;
+        if (s->fd < 0) return CORIO_EFDCLOSED;
+    }
+}
+
 /* Receive once more into the buffer: 1 if bytes came, 0 at EOF (now or
  * before), or the error (cancel included: nothing was consumed). One task
  * at a time waits; another gets CORIO_EBUSY. */
@@ -191,15 +211,16 @@ static int fill(corio_stream *s) {
      * message fewer, as libuv does), and wait without a buffer if nothing
      * is buffered. Not where the backend completes operations: there the
      * recv itself waits, in the kernel. */
-    if (s->drained && !corio__backend_completes(loop)) {
+    if (s->drained && (!s->ops || s->ops->idle(s)) && !corio__backend_completes(loop)) {
         if (!s->rlen && !s->lent && s->rbuf) buf_give(s);
         r = corio__backend_wait_fd(loop, s->fd, CORIO_READABLE);
+        if (r >= 0 && s->fd < 0) r = CORIO_EFDCLOSED; /* closed between the wake-up and now */
     }
     size_t room = 0;
     if (r >= 0 && (r = reserve(s, RECV_CHUNK)) == 0) {
         room = s->rcap - s->rhead - s->rlen;
         char *at = s->rbuf + s->rhead + s->rlen;
-        r = s->is_sock ? corio__backend_recv(loop, s->fd, at, room, 0) : corio__backend_read(loop, s->fd, at, room);
+        r = s->ops ? s->ops->fill(s, loop, at, room, 1) : corio__stream_recv(s, loop, at, room, 1);
     }
     s->reader = NULL;
     s->drained = r >= 0 && (size_t)r < room;
@@ -227,7 +248,8 @@ static void fill_available(corio_stream *s) {
     if (s->eof || s->rerr || s->fd < 0 || s->reader || reserve(s, RECV_CHUNK) < 0) return;
     char *at = s->rbuf + s->rhead + s->rlen;
     size_t room = s->rcap - s->rhead - s->rlen;
-    long r = s->is_sock ? corio__recv(s->fd, at, room, 0) : corio__read(s->fd, at, room);
+    long r = s->ops ? s->ops->fill(s, s->loop, at, room, 0)
+             : s->is_sock ? corio__recv(s->fd, at, room, 0) : corio__read(s->fd, at, room);
     if (r > 0) s->rlen += (size_t)r;
     else if (r == 0) s->eof = 1;
     else if (r != -EAGAIN && r != -EWOULDBLOCK) s->rerr = (int)r;
@@ -504,11 +526,55 @@ static int broken(int err) {
            err == -ECONNABORTED || err == -EHOSTUNREACH || err == -ENETUNREACH;
 }
 
+/* Append to wbuf (after what is there), without sending. */
+static int wbuf_append(corio_stream *s, const void *buf, size_t n) {
+    if (n > SIZE_MAX / 4 - s->whead - s->wlen) return CORIO_ENOMEM; /* no wrap below */
+    size_t need = s->whead + s->wlen + n;
+    if (need > s->wcap) {
+        if (s->whead) {
+            memmove(s->wbuf, s->wbuf + s->whead, s->wlen);
+            s->whead = 0;
+            need = s->wlen + n;
+        }
+        if (need > s->wcap) {
+            size_t cap = s->wcap ? s->wcap : RECV_CHUNK;
+            while (cap < need) cap *= 2;
+            char *b = corio__realloc(s->wbuf, cap);
+            if (!b) return CORIO_ENOMEM;
+            s->wbuf = b;
+            s->wcap = cap;
+        }
+    }
+    memcpy(s->wbuf + s->whead + s->wlen, buf, n);
+    s->wlen += n;
+    if (pending(s) > s->high) corio_event_clear(s->writable);
+    return 0;
+}
+
+static int raw_write(corio_stream *s, const void *buf, size_t n);
+
 int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
     if (!s || (!buf && n)) return CORIO_EINVAL;
     if (s->werr) return s->werr;
     if (s->closing || s->fd < 0 || s->eof_pending) return CORIO_EFDCLOSED;
     if (n == 0) return 0;
+    if (s->ops) return s->ops->write(s, buf, n);
+    return raw_write(s, buf, n);
+}
+
+int corio__stream_raw_write(corio_stream *s, const void *buf, size_t n) {
+    if (s->werr) return s->werr;
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    return n ? raw_write(s, buf, n) : 0;
+}
+
+int corio__stream_raw_queue(corio_stream *s, const void *buf, size_t n) {
+    if (s->werr) return s->werr;
+    if (s->fd < 0) return CORIO_EFDCLOSED;
+    return wbuf_append(s, buf, n);
+}
+
+static int raw_write(corio_stream *s, const void *buf, size_t n) {
     if (s->bg && broken(s->rerr)) { /* as a send would find it at once */
         int e = s->werr = s->rerr;
         close_now(s); /* (a server's connection may be freed here) */
@@ -525,26 +591,8 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n) {
         off = r > 0 ? (size_t)r : 0;
     }
     if (off < n) {
-        if (n - off > SIZE_MAX / 4 - s->whead - s->wlen) return CORIO_ENOMEM; /* no wrap below */
-        size_t need = s->whead + s->wlen + (n - off);
-        if (need > s->wcap) {
-            if (s->whead) {
-                memmove(s->wbuf, s->wbuf + s->whead, s->wlen);
-                s->whead = 0;
-                need = s->wlen + (n - off);
-            }
-            if (need > s->wcap) {
-                size_t cap = s->wcap ? s->wcap : RECV_CHUNK;
-                while (cap < need) cap *= 2;
-                char *b = corio__realloc(s->wbuf, cap);
-                if (!b) return CORIO_ENOMEM;
-                s->wbuf = b;
-                s->wcap = cap;
-            }
-        }
-        memcpy(s->wbuf + s->whead + s->wlen, (const char *)buf + off, n - off);
-        s->wlen += n - off;
-        if (pending(s) > s->high) corio_event_clear(s->writable);
+        int rc = wbuf_append(s, (const char *)buf + off, n - off);
+        if (rc < 0) return rc;
     }
     after_flush(s);
     return 0;
@@ -571,10 +619,12 @@ int corio_stream_drain(corio_stream *s) {
     return s->werr ? s->werr : 0;
 }
 
-int corio_stream_can_write_eof(const corio_stream *s) { return s && s->fd >= 0 && s->is_sock; }
+int corio_stream_can_write_eof(const corio_stream *s) { return s && s->fd >= 0 && s->is_sock && !s->ops; }
 
 int corio_stream_write_eof(corio_stream *s) {
     if (!s) return CORIO_EINVAL;
+    if (s->ops) /* asyncio's SSL transport raises NotImplementedError */
+        return corio_raise(-EOPNOTSUPP, "write_eof: TLS has no half-close (close sends close_notify)");
     if (s->werr) return s->werr;
     if (s->fd < 0 || s->closing) return CORIO_EFDCLOSED;
     s->eof_pending = 1;
@@ -596,6 +646,7 @@ size_t corio_stream_write_buffer_size(const corio_stream *s) { return s ? pendin
 int corio_stream_close(corio_stream *s) {
     if (!s) return CORIO_EINVAL;
     if (s->fd < 0 || s->closing) return 0;
+    if (s->ops) s->ops->close(s);
     s->closing = 1;
     after_flush(s); /* closes now if nothing is buffered */
     return 0;

@@ -7,6 +7,24 @@
 struct sockaddr_storage;
 struct sockaddr_un;
 
+/* A transport between the stream's buffers and its socket (TLS: src/tls/),
+ * or none (ops NULL: plain bytes, the one predictable branch per call). */
+struct corio__stream_ops {
+    /* Plaintext into at[0 .. room): > 0 bytes, 0 at EOF, or an error; with
+     * wait 0 it never suspends (-EAGAIN when nothing is there). */
+    long (*fill)(corio_stream *s, corio_loop *loop, char *at, size_t room, int wait);
+    /* 1 when no plaintext can come before the socket is readable: the
+     * stream may then wait for it holding no buffer (readiness backends). */
+    int (*idle)(corio_stream *s);
+    /* Plaintext out (n > 0): turned into bytes for corio__stream_raw_write. */
+    int (*write)(corio_stream *s, const void *buf, size_t n);
+    /* close was asked, before the last flush: queue the goodbye
+     * (corio__stream_raw_queue only: nothing may close the stream here). */
+    void (*close)(corio_stream *s);
+    void (*closed)(corio_stream *s); /* the descriptor is gone */
+    void (*free)(corio_stream *s);   /* the stream goes: free s->xport */
+};
+
 struct corio_stream {
     int fd;                 /* owned; -1 once closed (through corio_close_fd) */
     corio_loop *loop;       /* held (corio__loop_hold) until the stream is freed */
@@ -40,11 +58,22 @@ struct corio_stream {
     size_t inside;          /* tasks inside drain / wait_closed: free says EBUSY */
     void (*on_closed)(corio_stream *s); /* the server's count of its connections, or NULL */
     void *owner;            /* the server's per-connection record, or NULL */
+    const struct corio__stream_ops *ops; /* the transport (TLS), or NULL: plain; static storage */
+    void *xport;            /* the transport's state, owned (ops->free) */
 };
 
 int corio__stream_new(corio_loop *loop, int fd, corio_stream **out);
 /* A server's connection: freed by its owner only (corio_stream_free refuses it). */
 int corio__stream_release(corio_stream *s);
+/* For a transport: bytes straight to the socket (as a plain write: sent
+ * now or buffered and flushed in the background), or only appended to the
+ * buffer (sent by the next flush). 0 or the error. */
+int corio__stream_raw_write(corio_stream *s, const void *buf, size_t n);
+int corio__stream_raw_queue(corio_stream *s, const void *buf, size_t n);
+/* One receive from the socket into buf (the transport's own buffer):
+ * bytes, 0 at EOF, or the error; CORIO_EFDCLOSED if the stream was closed
+ * meanwhile; wait 0: -EAGAIN instead of waiting. */
+long corio__stream_recv(corio_stream *s, corio_loop *loop, void *buf, size_t n, int wait);
 int corio__unix_addr(const char *path, struct sockaddr_un *un, unsigned int *len);
 
 #endif
