@@ -731,10 +731,14 @@ CORIO_API int corio_sock_recvfrom(int fd, void *buf, size_t n, size_t *got,
 CORIO_API int corio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
                                 unsigned int addrlen);
 
-/* A UDP endpoint (create_datagram_endpoint), not a task call: a socket
- * bound to local_host:local_port and/or connected to remote_host:port
- * (numeric addresses; NULL leaves that side out). 0 with *fd (the
- * caller's: corio_close_fd), -errno with a message, CORIO_EINVAL. */
+/* A UDP endpoint (create_datagram_endpoint): a socket bound to
+ * local_host:local_port and/or connected to remote_host:port (NULL leaves
+ * that side out). Numeric addresses work anywhere; names need a task
+ * (resolved on the pool, as corio_getaddrinfo): of each address family
+ * both sides have, the first address of each, the first pair that works
+ * (as asyncio). 0 with *fd (the caller's: corio_close_fd), -errno with a
+ * message, CORIO_ENAME, CORIO_ENOTINTASK (a name outside a task),
+ * CORIO_EINVAL (also: no address family in common). */
 CORIO_API int corio_open_datagram(const char *local_host, int local_port, const char *remote_host,
                                   int remote_port, int *fd);
 

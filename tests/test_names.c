@@ -676,6 +676,49 @@ TEST(name_server_all_addresses) {
     return 0;
 }
 
+/* ---- datagram endpoints by name ------------------------------------------------------------ */
+
+static int datagram_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    int a, b;
+    ASSERT_EQ(corio_open_datagram("udp.test", 0, NULL, 0, &a), 0);
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(getsockname(a, (struct sockaddr *)&sa, &len), 0);
+    char h[64];
+    inet_ntop(AF_INET, &sa.sin_addr, h, sizeof h);
+    ASSERT_STR(h, "127.0.0.6");
+    ASSERT_EQ(corio_open_datagram(NULL, 0, "udp.test", ntohs(sa.sin_port), &b), 0);
+    ASSERT_EQ(corio_sock_sendto(b, "ping", 4, NULL, 0), 0);
+    char buf[8];
+    size_t got;
+    ASSERT_EQ(corio_sock_recvfrom(a, buf, sizeof buf, &got, NULL, NULL), 0);
+    ASSERT_EQ(got, 4);
+    ASSERT(memcmp(buf, "ping", 4) == 0);
+    /* no family in common */
+    int c;
+    ASSERT_EQ(corio_open_datagram("udp.test", 0, "::1", 9, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_open_datagram("nosuch.test", 0, NULL, 0, &c), CORIO_ENAME);
+    ASSERT_EQ(c, -1);
+    /* a bind that fails: its error, named */
+    ASSERT_EQ(corio_open_datagram("udp.test", ntohs(sa.sin_port), NULL, 0, &c), -EADDRINUSE);
+    ASSERT(strstr(corio_error_message(corio_current_error()), "bind 127.0.0.6:"));
+    corio_close_fd(a);
+    corio_close_fd(b);
+    return 0;
+}
+
+TEST(name_datagram) {
+    int fd;
+    /* numeric hosts need no task; names do */
+    ASSERT_EQ(corio_open_datagram("127.0.0.1", 0, NULL, 0, &fd), 0);
+    corio_close_fd(fd);
+    ASSERT_EQ(corio_open_datagram("localhost", 0, NULL, 0, &fd), CORIO_ENOTINTASK);
+    fake(0, "udp.test", "127.0.0.6", NULL, NULL, NULL, NULL);
+    with_hook(datagram_body);
+    return 0;
+}
+
 /* ---- bad input ----------------------------------------------------------------------------- */
 
 static int bad_body(void *arg, void **res) {

@@ -29,5 +29,7 @@ int corio__resolve(const char *host, int port, int family, int socktype, int fla
 /* In a task: a TCP socket connected to one of host's addresses, as
  * corio_open_connection_with says (o may be NULL): 0 with *fd. */
 int corio__open_tcp(const char *host, int port, const corio_connect_options *o, int *fd);
+/* corio_open_datagram's work: numeric hosts anywhere, names in a task. */
+int corio__open_udp(const char *lhost, int lport, const char *rhost, int rport, int *fd);
 
 #endif

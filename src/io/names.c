@@ -256,7 +256,12 @@ static int is_numeric(const char *host, const char *port, const struct addrinfo 
 static int inline_lookup(const char *host, const char *port, const struct addrinfo *hints,
                          struct addrinfo **out, const char *what) {
     struct addrinfo h = {0}, *r = NULL;
-    if (hints) h = *hints;
+    if (hints) { /* the inputs only: getaddrinfo wants the rest zero */
+        h.ai_flags = hints->ai_flags;
+        h.ai_family = hints->ai_family;
+        h.ai_socktype = hints->ai_socktype;
+        h.ai_protocol = hints->ai_protocol;
+    }
     if (host) h.ai_flags |= AI_NUMERICHOST;
     if (port && *port) h.ai_flags |= AI_NUMERICSERV;
     int gai = getaddrinfo(host, port && *port ? port : (host ? NULL : "0"), &h, &r);
@@ -550,6 +555,21 @@ static void race_free(race *r) {
     corio__free(r);
 }
 
+/* Every attempt is over once `any` returns, unless it failed before it
+ * began (no memory): then cancel them and wait here. 1 when all are done
+ * (the race may be freed), 0 if one could not be waited for. */
+static int settle(corio_task **tasks, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (corio_future_done(tasks[i])) continue;
+        corio_task_cancel(tasks[i], NULL);
+        int rc = 0;
+        while (!corio_future_done(tasks[i]) && (rc == 0 || rc == CORIO_ECANCELED))
+            rc = corio_await(tasks[i], NULL);
+        if (!corio_future_done(tasks[i])) return 0;
+    }
+    return 1;
+}
+
 static int connect_raced(const char *host, int port, const struct addrinfo **v, size_t n,
                          const struct addrinfo *local, double delay, int *fd) {
     race *r = corio__calloc(1, sizeof *r);
@@ -577,6 +597,7 @@ static int connect_raced(const char *host, int port, const struct addrinfo **v, 
     size_t winner = n;
     int raced = made > 0 ? corio_any_tasks(tasks, made, &winner, NULL) : rc;
     if (rc == 0) rc = raced;
+    int settled = settle(tasks, made);
     if (rc == 0) {
         *fd = r->a[winner].fd; /* every other socket closes with the race */
         r->a[winner].fd = -1;
@@ -590,7 +611,7 @@ static int connect_raced(const char *host, int port, const struct addrinfo **v, 
     for (size_t i = 0; i < made; i++) corio_future_unref(tasks[i]);
     corio__free(tasks);
     corio__free(errs);
-    if (r) race_free(r);
+    if (r && settled) race_free(r); /* else an attempt may still read it: kept */
     return rc;
 }
 
@@ -629,5 +650,67 @@ int corio__open_tcp(const char *host, int port, const corio_connect_options *o, 
     corio__free(v);
     corio_freeaddrinfo(ais);
     corio_freeaddrinfo(local);
+    return rc;
+}
+
+/* ---- datagram endpoints by name ------------------------------------------------------------ */
+
+static const struct addrinfo *first_of(const struct addrinfo *ai, int family) {
+    while (ai && ai->ai_family != family) ai = ai->ai_next;
+    return ai;
+}
+
+/* One socket of family, bound to la and/or connected to ra (either may be
+ * NULL). 0 with *fd, or the error with a message. */
+static int udp_one(int family, const struct addrinfo *la, const struct addrinfo *ra, int *fd) {
+    char where[128];
+    int s, rc = corio_socket(family, SOCK_DGRAM, 0, &s);
+    const struct addrinfo *at = la ? la : ra;
+    const char *op = "socket for";
+    if (rc == 0 && la && (rc = corio__bind(s, la->ai_addr, la->ai_addrlen)) < 0) op = "bind";
+    if (rc == 0 && ra && (rc = corio__connect(s, ra->ai_addr, ra->ai_addrlen)) < 0) {
+        op = "connect";
+        at = ra;
+    }
+    if (rc < 0) {
+        if (op[0] != 's') corio_close_fd(s);
+        corio__addr_format(at->ai_addr, at->ai_addrlen, where, sizeof where);
+        return corio_raise(rc, "%s %s: %s", op, where, strerror(-rc));
+    }
+    *fd = s;
+    return 0;
+}
+
+/* asyncio's create_datagram_endpoint: for each address family both sides
+ * have (in the order the local side, then the remote side, lists them),
+ * the first address of each; the first pair that works. */
+int corio__open_udp(const char *lhost, int lport, const char *rhost, int rport, int *fd) {
+    struct addrinfo *local = NULL, *remote = NULL;
+    int rc = 0;
+    if (lhost) rc = corio__resolve(lhost, lport, AF_UNSPEC, SOCK_DGRAM, AI_PASSIVE, &local);
+    if (rc == 0 && rhost) rc = corio__resolve(rhost, rport, AF_UNSPEC, SOCK_DGRAM, 0, &remote);
+    int first_err = 0, tried = 0;
+    corio_error *err = NULL;
+    for (const struct addrinfo *a = local ? local : remote; rc == 0 && a; a = a->ai_next) {
+        const struct addrinfo *la = local ? first_of(local, a->ai_family) : NULL;
+        const struct addrinfo *ra = remote ? first_of(remote, a->ai_family) : NULL;
+        if ((local && la != a) || (!local && ra != a) || (remote && !ra)) continue; /* seen, or no pair */
+        tried = 1;
+        int r = udp_one(a->ai_family, la, ra, fd);
+        if (r == 0) break;
+        if (!first_err) { /* asyncio raises the first one */
+            first_err = r;
+            err = corio_error_ref(corio_current_error());
+        }
+    }
+    if (rc == 0 && !tried)
+        rc = corio_raise(CORIO_EINVAL, "%s and %s: no address family in common", lhost, rhost);
+    else if (rc == 0 && *fd < 0) {
+        rc = first_err;
+        if (err && corio_error_code(err) == rc) corio__set_exc(corio__running_task(), err);
+    }
+    corio_error_unref(err);
+    corio_freeaddrinfo(local);
+    corio_freeaddrinfo(remote);
     return rc;
 }

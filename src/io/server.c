@@ -341,7 +341,7 @@ int corio_start_server(corio_stream_handler handler, void *arg, const char *host
         while (b != a && !same_addr(a, b)) b = b->ai_next;
         if (b != a) continue; /* listed twice */
         if (srv->nfds == MAX_LISTENERS) {
-            rc = corio_raise(CORIO_EINVAL, "start_server %s: more than %d addresses", host, MAX_LISTENERS);
+            rc = corio_raise(CORIO_EINVAL, "start_server %s: more than %d addresses", host ? host : "*", MAX_LISTENERS);
             break;
         }
         rc = listen_on(srv, a->ai_addr, a->ai_addrlen, opts);
