@@ -224,11 +224,18 @@ static int lookup_run(void *arg, void **result) {
     return 0;
 }
 
+static lookup *lookup_new(int kind) {
+    lookup *l = corio__calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->kind = kind;
+    l->res.close = lookup_res_close;
+    corio__list_init(&l->res.link); /* lookup_free unlinks it, linked or not */
+    return l;
+}
+
 /* In a task: run l on the pool. 0: l is the caller's again (lookup_free).
  * Else (a cancel, a timeout, no memory) l is no longer the caller's. */
 static int lookup_await(corio_loop *loop, lookup *l) {
-    l->res.close = lookup_res_close;
-    corio__list_init(&l->res.link);
     corio__loop_add_resource(loop, &l->res);
     void *r = NULL;
     return corio_to_thread(lookup_run, l, lookup_release, &r);
@@ -282,9 +289,8 @@ int corio_getaddrinfo(const char *host, const char *port, const struct addrinfo 
     } else {
         corio_loop *loop;
         if ((rc = corio__io_loop(&loop)) < 0) return rc;
-        lookup *l = corio__calloc(1, sizeof *l);
+        lookup *l = lookup_new(ADDRINFO);
         if (!l) return CORIO_ENOMEM;
-        l->kind = ADDRINFO;
         if ((host && !(l->host = corio__strdup(host))) || (port && !(l->port = corio__strdup(port)))) {
             lookup_free(l);
             return CORIO_ENOMEM;
@@ -328,9 +334,8 @@ int corio_getnameinfo(const struct sockaddr *addr, unsigned int addrlen, int fla
     corio_loop *loop;
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
-    lookup *l = corio__calloc(1, sizeof *l);
+    lookup *l = lookup_new(NAMEINFO);
     if (!l) return CORIO_ENOMEM;
-    l->kind = NAMEINFO;
     memcpy(&l->sa, addr, addrlen);
     l->salen = addrlen;
     l->flags = flags;
@@ -548,8 +553,8 @@ static int attempt_run(void *arg, void **result) {
 static void race_free(race *r) {
     for (size_t i = 0; i < r->n; i++) {
         if (r->a[i].fd >= 0) corio_close_fd(r->a[i].fd);
-        corio_event_free(r->a[i].started);
-        corio_event_free(r->a[i].failed);
+        if (r->a[i].started) corio_event_free(r->a[i].started);
+        if (r->a[i].failed) corio_event_free(r->a[i].failed);
     }
     corio__free(r->a);
     corio__free(r);
@@ -580,17 +585,17 @@ static int connect_raced(const char *host, int port, const struct addrinfo **v, 
     if (rc == 0) {
         r->delay = delay;
         r->local = local;
-        for (; r->n < n; r->n++) {
-            attempt *a = &r->a[r->n];
-            *a = (attempt){.race = r, .i = r->n, .ai = v[r->n], .fd = -1};
-            if ((rc = corio_event_new(&a->started)) < 0 || (rc = corio_event_new(&a->failed)) < 0) break;
-        }
+        r->n = n;
+        for (size_t i = 0; i < n; i++)
+            r->a[i] = (attempt){.race = r, .i = i, .ai = v[i], .fd = -1};
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if ((rc = corio_event_new(&r->a[i].started)) == 0) rc = corio_event_new(&r->a[i].failed);
     }
     char name[160], where[128];
-    for (; rc == 0 && made < n; made++) {
+    while (rc == 0 && made < n) {
         corio__addr_format(v[made]->ai_addr, v[made]->ai_addrlen, where, sizeof where);
         snprintf(name, sizeof name, "connect %s (happy eyeballs)", where);
-        rc = corio_create_task(attempt_run, &r->a[made], name, &tasks[made]);
+        if ((rc = corio_create_task(attempt_run, &r->a[made], name, &tasks[made])) == 0) made++;
     }
     if (rc < 0 && made > 0) /* not every attempt could be made: none runs */
         for (size_t i = 0; i < made; i++) corio_task_cancel(tasks[i], NULL);
