@@ -558,6 +558,52 @@ TEST(name_happy_eyeballs) {
     return 0;
 }
 
+/* The same in copy-stack mode (the racing tasks share one stack; nothing
+ * of the race may live in a frame) and with eager tasks (an attempt
+ * starts inside the call that creates it). */
+static int modes_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_server *srv;
+    accepted = 0;
+    ASSERT_EQ(corio_start_server(count_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    int port = server_port(srv, 0, NULL);
+    corio_connect_options o = {.happy_eyeballs_delay = 0.01};
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection_with("refused-then-ok.test", port, &o, &c), 0);
+    char h[64];
+    peer_of(c, h, sizeof h);
+    ASSERT_STR(h, "127.0.0.1");
+    ASSERT_EQ(corio_stream_free(c), 0);
+    expect_group(corio_open_connection_with("refused.test", port, &o, &c), -ECONNREFUSED, 2,
+                 (const char *const[]){NULL, NULL});
+    struct addrinfo *ai;
+    ASSERT_EQ(corio_getaddrinfo("refused.test", "1", NULL, &ai), 0);
+    corio_freeaddrinfo(ai);
+    while (accepted < 1) ASSERT_EQ(corio_sleep(0.001), 0);
+    corio_server_close(srv);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    ASSERT_EQ(corio_server_free(srv), 0);
+    return 0;
+}
+
+TEST(name_stack_modes) {
+    fake(0, "refused-then-ok.test", "127.0.0.2", "127.0.0.1", NULL, NULL, NULL);
+    fake(1, "refused.test", "127.0.0.2", "127.0.0.3", NULL, NULL, NULL);
+    for (int mode = 0; mode < 2; mode++) {
+        corio_loop *loop = NULL;
+        ASSERT_EQ(corio_loop_new(&loop), 0);
+        if (mode == 0) ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+        else ASSERT_EQ(corio_loop_set_eager_tasks(loop, 1), 0);
+        ASSERT_EQ(corio_loop_set_resolver(loop, fake_resolver, NULL), 0);
+        corio_task *t;
+        ASSERT_EQ(corio_loop_create_task(loop, modes_body, NULL, "main", 0, &t), 0);
+        ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+        corio_future_unref(t);
+        close_loop(loop);
+    }
+    return 0;
+}
+
 /* ---- interleave: asyncio's _interleave_addrinfos orders ------------------------------------ */
 
 /* The order tried shows in the group of errors. */

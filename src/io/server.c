@@ -137,9 +137,12 @@ static int acceptor(void *arg, void **res) {
     corio_server *srv = arg;
     int i = 0;
     while (i < srv->nfds && srv->acceptors[i] != corio_current_task()) i++;
+    /* Not found: an eager task (corio_loop_set_eager_tasks), started inside
+     * listen_on's create before its slot was filled; its slot is nfds,
+     * whose listener is set already. */
     corio_loop *loop = corio_get_running_loop();
     for (;;) {
-        if (srv->closed || i == srv->nfds) return 0;
+        if (srv->closed || srv->fds[i] < 0) return 0;
         int conn_fd = corio__backend_accept(loop, srv->fds[i], NULL, NULL);
         if (srv->closed) { /* closed while it waited */
             if (conn_fd >= 0) corio_close_fd(conn_fd);
