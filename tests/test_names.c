@@ -292,16 +292,25 @@ static int hook_body(void *arg, void **res) {
     peer_of(c, h, sizeof h);
     ASSERT_STR(h, "127.0.0.4");
     ASSERT_EQ(corio_stream_free(c), 0);
-    while (accepted < 1) ASSERT_EQ(corio_sleep(0.001), 0);
+    /* local_addr: bound first (a name too) */
+    corio_connect_options o = {.local_host = "local.test"};
+    ASSERT_EQ(corio_open_connection_with("one.test", port, &o, &c), 0);
+    struct sockaddr_in me;
+    unsigned int len = sizeof me;
+    ASSERT_EQ(corio_stream_sockname(c, (struct sockaddr *)&me, &len), 0);
+    inet_ntop(AF_INET, &me.sin_addr, h, sizeof h);
+    ASSERT_STR(h, "127.0.0.5");
+    ASSERT_EQ(corio_stream_free(c), 0);
+    while (accepted < 2) ASSERT_EQ(corio_sleep(0.001), 0);
     corio_server_close(srv);
     ASSERT_EQ(corio_server_wait_closed(srv), 0);
     ASSERT_EQ(corio_server_free(srv), 0);
     /* unset: the system's getaddrinfo again (localhost still resolves) */
-    ASSERT_EQ(atomic_load(&hook_calls), before + 4);
+    ASSERT_EQ(atomic_load(&hook_calls), before + 6);
     ASSERT_EQ(corio_loop_set_resolver(corio_get_running_loop(), NULL, NULL), 0);
     ASSERT_EQ(corio_getaddrinfo("localhost", "81", &hints, &ai), 0);
     corio_freeaddrinfo(ai);
-    ASSERT_EQ(atomic_load(&hook_calls), before + 4);
+    ASSERT_EQ(atomic_load(&hook_calls), before + 6);
     return 0;
 }
 
@@ -320,6 +329,7 @@ static void with_hook(corio_fn body) {
 TEST(name_resolver_hook) {
     fake(0, "two.test", "127.0.0.2", "127.0.0.3", NULL, NULL, NULL);
     fake(1, "one.test", "127.0.0.4", NULL, NULL, NULL, NULL);
+    fake(2, "local.test", "127.0.0.5", NULL, NULL, NULL, NULL);
     with_hook(hook_body);
     return 0;
 }
