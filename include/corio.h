@@ -905,11 +905,12 @@ CORIO_API int corio_getnameinfo(const struct sockaddr *addr, unsigned int addrle
 /* A loop's own getaddrinfo (asyncio lets a loop override it; tests use it
  * to control names without /etc/hosts or DNS). Called on a pool thread in
  * place of the system's getaddrinfo, with its arguments, and answering as
- * it does: 0 with *out, or an EAI_* code (EAI_SYSTEM with errno set). It
- * may block (a slow lookup keeps a pool thread, never the loop) and
- * several may run at once. Its list must be corio's nodes: build it from
- * corio_getaddrinfo on numeric hosts (which needs no task) and chain them
- * through ai_next; corio frees it. Numeric hosts never reach the hook. */
+ * it does: 0 with *out (an empty list is CORIO_ENAME), or an EAI_* code
+ * (EAI_SYSTEM with errno set; *out is not read then). It may block (a slow
+ * lookup holds a pool thread, never the loop), and several may run at
+ * once. Its list must be corio's nodes: build it from corio_getaddrinfo on
+ * numeric hosts (which needs no task) chained through ai_next; corio
+ * frees it. Numeric hosts never reach the hook. */
 typedef int (*corio_resolver_fn)(void *arg, const char *host, const char *port,
                                  const struct addrinfo *hints, struct addrinfo **out);
 /* From the loop's thread, or before it runs: fn NULL restores the

@@ -208,8 +208,7 @@ static int lookup_run(void *arg, void **result) {
         if (l->fn) { /* the hook answers with corio's nodes already */
             l->gai = l->fn(l->fn_arg, l->host, l->port, hints, &r);
             l->err = errno;
-            if (l->gai == 0) l->list = r;
-            else corio_freeaddrinfo(r);
+            if (l->gai == 0) l->list = r; /* on a failure *out is not read, as getaddrinfo's */
         } else {
             l->gai = getaddrinfo(l->host, l->port, hints, &r);
             l->err = errno;
