@@ -877,6 +877,8 @@ static int bad_body(void *arg, void **res) {
     corio_server *srv;
     ASSERT_EQ(corio_start_server(count_handler, NULL, "127.0.0.1", 65536, NULL, &srv), CORIO_EINVAL);
     ASSERT_EQ(corio_getaddrinfo("localhost", "80", NULL, NULL), CORIO_EINVAL);
+    /* "" is no host for a server (asyncio's None), and no name for a client */
+    ASSERT_EQ(corio_open_connection("", 80, &c), CORIO_ENAME);
     return 0;
 }
 

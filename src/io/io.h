@@ -21,8 +21,9 @@ void corio__peer_format(int fd, char *buf, size_t cap);
 void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size_t cap);
 
 /* names.c. In a task: host and port as the stream calls take them ("[::1]"
- * too, "" or NULL for none) resolved to corio's list (corio_freeaddrinfo);
- * numeric ones inline. 0 or corio_getaddrinfo's codes. */
+ * too; NULL, or with AI_PASSIVE "", for none) resolved to corio's list
+ * (corio_freeaddrinfo); numeric ones inline. 0 or corio_getaddrinfo's
+ * codes. */
 struct addrinfo;
 int corio__resolve(const char *host, int port, int family, int socktype, int flags,
                    struct addrinfo **out);

@@ -279,6 +279,7 @@ static int inline_lookup(const char *host, const char *port, const struct addrin
 int corio_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
                       struct addrinfo **out) {
     if (out) *out = NULL;
+    if (port && !*port) port = NULL; /* asyncio's _ipaddr_info: "" is no port */
     if (!out || (!host && !port)) return CORIO_EINVAL;
     char what[300];
     name_format(host, port, what, sizeof what);
@@ -365,7 +366,7 @@ int corio__resolve(const char *host, int port, int family, int socktype, int fla
         h[hl - 2] = 0;
         host = h;
     }
-    if (host && !*host) host = NULL; /* asyncio: "" is None */
+    if (host && !*host && (flags & AI_PASSIVE)) host = NULL; /* asyncio's create_server: "" is None */
     snprintf(p, sizeof p, "%d", port);
     struct addrinfo hints = {.ai_family = family, .ai_socktype = socktype, .ai_flags = flags};
     return corio_getaddrinfo(host, p, &hints, out);
