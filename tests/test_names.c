@@ -451,6 +451,46 @@ TEST(name_cancel_queued_lookup) {
     return 0;
 }
 
+/* The loop closes under a task waiting for a lookup (and one racing
+ * connections): the task is destroyed pending, the lookup's answer is
+ * released when the pool gives it back, nothing is left (ASan, fds). */
+static int waits_forever(void *arg, void **res) {
+    (void)res;
+    struct addrinfo *ai;
+    corio_connect_options o = {.happy_eyeballs_delay = 0.01};
+    corio_stream *c;
+    if (arg) return corio_open_connection_with("two.test", 80, &o, &c);
+    return corio_getaddrinfo("two.test", "80", NULL, &ai);
+}
+
+static int short_nap(void *arg, void **res) {
+    (void)arg, (void)res;
+    return corio_sleep(0.03);
+}
+
+TEST(name_loop_closed_during_lookup) {
+    fake(0, "two.test", "127.0.0.2", "127.0.0.3", NULL, NULL, NULL);
+    atomic_store(&hook_sleep_ms, 100);
+    corio_loop *loop = NULL;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    ASSERT_EQ(corio_loop_set_resolver(loop, fake_resolver, NULL), 0);
+    reports r = {0};
+    ASSERT_EQ(corio_loop_set_exception_handler(loop, capture_report, &r), 0);
+    corio_task *a, *b, *t;
+    ASSERT_EQ(corio_loop_create_task(loop, waits_forever, NULL, "lookup", 0, &a), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, waits_forever, (void *)1, "connect", 0, &b), 0);
+    ASSERT_EQ(corio_loop_create_task(loop, short_nap, NULL, "nap", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    ASSERT(!corio_future_done(a) && !corio_future_done(b));
+    corio_future_unref(t);
+    corio_future_unref(a);
+    corio_future_unref(b);
+    close_loop(loop);
+    ASSERT_EQ(r.n, 2); /* "Task was destroyed but it is pending!", twice */
+    atomic_store(&hook_sleep_ms, 0);
+    return 0;
+}
+
 /* ---- all errors together ---------------------------------------------------------------- */
 
 static int expect_group(int rc, int code, size_t n, const char *const *msgs) {
