@@ -243,7 +243,7 @@ static int lookup_await(corio_loop *loop, lookup *l) {
 /* ---- getaddrinfo ------------------------------------------------------------------------ */
 
 static int is_numeric_port(const char *port) {
-    if (!port || !*port) return 1;
+    if (!port) return 1;
     for (const char *p = port; *p; p++)
         if (*p < '0' || *p > '9') return 0;
     return 1;
@@ -259,18 +259,24 @@ static int is_numeric(const char *host, const char *port, const struct addrinfo 
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-static int inline_lookup(const char *host, const char *port, const struct addrinfo *hints,
-                         struct addrinfo **out, const char *what) {
-    struct addrinfo h = {0}, *r = NULL;
-    if (hints) { /* the inputs only: getaddrinfo wants the rest zero */
+/* The caller's hints, the inputs only: getaddrinfo wants the rest zero. */
+static struct addrinfo hints_of(const struct addrinfo *hints) {
+    struct addrinfo h = {0};
+    if (hints) {
         h.ai_flags = hints->ai_flags;
         h.ai_family = hints->ai_family;
         h.ai_socktype = hints->ai_socktype;
         h.ai_protocol = hints->ai_protocol;
     }
+    return h;
+}
+
+static int inline_lookup(const char *host, const char *port, const struct addrinfo *hints,
+                         struct addrinfo **out, const char *what) {
+    struct addrinfo h = hints_of(hints), *r = NULL;
     if (host) h.ai_flags |= AI_NUMERICHOST;
-    if (port && *port) h.ai_flags |= AI_NUMERICSERV;
-    int gai = getaddrinfo(host, port && *port ? port : (host ? NULL : "0"), &h, &r);
+    if (port) h.ai_flags |= AI_NUMERICSERV;
+    int gai = getaddrinfo(host, port, &h, &r);
     int err = errno;
     if (gai == 0) gai = list_adopt(r, out);
     return gai ? gai_failed("getaddrinfo", what, gai, err) : 0;
@@ -295,13 +301,8 @@ int corio_getaddrinfo(const char *host, const char *port, const struct addrinfo 
             lookup_free(l);
             return CORIO_ENOMEM;
         }
-        if (hints) { /* the inputs only: getaddrinfo wants the rest zero */
-            l->hints.ai_flags = hints->ai_flags;
-            l->hints.ai_family = hints->ai_family;
-            l->hints.ai_socktype = hints->ai_socktype;
-            l->hints.ai_protocol = hints->ai_protocol;
-            l->has_hints = 1;
-        }
+        l->hints = hints_of(hints);
+        l->has_hints = hints != NULL;
         hook_get(loop, &l->fn, &l->fn_arg);
         if ((rc = lookup_await(loop, l)) < 0) return rc;
         rc = l->gai ? gai_failed("getaddrinfo", what, l->gai, l->err) : 0;
@@ -646,12 +647,9 @@ int corio__open_tcp(const char *host, int port, const corio_connect_options *o, 
         if (delay > 0 && il == 0) il = 1; /* asyncio: Happy Eyeballs interleaves by default */
         if (il > 0) rc = interleave(v, n, il);
     }
-    if (rc == 0) {
-        char h[300];
-        snprintf(h, sizeof h, "%s", host);
-        rc = delay > 0 && n > 1 ? connect_raced(h, port, v, n, local, delay, fd)
-                                : connect_in_turn(h, port, v, n, local, fd);
-    }
+    if (rc == 0)
+        rc = delay > 0 && n > 1 ? connect_raced(host, port, v, n, local, delay, fd)
+                                : connect_in_turn(host, port, v, n, local, fd);
     corio__free(v);
     corio_freeaddrinfo(ais);
     corio_freeaddrinfo(local);
