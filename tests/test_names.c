@@ -27,7 +27,7 @@ typedef struct fake_name {
 static fake_name fakes[8];
 static atomic_int hook_calls;
 static atomic_int hook_done;
-static atomic_int hook_sleep_ms; /* a slow lookup (on the pool thread) */
+static atomic_int hook_hold; /* a slow lookup: the hook waits (on its pool thread) while set */
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -38,8 +38,7 @@ static int fake_resolver(void *arg, const char *host, const char *port, const st
                          struct addrinfo **out) {
     (void)arg;
     atomic_fetch_add(&hook_calls, 1);
-    int ms = atomic_load(&hook_sleep_ms);
-    if (ms) sleep_ms(ms);
+    while (atomic_load(&hook_hold)) sleep_ms(1);
     *out = NULL;
     int rc = EAI_NONAME;
     for (int i = 0; i < 8 && fakes[i].name; i++) {
@@ -373,9 +372,10 @@ TEST(name_failing) {
 
 /* ---- cancelled lookups ---------------------------------------------------------------- */
 
+static atomic_int blocker_hold; /* the pool's job below waits while set */
 static int blocker(void *arg, void **res) {
     (void)arg, (void)res;
-    sleep_ms(200);
+    while (atomic_load(&blocker_hold)) sleep_ms(1);
     return 0;
 }
 
@@ -384,7 +384,7 @@ static int blocking_in_pool(void *arg, void **res) { return corio_to_thread(bloc
 static int slow_body(void *arg, void **res) {
     (void)arg, (void)res;
     struct addrinfo *ai;
-    atomic_store(&hook_sleep_ms, 150);
+    atomic_store(&hook_hold, 1);
     int done = atomic_load(&hook_done);
     /* cancelled while the hook runs: the task goes on at once; the answer
      * is freed when it arrives (ASan's leak check sees it) */
@@ -393,19 +393,22 @@ static int slow_body(void *arg, void **res) {
     int rc = corio_getaddrinfo("two.test", "80", NULL, &ai);
     ASSERT_EQ(corio_timeout_exit(cm, rc), CORIO_ETIMEDOUT);
     ASSERT_EQ(atomic_load(&hook_done), done); /* still running */
+    atomic_store(&hook_hold, 0);
     while (atomic_load(&hook_done) == done) ASSERT_EQ(corio_sleep(0.01), 0);
     ASSERT_EQ(corio_sleep(0.01), 0); /* its release runs on the loop */
     /* the same through open_connection and getnameinfo */
     ASSERT_EQ(corio_timeout_enter(0.02, &cm), 0);
     corio_stream *c;
+    atomic_store(&hook_hold, 1);
     rc = corio_open_connection("two.test", 80, &c);
     ASSERT_EQ(corio_timeout_exit(cm, rc), CORIO_ETIMEDOUT);
+    atomic_store(&hook_hold, 0); /* it ends while the loop closes, or before */
     return 0;
 }
 
 TEST(name_cancel_slow_lookup) {
     fake(0, "two.test", "127.0.0.2", "127.0.0.3", NULL, NULL, NULL);
-    with_hook(slow_body); /* the loop closes while the last hook sleeps: released then */
+    with_hook(slow_body);
     return 0;
 }
 
@@ -414,6 +417,7 @@ static int queued_body(void *arg, void **res) {
     /* the pool's one thread is busy: a lookup waits in its queue when it
      * is cancelled, never runs, and its record goes with the loop */
     corio_task *b;
+    atomic_store(&blocker_hold, 1);
     ASSERT_EQ(corio_create_task(blocking_in_pool, NULL, "blocker", &b), 0);
     ASSERT_EQ(corio_sleep(0), 0);
     int calls = atomic_load(&hook_calls);
@@ -427,6 +431,8 @@ static int queued_body(void *arg, void **res) {
     ASSERT_EQ(corio_timeout_enter(0.02, &cm), 0);
     rc = corio_getnameinfo((struct sockaddr *)&a, sizeof a, NI_NUMERICHOST, NULL, 0, s, sizeof s);
     ASSERT_EQ(corio_timeout_exit(cm, rc), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_sleep(0.01), 0); /* the cancels reach the pool's queue */
+    atomic_store(&blocker_hold, 0);
     ASSERT_EQ(corio_await(b, NULL), 0);
     corio_future_unref(b);
     ASSERT_EQ(corio_sleep(0.05), 0);
@@ -451,9 +457,9 @@ TEST(name_cancel_queued_lookup) {
     return 0;
 }
 
-/* The loop closes under a task waiting for a lookup (and one racing
- * connections): the task is destroyed pending, the lookup's answer is
- * released when the pool gives it back, nothing is left (ASan, fds). */
+/* The loop closes under tasks waiting for lookups (one in
+ * open_connection): they are destroyed pending, the answers released when
+ * the pool gives them back, nothing is left (ASan, fds). */
 static int waits_forever(void *arg, void **res) {
     (void)res;
     struct addrinfo *ai;
@@ -470,7 +476,7 @@ static int short_nap(void *arg, void **res) {
 
 TEST(name_loop_closed_during_lookup) {
     fake(0, "two.test", "127.0.0.2", "127.0.0.3", NULL, NULL, NULL);
-    atomic_store(&hook_sleep_ms, 100);
+    atomic_store(&hook_hold, 1);
     corio_loop *loop = NULL;
     ASSERT_EQ(corio_loop_new(&loop), 0);
     ASSERT_EQ(corio_loop_set_resolver(loop, fake_resolver, NULL), 0);
@@ -485,9 +491,9 @@ TEST(name_loop_closed_during_lookup) {
     corio_future_unref(t);
     corio_future_unref(a);
     corio_future_unref(b);
+    atomic_store(&hook_hold, 0); /* the close waits for the pool's threads */
     close_loop(loop);
     ASSERT_EQ(r.n, 2); /* "Task was destroyed but it is pending!", twice */
-    atomic_store(&hook_sleep_ms, 0);
     return 0;
 }
 
