@@ -27,8 +27,9 @@ run "17. the asyncio docs' TCP echo server and client, on loopback" ex17_tcp_ech
 run "18. the same over a Unix socket" ex18_unix_echo
 run "19. a line-based chat server: readline, broadcast, drain" ex19_chat
 run "20. a UDP echo server and client" ex20_udp_echo
+run "21. names: localhost's addresses off the loop, a server on all of them, Happy Eyeballs" ex21_names
 
-printf '\n== 21. the TCP echo and the chat again, on io_uring (CORIO_BACKEND=io_uring) ==\n'
+printf '\n== 22. the TCP echo and the chat again, on io_uring (CORIO_BACKEND=io_uring) ==\n'
 if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$dir/ex20_udp_echo" 2>&1 >/dev/null | grep -q "running on io_uring"; then
     CORIO_BACKEND=io_uring "$dir/ex17_tcp_echo"
     CORIO_BACKEND=io_uring "$dir/ex19_chat"

@@ -732,10 +732,14 @@ CORIO_API int corio_sock_recvfrom(int fd, void *buf, size_t n, size_t *got,
 CORIO_API int corio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
                                 unsigned int addrlen);
 
-/* A UDP endpoint (create_datagram_endpoint), not a task call: a socket
- * bound to local_host:local_port and/or connected to remote_host:port
- * (numeric addresses; NULL leaves that side out). 0 with *fd (the
- * caller's: corio_close_fd), -errno with a message, CORIO_EINVAL. */
+/* A UDP endpoint (create_datagram_endpoint): a socket bound to
+ * local_host:local_port and/or connected to remote_host:port (NULL leaves
+ * that side out). Numeric addresses work anywhere; names need a task
+ * (resolved on the pool, as corio_getaddrinfo): of each address family
+ * both sides have, the first address of each, the first pair that works
+ * (as asyncio). 0 with *fd (the caller's: corio_close_fd), -errno with a
+ * message, CORIO_ENAME, CORIO_ENOTINTASK (a name outside a task),
+ * CORIO_EINVAL (also: no address family in common). */
 CORIO_API int corio_open_datagram(const char *local_host, int local_port, const char *remote_host,
                                   int remote_port, int *fd);
 
@@ -749,9 +753,11 @@ CORIO_API int corio_open_datagram(const char *local_host, int local_port, const 
  * once. A read that is cancelled or times out consumes nothing. Bytes
  * handed out by pointer are the stream's, valid until the next call on it. */
 typedef struct corio_stream corio_stream;
-/* In a task: connect to a numeric address ("127.0.0.1", "::1" or "[::1]";
- * names come with getaddrinfo), TCP_NODELAY on. *out: owned. 0, -errno
- * with a message naming the peer, CORIO_EINVAL (not a numeric address). */
+/* In a task: connect to host (a name, or a numeric address: "127.0.0.1",
+ * "::1" or "[::1]"), its addresses one after the other, TCP_NODELAY on;
+ * corio_open_connection_with (names) says the rest. *out: owned. 0,
+ * -errno with a message naming the peer, CORIO_EGROUP, CORIO_ENAME,
+ * CORIO_EINVAL. */
 CORIO_API int corio_open_connection(const char *host, int port, corio_stream **out);
 /* A Unix socket: a path, or "@name" for an abstract one. */
 CORIO_API int corio_open_unix_connection(const char *path, corio_stream **out);
@@ -841,10 +847,13 @@ typedef struct corio_server_options {
     double tls_handshake_timeout; /* 0: 60 s */
     double tls_shutdown_timeout;  /* 0: 30 s */
 } corio_server_options;
-/* In a task: listen on a numeric address (NULL: "0.0.0.0"; port 0: the
- * system picks, see corio_server_sockname) and serve at once. opts may be
- * NULL. *out: owned (corio_server_free). 0, -errno with a message,
- * CORIO_EINVAL. */
+/* In a task: listen on every address of host (a name, resolved on the
+ * thread pool, or a numeric address; NULL or "": every interface, 0.0.0.0
+ * and :: as asyncio binds them; port 0: the system picks, for each
+ * listener its own, see corio_server_sockname) and serve at once. An
+ * address of a family the system lacks is left out, as asyncio does. opts
+ * may be NULL. *out: owned (corio_server_free). 0, -errno with a message,
+ * CORIO_ENAME, CORIO_EINVAL (more than 8 addresses too). */
 CORIO_API int corio_start_server(corio_stream_handler handler, void *arg, const char *host,
                                  int port, const corio_server_options *opts, corio_server **out);
 /* A Unix socket: a path (not removed afterwards), or "@name" (abstract). */
@@ -870,6 +879,86 @@ CORIO_API int corio_server_sockname(const corio_server *srv, int i, struct socka
 CORIO_API int corio_server_free(corio_server *srv);
 
 /* ---- names (io.md 4) ------------------------------------------------------ */
+
+/* Names resolve on the loop's thread pool (asyncio runs socket.getaddrinfo
+ * in its executor), so a lookup never blocks the loop; a numeric host
+ * (with a numeric port, or none) resolves inline, as asyncio skips the
+ * executor for it. A lookup is a cancellation point and honours timeout
+ * scopes: cancelled, it stops waiting at once, and its answer is freed
+ * when it arrives (if the pool never started it, when the loop closes).
+ * Addresses are the system's (<netdb.h>); the lists are corio's own nodes,
+ * each one allocation: free them with corio_freeaddrinfo, never the
+ * system's freeaddrinfo. Failures: CORIO_ENAME (socket.gaierror) with a
+ * message holding gai_strerror and the name ("getaddrinfo nosuch.test:80:
+ * Name or service not known"), -errno for EAI_SYSTEM, CORIO_ENOMEM. */
+struct addrinfo;
+
+/* loop.getaddrinfo: in a task (or anywhere for a numeric host), host
+ * and/or port (a service name or number) with the usual hints (may be
+ * NULL). 0 with *out, a non-empty list the caller owns; CORIO_ENAME,
+ * -errno, CORIO_ENOMEM, CORIO_ECANCELED, CORIO_ENOTINTASK (a name outside
+ * a task), CORIO_EINVAL (no host and no port). */
+CORIO_API int corio_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                                struct addrinfo **out);
+/* Frees a list corio_getaddrinfo gave (and its nodes chained by a hook).
+ * NULL-safe. */
+CORIO_API void corio_freeaddrinfo(struct addrinfo *ai);
+/* loop.getnameinfo: host and/or service of addr (host or serv may be
+ * NULL, not both) with the NI_* flags; inline when every part asked is
+ * numeric (NI_NUMERICHOST, NI_NUMERICSERV). 0, or as corio_getaddrinfo. */
+CORIO_API int corio_getnameinfo(const struct sockaddr *addr, unsigned int addrlen, int flags,
+                                char *host, size_t hostlen, char *serv, size_t servlen);
+
+/* A loop's own getaddrinfo (asyncio lets a loop override it; tests use it
+ * to control names without /etc/hosts or DNS). Called on a pool thread in
+ * place of the system's getaddrinfo, with its arguments, and answering as
+ * it does: 0 with *out (an empty list is CORIO_ENAME), or an EAI_* code
+ * (EAI_SYSTEM with errno set; *out is not read then). It may block (a slow
+ * lookup holds a pool thread, never the loop), and several may run at
+ * once. Its list must be corio's nodes: build it from corio_getaddrinfo on
+ * numeric hosts (which needs no task) chained through ai_next; corio
+ * frees it. Numeric hosts never reach the hook. */
+typedef int (*corio_resolver_fn)(void *arg, const char *host, const char *port,
+                                 const struct addrinfo *hints, struct addrinfo **out);
+/* From the loop's thread, or before it runs: fn NULL restores the
+ * system's. arg must stay valid until the loop is closed. 0, CORIO_ECLOSED,
+ * CORIO_ENOMEM. */
+CORIO_API int corio_loop_set_resolver(corio_loop *loop, corio_resolver_fn fn, void *arg);
+
+/* open_connection's keywords. Zero-initialise (= {0}): asyncio's defaults,
+ * and a field added later means "as before" at 0. */
+typedef struct corio_connect_options {
+    /* Happy Eyeballs (RFC 8305; asyncio's happy_eyeballs_delay): 0, the
+     * default, is asyncio's None: each address in turn, the next once the
+     * one before failed. > 0: attempts are staggered that many seconds
+     * (asyncio suggests 0.25): the next begins when the one before failed
+     * or the delay passed; the first to connect wins, the others are
+     * cancelled and their sockets closed. CORIO_FOREVER is allowed;
+     * negative or NaN is CORIO_EINVAL (0 is taken by "off": a tiny delay
+     * such as 1e-9 starts them all at once). */
+    double happy_eyeballs_delay;
+    /* asyncio's interleave: > 0 reorders the addresses by family, first
+     * the first family's first interleave - 1, then one of each family in
+     * turn (_interleave_addrinfos). 0: asyncio's None (1 when Happy
+     * Eyeballs is on, else the resolver's order). Negative: CORIO_EINVAL. */
+    int interleave;
+    int family;             /* AF_INET or AF_INET6 only; 0 (AF_UNSPEC): any */
+    const char *local_host; /* local_addr: bind first (a name too; NULL: no bind) */
+    int local_port;         /* with local_host; 0: the system picks */
+} corio_connect_options;
+/* In a task: asyncio.open_connection(host, port, ...) with its keywords
+ * (opts may be NULL). host is a name (resolved as corio_getaddrinfo, on
+ * the pool) or a numeric address ("127.0.0.1", "::1", "[::1]"); each
+ * address is tried as the options say, TCP_NODELAY on. *out: owned.
+ * When no address connects, corio_current_error() is the one attempt's
+ * error ("connect 127.0.0.1:9: Connection refused"), or, with several
+ * addresses, a CORIO_EGROUP group of each attempt's error in the order
+ * they were tried (asyncio 3.12's all_errors); the code returned is the
+ * -errno every attempt failed with if they all share one (-ECONNREFUSED),
+ * else CORIO_EGROUP. Also CORIO_ENAME and the other lookup codes,
+ * CORIO_ECANCELED (every attempt's socket is closed first), CORIO_EINVAL. */
+CORIO_API int corio_open_connection_with(const char *host, int port,
+                                         const corio_connect_options *opts, corio_stream **out);
 
 /* ---- TLS (io.md 5) -------------------------------------------------------- */
 

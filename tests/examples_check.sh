@@ -6,7 +6,7 @@ src=$1; bin=$2
 command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_tls_echo ex22_command_lines ex23_pipeline"
+names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex21_tls_echo ex22_command_lines ex23_pipeline"
 names="$names ex24_graceful_shutdown"
 # The Python originals run side by side (they mostly sleep); the C ones one
 # at a time, so that they do not load the machine. No example's output may
@@ -18,7 +18,7 @@ for e in $names; do
 done
 # The I/O examples run on each backend there is (io_uring where the loop
 # gets it: CORIO_DEBUG says which one runs).
-io="ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_tls_echo ex22_command_lines ex23_pipeline"
+io="ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex21_tls_echo ex22_command_lines ex23_pipeline"
 io="$io ex24_graceful_shutdown"
 backends=epoll
 if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$bin/ex20_udp_echo" 2>&1 >/dev/null | grep -q "running on io_uring"; then

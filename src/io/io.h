@@ -20,4 +20,17 @@ int corio__sockaddr_parse(const char *host, int port, struct sockaddr_storage *s
 void corio__peer_format(int fd, char *buf, size_t cap);
 void corio__addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size_t cap);
 
+/* names.c. In a task: host and port as the stream calls take them ("[::1]"
+ * too; NULL, or with AI_PASSIVE "", for none) resolved to corio's list
+ * (corio_freeaddrinfo); numeric ones inline. 0 or corio_getaddrinfo's
+ * codes. */
+struct addrinfo;
+int corio__resolve(const char *host, int port, int family, int socktype, int flags,
+                   struct addrinfo **out);
+/* In a task: a TCP socket connected to one of host's addresses, as
+ * corio_open_connection_with says (o may be NULL): 0 with *fd. */
+int corio__open_tcp(const char *host, int port, const corio_connect_options *o, int *fd);
+/* corio_open_datagram's work: numeric hosts anywhere, names in a task. */
+int corio__open_udp(const char *lhost, int lport, const char *rhost, int rport, int *fd);
+
 #endif

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "io/stream.h"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -145,9 +146,12 @@ static int acceptor(void *arg, void **res) {
     corio_server *srv = arg;
     int i = 0;
     while (i < srv->nfds && srv->acceptors[i] != corio_current_task()) i++;
+    /* Not found: an eager task (corio_loop_set_eager_tasks), started inside
+     * listen_on's create before its slot was filled; its slot is nfds,
+     * whose listener is set already. */
     corio_loop *loop = corio_get_running_loop();
     for (;;) {
-        if (srv->closed || i == srv->nfds) return 0;
+        if (srv->closed || srv->fds[i] < 0) return 0;
         int conn_fd = corio__backend_accept(loop, srv->fds[i], NULL, NULL);
         if (srv->closed) { /* closed while it waited */
             if (conn_fd >= 0) corio_close_fd(conn_fd);
@@ -326,15 +330,52 @@ static int start(corio_stream_handler handler, void *arg, const struct sockaddr 
     return 0;
 }
 
+static int same_addr(const struct addrinfo *a, const struct addrinfo *b) {
+    return a->ai_addrlen == b->ai_addrlen && memcmp(a->ai_addr, b->ai_addr, a->ai_addrlen) == 0;
+}
+
+/* Listen on every address of the name, each once (asyncio binds them all;
+ * host NULL or "": every interface, IPv4 and IPv6). As asyncio, an address
+ * whose family the system lacks (no socket, or EADDRNOTAVAIL at bind) is
+ * left out; any other failure fails the whole. */
 int corio_start_server(corio_stream_handler handler, void *arg, const char *host, int port,
                        const corio_server_options *opts, corio_server **out) {
     if (out) *out = NULL;
     if (!handler || !out) return CORIO_EINVAL;
-    struct sockaddr_storage ss;
-    unsigned int len = 0;
-    int rc = corio__sockaddr_parse(host ? host : "0.0.0.0", port, &ss, &len);
+    corio_loop *loop;
+    int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
-    return start(handler, arg, (struct sockaddr *)&ss, len, opts, out);
+    struct addrinfo *ais;
+    if ((rc = corio__resolve(host, port, AF_UNSPEC, SOCK_STREAM, AI_PASSIVE, &ais)) < 0) return rc;
+    corio_server *srv;
+    if ((rc = server_new(handler, arg, opts, &srv)) < 0) {
+        corio_freeaddrinfo(ais);
+        return rc;
+    }
+    int skipped = 0;
+    for (const struct addrinfo *a = ais; a && rc == 0; a = a->ai_next) {
+        const struct addrinfo *b = ais;
+        while (b != a && !same_addr(a, b)) b = b->ai_next;
+        if (b != a) continue; /* listed twice */
+        if (srv->nfds == MAX_LISTENERS) {
+            rc = corio_raise(CORIO_EINVAL, "start_server %s: more than %d addresses", host ? host : "*", MAX_LISTENERS);
+            break;
+        }
+        rc = listen_on(srv, a->ai_addr, a->ai_addrlen, opts);
+        if (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL) {
+            skipped = rc;
+            rc = 0;
+        }
+    }
+    corio_freeaddrinfo(ais);
+    if (rc == 0 && srv->nfds == 0) rc = skipped; /* its message is the current error */
+    if (rc < 0) {
+        corio_server_close(srv);
+        corio_server_free(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
 }
 
 int corio_start_unix_server(corio_stream_handler handler, void *arg, const char *path,

@@ -144,30 +144,10 @@ int corio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *
 }
 
 /* A UDP endpoint (create_datagram_endpoint): bound to local and/or
- * connected to remote (numeric addresses; NULL: not that side). */
+ * connected to remote (NULL: not that side); names resolve in names.c. */
 int corio_open_datagram(const char *local_host, int local_port, const char *remote_host,
                         int remote_port, int *fd) {
     if (fd) *fd = -1;
     if (!fd || (!local_host && !remote_host)) return CORIO_EINVAL;
-    struct sockaddr_storage la, ra;
-    unsigned int llen = 0, rlen = 0;
-    int rc = 0;
-    if (local_host) rc = corio__sockaddr_parse(local_host, local_port, &la, &llen);
-    if (rc == 0 && remote_host) rc = corio__sockaddr_parse(remote_host, remote_port, &ra, &rlen);
-    if (rc < 0) return rc;
-    int family = local_host ? la.ss_family : ra.ss_family;
-    if (local_host && remote_host && la.ss_family != ra.ss_family)
-        return corio_raise(CORIO_EINVAL, "%s and %s: different address families", local_host, remote_host);
-    int s;
-    if ((rc = corio_socket(family, SOCK_DGRAM, 0, &s)) < 0) return rc;
-    if (local_host && (rc = corio__bind(s, (struct sockaddr *)&la, llen)) < 0)
-        rc = failed("bind", s, (struct sockaddr *)&la, llen, rc);
-    if (rc == 0 && remote_host && (rc = corio__connect(s, (struct sockaddr *)&ra, rlen)) < 0)
-        rc = failed("connect", s, (struct sockaddr *)&ra, rlen, rc);
-    if (rc < 0) {
-        corio_close_fd(s);
-        return rc;
-    }
-    *fd = s;
-    return 0;
+    return corio__open_udp(local_host, local_port, remote_host, remote_port, fd);
 }

@@ -765,13 +765,18 @@ int corio_stream_from_fd(int fd, corio_stream **out) {
 }
 
 int corio_open_connection(const char *host, int port, corio_stream **out) {
+    return corio_open_connection_with(host, port, NULL, out);
+}
+
+/* The name's addresses are tried by names.c (in turn, or raced). */
+int corio_open_connection_with(const char *host, int port, const corio_connect_options *opts,
+                               corio_stream **out) {
     if (out) *out = NULL;
     if (!out) return CORIO_EINVAL;
-    struct sockaddr_storage ss;
-    unsigned int len = 0;
-    int rc = corio__sockaddr_parse(host, port, &ss, &len);
+    int fd, rc = corio__open_tcp(host, port, opts, &fd); /* in a task: its loop runs */
     if (rc < 0) return rc;
-    return connect_to(ss.ss_family, (struct sockaddr *)&ss, len, out);
+    if ((rc = corio__stream_new(corio__running_loop, fd, out)) < 0) corio_close_fd(fd);
+    return rc;
 }
 
 int corio_open_unix_connection(const char *path, corio_stream **out) {
