@@ -683,7 +683,11 @@ CORIO_API int corio_loop_set_thread_pool_size(corio_loop *loop, size_t threads);
  * (another task, or a callback, waits on fd in that direction: one reader
  * and one writer per descriptor), CORIO_EFDCLOSED (corio_close_fd closed
  * it meanwhile), CORIO_ENOTINTASK, CORIO_EINVAL (no event asked),
- * -EBADF, -EPERM (a regular file: always ready, epoll cannot watch it). */
+ * -EBADF, -EPERM (a regular file: always ready, epoll cannot watch it).
+ * A descriptor a library closes itself (close(2)) and whose number comes
+ * back for another file is waited on correctly: each wait checks the
+ * registration with the kernel (for a descriptor corio owns, close it
+ * through corio_close_fd all the same: a waiter there must wake). */
 CORIO_API int corio_wait_fd(int fd, int events);
 /* Close a descriptor corio may be watching, on its loop's thread: tasks
  * waiting on it wake with CORIO_EFDCLOSED, its callbacks are removed, and

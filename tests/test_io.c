@@ -111,6 +111,40 @@ TEST(io_wait_fd_timeout) {
     return 0;
 }
 
+/* A library that closes its descriptor with plain close(2) (libpq, after
+ * a failed connect attempt) and gets the number back for a new file: the
+ * public wait still wakes (epoll kept the old registration, which went
+ * with the old file). A timeout scope turns a hang into a failure. */
+static int reused_body(void *arg, void **res) {
+    (void)arg;
+    (void)res;
+    int a[2], b[2];
+    nonblocking_pipe(a);
+    ASSERT_EQ(write(a[1], "x", 1), 1);
+    ASSERT_EQ(corio_wait_fd(a[0], CORIO_READABLE), CORIO_READABLE);
+    ASSERT_EQ(close(a[0]), 0); /* behind corio's back */
+    nonblocking_pipe(b);
+    if (b[0] != a[0]) { /* the old number for the new file */
+        ASSERT_EQ(dup2(b[0], a[0]), a[0]);
+        ASSERT_EQ(close(b[0]), 0);
+    }
+    ASSERT_EQ(write(b[1], "y", 1), 1);
+    corio_timeout *to;
+    ASSERT_EQ(corio_timeout_enter(30, &to), 0);
+    int rc = corio_wait_fd(a[0], CORIO_READABLE);
+    ASSERT_EQ(corio_timeout_exit(to, rc), CORIO_READABLE);
+    ASSERT_EQ(corio_wait_fd(a[0], CORIO_READABLE | 0x40), CORIO_EINVAL); /* no unknown bits */
+    ASSERT_EQ(corio_close_fd(a[0]), 0);
+    ASSERT_EQ(corio_close_fd(a[1]), 0);
+    ASSERT_EQ(corio_close_fd(b[1]), 0);
+    return 0;
+}
+
+TEST(io_wait_fd_reused_number) {
+    on_loop(reused_body, NULL);
+    return 0;
+}
+
 /* Close through corio while a task waits: it wakes with CORIO_EFDCLOSED;
  * the number, reused at once, carries no stale registration. */
 static int waits_then_closed(void *arg, void **res) {

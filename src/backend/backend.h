@@ -52,6 +52,11 @@ void corio__backend_close(corio_loop *loop);
  * direction), CORIO_ECANCELED, CORIO_EFDCLOSED (closed through corio
  * meanwhile), or -errno (EPERM: a regular file, which epoll cannot watch). */
 int corio__backend_wait_fd(corio_loop *loop, int fd, int events);
+/* Or-ed into wait_fd's events by the public corio_wait_fd: the number may
+ * have been closed behind corio's back (a library's own close(2)) and
+ * come back as another file, so a registration corio keeps from an
+ * earlier wait is checked with the kernel (epoll: one epoll_ctl). */
+#define CORIO__WAIT_RECHECK 0x100
 /* recv/send (MSG_NOSIGNAL added): bytes, or a negative code. */
 long corio__backend_recv(corio_loop *loop, int fd, void *buf, size_t n, int flags);
 long corio__backend_send(corio_loop *loop, int fd, const void *buf, size_t n, int flags);

@@ -114,9 +114,10 @@ static uint32_t wanted(const watcher *w) {
     return (w->waiter[RD] || w->cb[RD] ? EPOLLIN : 0) | (w->waiter[WR] || w->cb[WR] ? EPOLLOUT : 0);
 }
 
-/* Register `mask` for w (0: out of the set). */
-static int set_mask(watcher *w, uint32_t mask) {
-    if (mask == w->mask) return 0;
+/* Register `mask` for w (0: out of the set); `force`: tell the kernel
+ * even if corio believes it knows (CORIO__WAIT_RECHECK). */
+static int set_mask_as(watcher *w, uint32_t mask, int force) {
+    if (mask == w->mask && !(force && mask)) return 0;
     corio_loop *loop = w->loop;
     struct epoll_event ev = {.events = mask, .data.u64 = (uint64_t)w->gen << 32 | (uint32_t)w->fd};
     int op = !w->mask ? EPOLL_CTL_ADD : mask ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
@@ -132,6 +133,8 @@ static int set_mask(watcher *w, uint32_t mask) {
     w->mask = mask;
     return 0;
 }
+
+static int set_mask(watcher *w, uint32_t mask) { return set_mask_as(w, mask, 0); }
 
 /* Wake t, which waited on w in some directions, with the ready ones. */
 static void wake_waiter(watcher *w, corio__task *t, int ready) {
@@ -268,6 +271,7 @@ static int wait_cancel(corio__task *t, void *obj) {
 static int ep_wait_fd(corio_loop *loop, int fd, int events) {
     corio__task *t = corio__running_task();
     if (!t) return CORIO_ENOTINTASK;
+    int recheck = events & CORIO__WAIT_RECHECK;
     events &= CORIO_READABLE | CORIO_WRITABLE;
     if (!events) return CORIO_EINVAL;
     watcher *w;
@@ -278,7 +282,7 @@ static int ep_wait_fd(corio_loop *loop, int fd, int events) {
             return CORIO_EBUSY;
     for (int d = RD; d <= WR; d++)
         if (events & (d == RD ? CORIO_READABLE : CORIO_WRITABLE)) w->waiter[d] = t;
-    if ((rc = set_mask(w, wanted(w) | w->mask)) < 0) {
+    if ((rc = set_mask_as(w, wanted(w) | w->mask, recheck)) < 0) {
         for (int d = RD; d <= WR; d++)
             if (w->waiter[d] == t) w->waiter[d] = NULL;
         return rc; /* EPERM: a regular file or a directory, which epoll cannot watch */

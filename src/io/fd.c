@@ -18,7 +18,8 @@ int corio_wait_fd(int fd, int events) {
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
     if (fd < 0) return -EBADF;
-    return corio__backend_wait_fd(loop, fd, events);
+    if (events & ~(CORIO_READABLE | CORIO_WRITABLE)) return CORIO_EINVAL;
+    return corio__backend_wait_fd(loop, fd, events | CORIO__WAIT_RECHECK);
 }
 
 int corio_close_fd(int fd) {
