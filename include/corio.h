@@ -666,7 +666,12 @@ CORIO_API void corio_cfuture_free(corio_cfuture *cf); /* NULL-safe */
 /* asyncio.to_thread: in a task, run blocking fn(arg) on the loop's thread
  * pool and await it. If the task is cancelled it stops waiting at once;
  * the work is not interrupted, and when it ends its result is passed to
- * release (if not NULL) instead of being lost. As corio_await, and
+ * release (if not NULL) instead of being lost. A job no pool thread has
+ * taken yet when its task is cancelled never runs (asyncio's executor
+ * drops a cancelled call too), and neither does one still queued at loop
+ * close: fn is then never called, and what arg holds stays the caller's.
+ * Work that must happen whatever the waiter does (a cancel request to a
+ * server) runs in a shielded task (corio_shield). As corio_await, and
  * CORIO_ENOTINTASK, CORIO_ENOMEM. */
 CORIO_API int corio_to_thread(corio_fn fn, void *arg, corio_release_fn release, void **result);
 /* Threads of the pool (default: min(32, cores + 4), as asyncio; 1 to
