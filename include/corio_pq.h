@@ -9,9 +9,15 @@
  * corio_pq only replaces the waiting.
  *
  * Ownership: a PGconn from corio_pq_connect is the caller's; release it
- * with PQfinish (on the loop's thread, or once its loop runs nowhere), not
- * while a task is inside a call on it. Every PGresult handed out is the
- * caller's (PQclear), on success and on failure alike.
+ * with PQfinish (on the loop's thread, or once its loop runs nowhere).
+ * PQfinish while another task is inside a call on it is safe: that call
+ * returns CORIO_EFDCLOSED. Every PGresult handed out is the caller's
+ * (PQclear), on success and on failure alike. A connection belongs to one
+ * loop (libpq connections are not thread-safe).
+ *
+ * Names: PQconnectStart resolves a host name with a blocking getaddrinfo
+ * (libpq's own rule); give a numeric `host` or `hostaddr`, or a Unix
+ * socket directory, to keep the loop free.
  *
  * Waiting: corio_pq waits on a duplicate of libpq's socket that it owns
  * and closes through corio_close_fd (when libpq replaces or drops its
@@ -67,7 +73,7 @@ CORIO_API int corio_pq_connect_params(const char *const *keywords, const char *c
  * statement's result (owned: PQclear). 0 when it is PGRES_COMMAND_OK,
  * PGRES_TUPLES_OK or PGRES_EMPTY_QUERY; CORIO_EPQ with the server's
  * primary message and SQLSTATE when the statement failed, *out then being
- * the error result (PQresultErrorField works on it), or with libpq's
+ * the (first) error result (PQresultErrorField works on it), or with libpq's
  * message (the connection lost: *out is libpq's error result or NULL);
  * CORIO_ECANCELED (*out NULL; see Cancelling above). COPY ... FROM STDIN
  * fails (the copy is ended with an error); COPY ... TO STDOUT reads the
@@ -112,10 +118,11 @@ typedef struct corio_pq_query {
  * one sync after the last: without an explicit BEGIN they form one
  * implicit transaction, and after a failing statement the server skips
  * the rest, whose results are PGRES_PIPELINE_ABORTED). results[i] gets
- * statement i's result (owned: PQclear; NULL where none came). 0, or
- * CORIO_EPQ naming the first statement that failed (results given out all
- * the same), CORIO_ECANCELED (results all NULL). The connection must be
- * idle; it leaves pipeline mode afterwards unless it was in it before. */
+ * statement i's result (owned: PQclear; NULL where none came). 0 (at once
+ * for n == 0), or CORIO_EPQ naming the first statement that failed
+ * ("statement 2: ..."; results given out all the same), CORIO_ECANCELED
+ * (results all NULL). The connection must be idle; it leaves pipeline
+ * mode afterwards unless it was in it before. */
 CORIO_API int corio_pq_exec_pipeline(PGconn *conn, const corio_pq_query *queries, size_t n,
                                      PGresult **results);
 

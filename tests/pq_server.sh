@@ -73,6 +73,7 @@ start)
                     sleep 1
                 done
                 stop_dir "$dir"
+                [ "$(cat "$state" 2>/dev/null)" != "$port $dir" ] || rm -f "$state"
             ) </dev/null >/dev/null 2>&1 &
             echo "pq_server: postgres on 127.0.0.1:$port and $dir (try $try)"
             exit 0

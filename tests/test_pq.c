@@ -780,9 +780,14 @@ static int worker_task(void *arg, void **result) {
     return 0;
 }
 
+/* Rounds: one query at a time, one pipeline each, and one query at a
+ * time again with the tasks on copied stacks (CORIO_STACK_COPY: corio_pq
+ * lends nothing on a task's stack to anyone while it waits). */
 static int concurrent_body(void *arg, void **result) {
     (void)arg, (void)result;
-    for (int pipelined = 0; pipelined < 2; pipelined++) {
+    for (int round = 0; round < 3; round++) {
+        int pipelined = round == 1;
+        if (round == 2) ASSERT_EQ(corio_loop_set_stack_mode(corio_get_running_loop(), CORIO_STACK_COPY), 0);
         worker w[NCONN];
         corio_aw aws[NCONN];
         for (int i = 0; i < NCONN; i++) {
@@ -795,8 +800,8 @@ static int concurrent_body(void *arg, void **result) {
         int ok = 0;
         for (int i = 0; i < NCONN; i++) ok += w[i].ok;
         ASSERT_EQ(ok, NCONN * NQ);
-        printf("%d queries on %d connections%s (connects included): %.3f s\n", ok, NCONN,
-               pipelined ? ", one pipeline each" : ", one at a time", t);
+        printf("%d queries on %d connections, %s (connects included): %.3f s\n", ok, NCONN,
+               round == 0 ? "one at a time" : round == 1 ? "one pipeline each" : "one at a time, copied stacks", t);
     }
     return 0;
 }
