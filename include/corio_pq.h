@@ -68,6 +68,13 @@ CORIO_API int corio_pq_connect(const char *conninfo, PGconn **out);
 CORIO_API int corio_pq_connect_params(const char *const *keywords, const char *const *values,
                                       int expand_dbname, PGconn **out);
 
+/* In a task: PQreset without blocking (PQresetStart, PQresetPoll): the
+ * old connection is closed and a new one made with the same parameters,
+ * say after the server went away. 0, CORIO_EPQ, CORIO_ECANCELED (then the
+ * connection is left unusable, not CONNECTION_OK: reset it again or
+ * PQfinish it). */
+CORIO_API int corio_pq_reset(PGconn *conn);
+
 /* In a task: run one statement with nparams text parameters ($1, $2...;
  * a NULL entry is SQL NULL), text results (PQsendQueryParams). *out: the
  * statement's result (owned: PQclear). 0 when it is PGRES_COMMAND_OK,

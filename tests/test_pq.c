@@ -16,6 +16,7 @@
     X(pq_no_stale_registration)                                                                    \
     X(pq_connect_timeout)                                                                          \
     X(pq_server_terminates)                                                                        \
+    X(pq_reset)                                                                                    \
     X(pq_timeout_cancels_query)                                                                    \
     X(pq_cancel_connect)                                                                           \
     X(pq_cancel_exec)                                                                              \
@@ -38,6 +39,8 @@ PQ_TESTS(PQ_SKIP)
 #else
 
 #include "corio_pq.h"
+
+#include <libpq-events.h>
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -221,6 +224,19 @@ static int exec_task(void *arg, void **result) {
     execjob *j = arg;
     j->rc = corio_pq_exec(j->conn, j->sql, j->param ? 1 : 0, &j->param, &j->res);
     return 0;
+}
+
+/* Cancel a task after `steps` loop iterations (sleep 0), or after `delay`. */
+static int run_and_cancel(corio_fn fn, void *arg, int steps, double delay) {
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(fn, arg, "victim", &t), 0);
+    for (int i = 0; i < steps; i++) ASSERT_EQ(corio_sleep(0), 0);
+    if (delay > 0) ASSERT_EQ(corio_sleep(delay), 0);
+    int requested = corio_task_cancel(t, NULL);
+    int rc = corio_await(t, NULL);
+    corio_future_unref(t);
+    ASSERT(rc == 0 || rc == CORIO_ECANCELED);
+    return requested;
 }
 
 /* ---- success and parameters ----------------------------------------------------------- */
@@ -555,6 +571,90 @@ static int terminates_body(void *arg, void **result) {
 
 TEST(pq_server_terminates) { return pq_test(terminates_body); }
 
+/* ---- reset ------------------------------------------------------------------------------------------------ */
+
+static int resets; /* PGEVT_CONNRESET seen by a program's own event procedure */
+
+static int count_resets(PGEventId id, void *info, void *pass) {
+    (void)info, (void)pass;
+    resets += id == PGEVT_CONNRESET;
+    return 1;
+}
+
+typedef struct resetjob {
+    PGconn *conn;
+    int rc;
+} resetjob;
+
+static int reset_task(void *arg, void **result) {
+    (void)result;
+    resetjob *j = arg;
+    j->rc = corio_pq_reset(j->conn);
+    return 0;
+}
+
+static int reset_body(void *arg, void **result) {
+    (void)arg, (void)result;
+    PGconn *other = connect_ok();
+    int fds = count_fds();
+    /* The server ends the session; a reset makes a new one. */
+    PGconn *c = connect_ok();
+    ASSERT(PQregisterEventProc(c, count_resets, "test", NULL));
+    int pid = PQbackendPID(c);
+    char p[16];
+    snprintf(p, sizeof p, "%d", pid);
+    expect(other, "select pg_terminate_backend($1)", p, "t");
+    PGresult *r;
+    while (corio_pq_exec(c, "select 1", 0, NULL, &r) == 0) { /* until it notices */
+        PQclear(r);
+        ASSERT_EQ(corio_sleep(0.01), 0);
+    }
+    PQclear(r);
+    ASSERT_EQ(PQstatus(c), CONNECTION_BAD);
+    ASSERT_EQ(corio_pq_reset(c), 0);
+    ASSERT_EQ(resets, 1); /* PQresetPoll's event reaches the program's procedures too */
+    ASSERT(PQbackendPID(c) != pid);
+    usable(c);
+    one_duplicate(PQsocket(c));
+    /* A host list whose first host refuses: the socket changes mid-reset. */
+    char info[256];
+    snprintf(info, sizeof info, "host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=postgres",
+             free_port(), pg.port);
+    PGconn *h;
+    ASSERT_EQ(corio_pq_connect(info, &h), 0);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ(corio_pq_reset(h), 0);
+        usable(h);
+        one_duplicate(PQsocket(h));
+    }
+    PQfinish(h);
+    /* Cancelled at many points: cancelled means unusable until reset. */
+    int cancelled = 0;
+    for (int k = 0; k < 40; k++) {
+        resetjob j = {c, CORIO_ECANCELED};
+        run_and_cancel(reset_task, &j, k % 20, k < 20 ? 0 : 0.0005 * (k - 20));
+        if (j.rc == CORIO_ECANCELED) {
+            cancelled++;
+            if (PQstatus(c) != CONNECTION_OK) {
+                ASSERT_EQ(corio_pq_exec(c, "select 1", 0, NULL, &r), CORIO_EPQ);
+                ASSERT(r == NULL);
+                ASSERT_EQ(corio_pq_reset(c), 0);
+            }
+        } else {
+            ASSERT_EQ(j.rc, 0);
+        }
+        usable(c);
+    }
+    printf("reset cancelled %d times of 40\n", cancelled);
+    ASSERT(cancelled > 0);
+    PQfinish(c);
+    ASSERT_EQ(count_fds(), fds);
+    PQfinish(other);
+    return 0;
+}
+
+TEST(pq_reset) { return pq_test(reset_body); }
+
 /* ---- cancellation in the middle of each call ---------------------------------------------------------------- */
 
 typedef struct connjob {
@@ -568,19 +668,6 @@ static int connect_task(void *arg, void **result) {
     connjob *j = arg;
     j->rc = corio_pq_connect(j->conninfo, &j->conn);
     return 0;
-}
-
-/* Cancel a task after `steps` loop iterations (sleep 0), or after `delay`. */
-static int run_and_cancel(corio_fn fn, void *arg, int steps, double delay) {
-    corio_task *t;
-    ASSERT_EQ(corio_create_task(fn, arg, "victim", &t), 0);
-    for (int i = 0; i < steps; i++) ASSERT_EQ(corio_sleep(0), 0);
-    if (delay > 0) ASSERT_EQ(corio_sleep(delay), 0);
-    int requested = corio_task_cancel(t, NULL);
-    int rc = corio_await(t, NULL);
-    corio_future_unref(t);
-    ASSERT(rc == 0 || rc == CORIO_ECANCELED);
-    return requested;
 }
 
 static int cancel_connect_body(void *arg, void **result) {

@@ -415,18 +415,18 @@ static double connect_timeout_of(PGconn *conn) {
 
 /* The polling loop, as libpq's documentation gives it: first wait to
  * write, then as each PQconnectPoll says, on the socket it has now. */
-static int connect_poll(pqs *s) {
+static int connect_poll(pqs *s, PostgresPollingStatusType (*step)(PGconn *), const char *op) {
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     for (;;) {
         if (st == PGRES_POLLING_OK) return 0;
         if (st == PGRES_POLLING_FAILED) {
             char msg[512];
-            return corio_raise(CORIO_EPQ, "postgresql connect: %s",
+            return corio_raise(CORIO_EPQ, "postgresql %s: %s", op,
                                tidy(PQerrorMessage(s->conn), msg, sizeof msg));
         }
-        int rc = wait_sock(s, st == PGRES_POLLING_READING ? CORIO_READABLE : CORIO_WRITABLE, 1, "connect");
+        int rc = wait_sock(s, st == PGRES_POLLING_READING ? CORIO_READABLE : CORIO_WRITABLE, 1, op);
         if (rc < 0) return rc;
-        st = PQconnectPoll(s->conn);
+        st = step(s->conn);
     }
 }
 
@@ -448,7 +448,7 @@ static int connect_finish(PGconn *conn, PGconn **out) {
     double limit = connect_timeout_of(conn);
     corio_timeout *cm = NULL;
     if (limit != CORIO_FOREVER) rc = corio_timeout_enter(limit, &cm);
-    if (rc == 0) rc = connect_poll(s);
+    if (rc == 0) rc = connect_poll(s, PQconnectPoll, "connect");
     if (cm && (rc = corio_timeout_exit(cm, rc)) == CORIO_ETIMEDOUT) {
         char peer[160];
         peer_of(s, peer, sizeof peer);
@@ -477,6 +477,28 @@ int corio_pq_connect_params(const char *const *keywords, const char *const *valu
     if (!keywords || !values || !out) return CORIO_EINVAL;
     if (!corio_current_task()) return CORIO_ENOTINTASK;
     return connect_finish(PQconnectStartParams(keywords, values, expand_dbname), out);
+}
+
+/* PQresetStart closes the old connection and starts a new one with the
+ * same parameters; PQresetPoll is PQconnectPoll plus the reset event at
+ * the end, so the same loop drives it. A cancelled reset leaves the
+ * connection unusable (not CONNECTION_OK): calls fail with libpq's "no
+ * connection" until it is reset again or finished. */
+int corio_pq_reset(PGconn *conn) {
+    if (!conn) return CORIO_EINVAL;
+    pqs *s;
+    int rc = enter(conn, "reset", &s);
+    if (rc < 0) return rc;
+    drop_fd(s); /* the old socket goes now */
+    if (!PQresetStart(conn)) {
+        char msg[512];
+        rc = corio_raise(CORIO_EPQ, "postgresql reset: %s", tidy(PQerrorMessage(conn), msg, sizeof msg));
+    } else {
+        rc = connect_poll(s, PQresetPoll, "reset"); /* fires PGEVT_CONNRESET */
+    }
+    if (rc == 0 && PQsetnonblocking(conn, 1) < 0) rc = failed(s, "reset");
+    if (rc < 0 && s->conn) drop_fd(s);
+    return leave(s, rc);
 }
 
 /* ---- queries ----------------------------------------------------------------------- */
