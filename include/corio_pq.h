@@ -94,6 +94,9 @@ CORIO_API int corio_pq_exec(PGconn *conn, const char *sql, int nparams,
  *     PQsendQuery(conn, "select 1; select 2");
  *     rc = corio_pq_flush(conn);
  *     while (rc == 0 && (rc = corio_pq_get_result(conn, &res)) == 1) { ...; PQclear(res); }
+ * (A connection not made by corio_pq_connect: PQsetnonblocking(conn, 1)
+ * before its first PQsend*, else libpq may block writing; any corio_pq
+ * call on it does that too.)
  * flush: in a task, until libpq has written everything queued (reading
  * meanwhile, so a server that answers while we write cannot deadlock us).
  * 0, CORIO_EPQ (connection lost: corio_pq_get_result gives libpq's error
