@@ -924,6 +924,28 @@ static int pipeline_body(void *arg, void **result) {
     expect(c, "select count(*) from pl", NULL, "2");
     usable(c);
     ASSERT_EQ(corio_pq_exec_pipeline(c, NULL, 0, NULL), 0);
+    /* Big both ways: 3000 statements with a 2 KB parameter each go out
+     * while 3000 results of 8 KB come back; a flush that did not read
+     * meanwhile would deadlock with the server once both buffers fill. */
+    enum { BIG = 3000 };
+    corio_pq_query *many = calloc(BIG, sizeof *many);
+    PGresult **out = calloc(BIG, sizeof *out);
+    char *pad = malloc(2049);
+    memset(pad, 'p', 2048);
+    pad[2048] = 0;
+    const char *bp[1] = {pad};
+    for (int i = 0; i < BIG; i++) many[i] = (corio_pq_query){"select repeat('x', 8192), length($1)", 1, bp};
+    corio_timeout *cm;
+    ASSERT_EQ(corio_timeout_enter(60, &cm), 0);
+    ASSERT_EQ(corio_timeout_exit(cm, corio_pq_exec_pipeline(c, many, BIG, out)), 0);
+    for (int i = 0; i < BIG; i++) {
+        ASSERT_EQ(PQgetlength(out[i], 0, 0), 8192);
+        ASSERT_STR(PQgetvalue(out[i], 0, 1), "2048");
+        PQclear(out[i]);
+    }
+    free(pad);
+    free(out);
+    free(many);
     /* The pieces, driving libpq's pipeline mode directly. */
     ASSERT(PQenterPipelineMode(c));
     for (int i = 1; i <= 3; i++) {
