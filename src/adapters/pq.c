@@ -132,6 +132,7 @@ static int pq_event(PGEventId id, void *info, void *pass) {
 
 /* The connection's state, made on first use. */
 static int attach(PGconn *conn, pqs **out) {
+    *out = NULL; /* (gcc -O3 cannot tell that a negative code is never 0) */
     pqs *s = PQinstanceData(conn, pq_event);
     if (!s) {
         if (!(s = calloc(1, sizeof *s))) return CORIO_ENOMEM;
@@ -152,8 +153,9 @@ static int attach(PGconn *conn, pqs **out) {
 
 /* The start of a call that may suspend: one task per connection. */
 static int enter(PGconn *conn, const char *op, pqs **out) {
+    *out = NULL;
     if (!corio_current_task()) return CORIO_ENOTINTASK;
-    pqs *s;
+    pqs *s = NULL;
     int rc = attach(conn, &s);
     if (rc < 0) return rc;
     if (s->busy)
@@ -438,7 +440,7 @@ static int connect_finish(PGconn *conn, PGconn **out) {
         PQfinish(conn);
         return rc;
     }
-    pqs *s;
+    pqs *s = NULL;
     int rc = attach(conn, &s);
     if (rc < 0) {
         PQfinish(conn);
@@ -486,7 +488,7 @@ int corio_pq_connect_params(const char *const *keywords, const char *const *valu
  * connection" until it is reset again or finished. */
 int corio_pq_reset(PGconn *conn) {
     if (!conn) return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "reset", &s);
     if (rc < 0) return rc;
     drop_fd(s); /* the old socket goes now */
@@ -511,7 +513,7 @@ int corio_pq_exec(PGconn *conn, const char *sql, int nparams, const char *const 
                   PGresult **out) {
     if (out) *out = NULL;
     if (!conn || !sql || !out || !check_params(nparams, params)) return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "exec", &s);
     if (rc < 0) return rc;
     if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
@@ -536,7 +538,7 @@ int corio_pq_exec(PGconn *conn, const char *sql, int nparams, const char *const 
 
 int corio_pq_flush(PGconn *conn) {
     if (!conn) return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "flush", &s);
     if (rc < 0) return rc;
     rc = flush_all(s, "flush");
@@ -548,7 +550,7 @@ int corio_pq_flush(PGconn *conn) {
 int corio_pq_get_result(PGconn *conn, PGresult **out) {
     if (out) *out = NULL;
     if (!conn || !out) return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "get_result", &s);
     if (rc < 0) return rc;
     rc = next_result(s, out, "get_result");
@@ -560,7 +562,7 @@ int corio_pq_wait(PGconn *conn, int events) {
     if (!conn || !(events & (CORIO_READABLE | CORIO_WRITABLE)) ||
         events & ~(CORIO_READABLE | CORIO_WRITABLE))
         return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "wait", &s);
     if (rc < 0) return rc;
     return leave(s, wait_sock(s, events, 0, "wait"));
@@ -594,7 +596,7 @@ int corio_pq_exec_pipeline(PGconn *conn, const corio_pq_query *queries, size_t n
         if (!queries[i].sql || !check_params(queries[i].nparams, queries[i].params)) return CORIO_EINVAL;
     }
     if (n == 0) return 0;
-    pqs *s;
+    pqs *s = NULL;
     int rc = enter(conn, "pipeline", &s);
     if (rc < 0) return rc;
     int entered = PQpipelineStatus(conn) == PQ_PIPELINE_OFF;
@@ -625,7 +627,7 @@ int corio_pq_exec_pipeline(PGconn *conn, const corio_pq_query *queries, size_t n
 
 int corio_pq_set_cancel_timeout(PGconn *conn, double seconds) {
     if (!conn || seconds != seconds) return CORIO_EINVAL;
-    pqs *s;
+    pqs *s = NULL;
     int rc = attach(conn, &s);
     if (rc < 0) return rc;
     s->cancel_timeout = seconds;
