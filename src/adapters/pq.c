@@ -37,6 +37,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef CORIO_PQ_OPENSSL
+#include <openssl/ssl.h>
+#endif
 
 #define CANCEL_TIMEOUT 5.0 /* seconds: corio_pq_set_cancel_timeout's default */
 
@@ -202,11 +205,27 @@ static int sync_fd(pqs *s, int check, const char *op) {
     return 0;
 }
 
+/* Bytes OpenSSL has decrypted and holds for libpq: the socket says nothing
+ * of them (they left it already), so waiting for it to be readable could
+ * last forever. A server that sends TLS records larger than libpq's read
+ * leaves such bytes (async libpq clients hang on them: ruby-pg #588,
+ * cockroach #148222); libpq's own waits look at them, ours must too. */
+static int tls_pending(PGconn *conn) {
+#ifdef CORIO_PQ_OPENSSL
+    SSL *ssl = PQsslInUse(conn) ? PQsslStruct(conn, "OpenSSL") : NULL;
+    return ssl && SSL_pending(ssl) > 0;
+#else
+    (void)conn;
+    return 0;
+#endif
+}
+
 /* Every suspension goes through here: after it, the connection may have
  * been finished by another task (then nothing of it may be touched). */
 static int wait_sock(pqs *s, int events, int check, const char *op) {
     int rc = sync_fd(s, check, op);
     if (rc < 0) return rc;
+    if (events & CORIO_READABLE && tls_pending(s->conn)) return CORIO_READABLE;
     rc = corio_wait_fd(s->fd, events);
     if (!s->conn)
         return corio_raise(CORIO_EFDCLOSED, "postgresql %s: the connection was finished (PQfinish) while a task used it", op);
