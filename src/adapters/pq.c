@@ -251,7 +251,8 @@ static int flush_all(pqs *s, const char *op) {
 
 /* The next result: 1 with *out, 0 where PQgetResult gives NULL. PQisBusy
  * says whether PQgetResult would block (never once the connection is bad:
- * it then gives libpq's error result at once). */
+ * it then gives libpq's error result at once). What is still queued is
+ * sent first: the answer may wait for it (a program that did not flush). */
 static int next_result(pqs *s, PGresult **out, const char *op) {
     *out = NULL;
     for (;;) {
@@ -259,7 +260,9 @@ static int next_result(pqs *s, PGresult **out, const char *op) {
             *out = PQgetResult(s->conn);
             return *out != NULL;
         }
-        int rc = wait_sock(s, CORIO_READABLE, 0, op);
+        int rc = flush_all(s, op);
+        if (rc < 0) return rc;
+        rc = wait_sock(s, CORIO_READABLE, 0, op);
         if (rc < 0) return rc;
         if (!PQconsumeInput(s->conn) && PQstatus(s->conn) != CONNECTION_BAD) return failed(s, op);
     }
