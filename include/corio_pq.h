@@ -102,7 +102,8 @@ CORIO_API int corio_pq_exec(PGconn *conn, const char *sql, int nparams,
  * 0, CORIO_EPQ (connection lost: corio_pq_get_result gives libpq's error
  * result), CORIO_ECANCELED. */
 CORIO_API int corio_pq_flush(PGconn *conn);
-/* In a task: the next result (PQgetResult without blocking the loop).
+/* In a task: the next result (PQgetResult without blocking the loop;
+ * what libpq still holds to send goes first, as PQgetResult does).
  * 1 with *out (owned: PQclear), whatever its status; 0 with *out NULL
  * where PQgetResult gives NULL (the end of one command's results);
  * CORIO_ECANCELED; CORIO_EPQ. A PGRES_COPY_* result is handed out as it is:
