@@ -45,7 +45,7 @@
 
 /* What corio_pq keeps per connection: libpq's instance data of pq_event. */
 typedef struct pqs {
-    PGconn *conn;          /* borrowed; NULL once PQfinish ran while a call was inside (it frees us) */
+    PGconn *conn;          /* borrowed; NULL once PQfinish ran while a call was inside (that call frees this) */
     int fd;                /* owned: our duplicate of libpq's socket, or -1; closed with corio_close_fd */
     int lib_fd;            /* libpq's number when fd was made */
     int busy;              /* a call is inside (one task per connection at a time) */
