@@ -56,3 +56,28 @@ PROJ
         { echo "corio-redis: the CMake component failed"; exit 1; }
     echo "corio-redis: pkg-config and CMake component ok"
 fi
+# The libpq adapter, where it was built: its own pkg-config name, and only
+# corio_pq_* exported. The program connects to a closed loopback port.
+if [ -f "$pcdir/corio-pq.pc" ]; then
+    cat >"$tmp/pq.c" <<'PQ'
+#include <corio_pq.h>
+#include <stdio.h>
+static int body(void *arg, void **res) {
+    (void)arg, (void)res;
+    PGconn *c;
+    int rc = corio_pq_connect("host=127.0.0.1 port=1 connect_timeout=10", &c);
+    printf("%s\n", rc == CORIO_EPQ && !c ? "refused" : "unexpected");
+    return 0;
+}
+int main(void) { return corio_run(body, NULL, NULL); }
+PQ
+    ${CC:-cc} -std=c17 -Wall -Wextra -Werror -o "$tmp/pq" "$tmp/pq.c" \
+        $(pkg-config --cflags --libs corio-pq) -Wl,-rpath,"$(pkg-config --variable=libdir corio)"
+    [ "$("$tmp/pq")" = refused ] || { echo "corio-pq: unexpected output"; exit 1; }
+    echo "corio-pq: linked and ran"
+    so=$(find "$tmp/prefix" -name 'libcorio_pq.so.*.*' | head -n 1)
+    if command -v nm >/dev/null; then
+        bad=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^corio_pq_' | grep -v '^CORIO_PQ_' || true)
+        [ -z "$bad" ] || { echo "libcorio_pq: unexpected exports: $bad"; exit 1; }
+    fi
+fi
