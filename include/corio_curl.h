@@ -18,7 +18,10 @@
  * reused): do not set CURLOPT_OPENSOCKETFUNCTION or
  * CURLOPT_CLOSESOCKETFUNCTION yourself. corio_curl_perform also sets
  * CURLOPT_ERRORBUFFER to its own for the transfer (its message goes into
- * corio's error) and clears it afterwards.
+ * corio's error) and clears it afterwards. An easy handle's callbacks
+ * (CURLOPT_WRITEFUNCTION, ...) run on the loop, outside the performing
+ * task: what they write to must not be on a copy-mode task's stack
+ * (corio_loop_set_stack_mode), which is elsewhere while the task waits.
  *
  * Codes as in corio.h: 0 or a negative code, with a message
  * (corio_current_error) naming the URL.

@@ -591,6 +591,55 @@ TEST(curl_many_concurrent) {
     return 0;
 }
 
+/* Copy-stack tasks: curl's callbacks run on the loop while such a task's
+ * stack is elsewhere, so nothing of the adapter's may live there. The
+ * server and the jobs are on the heap, as they must be in this mode. */
+static int copy_mode(void *arg, void **res) {
+    (void)arg, (void)res;
+    httpd *h = calloc(1, sizeof *h);
+    ASSERT(h != NULL);
+    httpd_start(h);
+    corio_curl *c;
+    ASSERT_EQ(corio_curl_new(&c), 0);
+    enum { N = 50 };
+    job *jobs = calloc(N, sizeof *jobs);
+    ASSERT(jobs != NULL);
+    corio_aw aws[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i].c = c;
+        url(jobs[i].url, sizeof jobs[i].url, h, i % 2 ? "/chunked" : "/delay/5");
+        aws[i] = CORIO_CORO(get_job, &jobs[i]);
+    }
+    ASSERT_EQ(corio_gather_wait(aws, N, 0, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_STR(jobs[i].r.body, i % 2 ? "hello, chunked world" : "late");
+        corio_http_response_free(&jobs[i].r);
+    }
+    free(jobs);
+    char body[64], u[128];
+    snprintf(body, sizeof body, "from the stack");
+    url(u, sizeof u, h, "/echo");
+    corio_http_response r;
+    ASSERT_EQ(corio_http_post(c, u, body, strlen(body), "text/plain", &r), 0);
+    ASSERT_STR(r.body, "POST 14:from the stack");
+    corio_http_response_free(&r);
+    ASSERT_EQ(corio_curl_free(c), 0);
+    httpd_stop(h);
+    free(h);
+    return 0;
+}
+TEST(curl_copy_mode) {
+    corio_loop *loop = NULL;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, copy_mode, NULL, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
+    return 0;
+}
+
 /* ---- bad input ------------------------------------------------------------------ */
 
 static int bad_input(void *arg, void **res) {
@@ -899,5 +948,6 @@ TEST(curl_connection_reuse) { return no_curl(); }
 TEST(curl_many_concurrent) { return no_curl(); }
 TEST(curl_bad_input) { return no_curl(); }
 TEST(curl_nginx) { return no_curl(); }
+TEST(curl_copy_mode) { return no_curl(); }
 
 #endif

@@ -235,7 +235,7 @@ static const char *easy_url(CURL *easy) {
 static int curl_failed(CURL *easy, CURLcode rc, const char *detail) {
     if (rc == CURLE_OK) return 0;
     if (rc == CURLE_OUT_OF_MEMORY) return corio_raise(CORIO_ENOMEM, "%s: out of memory", easy_url(easy));
-    if (detail && *detail)
+    if (detail && *detail && strcmp(detail, curl_easy_strerror(rc)) != 0)
         return corio_raise(CORIO_ECURL, "%s: %s (%s)", easy_url(easy), curl_easy_strerror(rc), detail);
     return corio_raise(CORIO_ECURL, "%s: %s", easy_url(easy), curl_easy_strerror(rc));
 }
@@ -347,13 +347,23 @@ static int own(buf *b, char **p, size_t *len) {
     return 0;
 }
 
+/* What curl's callbacks write to: on the heap, since they run on the loop
+ * while the task is suspended (a copy-mode task's stack is not there). */
+typedef struct bufs {
+    buf b, h; /* body, headers */
+} bufs;
+
 static int http(corio_curl *c, const char *url, const void *body, size_t len, int post,
                 const char *content_type, corio_http_response *out) {
     if (out) memset(out, 0, sizeof *out);
     if (!c || !url || !out || (post && !body && len)) return CORIO_EINVAL;
-    CURL *easy = curl_easy_init();
-    if (!easy) return corio_raise(CORIO_ENOMEM, "%s: curl_easy_init: out of memory", url);
-    buf b = {0}, h = {0};
+    bufs *bb = calloc(1, sizeof *bb);
+    CURL *easy = bb ? curl_easy_init() : NULL;
+    if (!easy) {
+        free(bb);
+        return corio_raise(CORIO_ENOMEM, "%s: curl_easy_init: out of memory", url);
+    }
+    buf *const b = &bb->b, *const h = &bb->h;
     struct curl_slist *hdrs = NULL, *more;
     char ct[256];
     int rc = 0;
@@ -362,9 +372,9 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L) ||
         curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L) ||
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) ||
-        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &b) ||
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, b) ||
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) ||
-        curl_easy_setopt(easy, CURLOPT_HEADERDATA, &h))
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, h))
         rc = corio_raise(CORIO_ENOMEM, "%s: curl_easy_setopt: out of memory", url);
     if (!rc && post) {
         /* Copied: the caller's bytes may live on a stack that moves. No
@@ -379,16 +389,17 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
             rc = corio_raise(CORIO_ENOMEM, "%s: POST setup: out of memory", url);
     }
     if (!rc) rc = corio_curl_perform(c, easy);
-    if (rc == CORIO_ECURL && (b.nomem || h.nomem))
+    if (rc == CORIO_ECURL && (b->nomem || h->nomem))
         rc = corio_raise(CORIO_ENOMEM, "%s: response body: out of memory", url);
     if (!rc) {
         (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &out->status);
-        if ((rc = own(&b, &out->body, &out->body_len)) < 0 ||
-            (rc = own(&h, &out->headers, &out->headers_len)) < 0)
+        if ((rc = own(b, &out->body, &out->body_len)) < 0 ||
+            (rc = own(h, &out->headers, &out->headers_len)) < 0)
             corio_http_response_free(out);
     }
-    free(b.p);
-    free(h.p);
+    free(b->p);
+    free(h->p);
+    free(bb);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(easy);
     return rc;
