@@ -197,7 +197,8 @@ def run_client(srv, argv, n, c):
     # nginx's CPU over the whole process run (start-up included): an upper
     # bound on its share of the fetching's wall time.
     busy = (srv.cpu() - s0) / secs if secs > 0 else float("nan")
-    return {"rps": n / secs, "cpu_us": cpu / n * 1e6, "server": min(busy, wall / secs)}, line
+    return {"rps": n / secs, "cpu_us": cpu / n * 1e6, "server": min(busy, wall / secs),
+            "load": os.getloadavg()[0]}, line
 
 
 def sweep(build, quick=False, rounds=None, only=None):
@@ -276,6 +277,10 @@ def report(res, names, n, c, skipped):
             med([x["server"] for x in rows]),
             ratio(res, name, "aiohttp", "rps"), ratio(res, name, "go", "rps"),
             ratio(res, name, "aiohttp", "cpu_us", inverse=True), ratio(res, name, "go", "cpu_us", inverse=True)))
+    loads = [x["load"] for v in res.values() for x in v.values()]
+    if loads:
+        lines += ["", "1-minute load average after the runs: %.2f–%.2f (2 cores; other processes ran beside "
+                  "the benchmark when it is above 2)." % (min(loads), max(loads))]
     lines += ["", "Target (performance.md): corio ≥ 5× aiohttp's req/s and ≥ Go's, CPU per request below both."]
     return lines
 

@@ -754,6 +754,7 @@ def fetch_section(a):
     """fetch_many (bench/fetch.py: libcurl in tasks, aiohttp, Go, Node against nginx): its lines."""
     import fetch
     res, names, n, c, skipped = fetch.sweep(a.build, quick=a.quick)
+    a.fetch_failed = [k for k, v in res.items() if k.startswith("corio") and not v]
     return fetch.report(res, names, n, c, skipped)
 
 
@@ -790,7 +791,9 @@ def main():
     wrong = [f for f in res.failures if f[0][3] == "corio"]
     for f in wrong:
         log("bench: corio failed: %s %d %s: %s" % (f[0][0], f[0][1], f[0][2], f[2]))
-    return 1 if wrong else 0
+    for name in getattr(a, "fetch_failed", []):
+        log("bench: %s failed every fetch_many run" % name)
+    return 1 if wrong or getattr(a, "fetch_failed", []) else 0
 
 
 if __name__ == "__main__":
