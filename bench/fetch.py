@@ -8,6 +8,8 @@ request limit; the clients run on core 1, one at a time:
 
   corio        libcurl inside corio tasks (bench/fetch_many.c; epoll)
   corio-uring  the same on the io_uring backend
+  corio-get    corio_http_get per request (a fresh easy handle each time, as
+               aiohttp's session.get makes a request object), epoll
   aiohttp      Debian's python3-aiohttp, one ClientSession (peers/aiohttp_fetch.py)
   go           net/http, the Transport keeping C idle connections (peers/gofetch)
   node         Node's built-in fetch (undici; peers/node_fetch.js)
@@ -154,6 +156,7 @@ def clients(build):
     if os.path.exists(exe):
         cl["corio"] = [exe, "{n}", "{c}", "{url}", "epoll"]
         cl["corio-uring"] = [exe, "{n}", "{c}", "{url}", "io_uring"]
+        cl["corio-get"] = [exe, "{n}", "{c}", "{url}", "epoll", "get"]
     else:
         skipped["corio"] = "bench/fetch_many not built (libcurl4-openssl-dev missing?)"
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")

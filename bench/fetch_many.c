@@ -1,4 +1,4 @@
-/* fetch_many N C URL [BACKEND] (shared/spec/performance.md): fetch N small
+/* fetch_many N C URL [BACKEND] [get] (shared/spec/performance.md): fetch N small
  * responses, URL/0 .. URL/N-1, with C requests in flight, through libcurl
  * inside corio tasks (include/corio_curl.h), keep them in input order and
  * check every body (the server answers with the path it was asked for).
@@ -6,7 +6,9 @@
  * they share one multi handle (keep-alive: at most C connections). Prints
  * n=, inflight=, ok=, secs= (the fetching's wall time) and cpu= (this
  * process's user+system CPU over it, getrusage). BACKEND: epoll or
- * io_uring (default: the loop's default). */
+ * io_uring (default: the loop's default). `get`: each request through
+ * corio_http_get instead (a fresh easy handle per request, body and
+ * headers in memory: aiohttp's session.get). */
 #include "bench.h"
 
 #include <corio_curl.h>
@@ -14,6 +16,7 @@
 
 typedef struct run {
     corio_curl *c;
+    int get;          /* corio_http_get per request */
     const char *base;
     long n, next;     /* requests, and the next one a worker takes */
     char **bodies;    /* owned: body i, in input order */
@@ -42,9 +45,32 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg) {
     return m;
 }
 
+static int get_worker(run *r) {
+    char url[512];
+    while (r->next < r->n) {
+        long i = r->next++;
+        corio_http_response resp;
+        snprintf(url, sizeof url, "%s/%ld", r->base, i);
+        int rc = corio_http_get(r->c, url, &resp);
+        if (rc < 0 || resp.status != 200) {
+            const corio_error *err = corio_current_error();
+            fprintf(stderr, "fetch %s: %s (status %ld)\n", url,
+                    err ? corio_error_message(err) : corio_strerror(rc), resp.status);
+            r->failed++;
+            corio_http_response_free(&resp);
+            if (rc == CORIO_ECANCELED) return rc;
+            continue;
+        }
+        r->bodies[i] = resp.body; /* taken */
+        free(resp.headers);
+    }
+    return 0;
+}
+
 static int worker(void *arg, void **res) {
     (void)res;
     run *r = arg;
+    if (r->get) return get_worker(r);
     CURL *e = curl_easy_init();
     if (!e) return CORIO_ENOMEM;
     char url[512];
@@ -76,6 +102,7 @@ static int worker(void *arg, void **res) {
 
 typedef struct args {
     long n, c;
+    int get;
     const char *base;
     double secs, cpu;
     long ok;
@@ -91,7 +118,7 @@ static double cpu_now(void) {
 static int fetch_all(void *arg, void **res) {
     (void)res;
     args *a = arg;
-    run r = {.base = a->base, .n = a->n};
+    run r = {.base = a->base, .n = a->n, .get = a->get};
     int rc = corio_curl_new(&r.c);
     if (rc < 0) return rc;
     r.bodies = calloc((size_t)a->n, sizeof *r.bodies);
@@ -117,7 +144,7 @@ static int fetch_all(void *arg, void **res) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s N C URL [epoll|io_uring]\n", argv[0]);
+        fprintf(stderr, "usage: %s N C URL [epoll|io_uring] [get]\n", argv[0]);
         return 2;
     }
     args a = {.n = atol(argv[1]), .c = atol(argv[2]), .base = argv[3]};
@@ -126,7 +153,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     corio_loop_options o = {0};
-    if (argc > 4) o.backend = !strcmp(argv[4], "io_uring") ? CORIO_BACKEND_IO_URING : CORIO_BACKEND_EPOLL;
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "io_uring")) o.backend = CORIO_BACKEND_IO_URING;
+        else if (!strcmp(argv[i], "epoll")) o.backend = CORIO_BACKEND_EPOLL;
+        else if (!strcmp(argv[i], "get")) a.get = 1;
+        else {
+            fprintf(stderr, "%s: unknown word %s\n", argv[0], argv[i]);
+            return 2;
+        }
+    }
     corio_loop *loop;
     int rc = corio_loop_new_with(&loop, &o);
     if (rc < 0) return bench_fail("loop", rc);
