@@ -580,6 +580,23 @@ static int many(void *arg, void **res) {
     }
     ASSERT(h.accepted <= 64);
     ASSERT_EQ(corio_curl_transfers(c), 0);
+    ASSERT_EQ(corio_curl_free(c), 0);
+    /* and without a limit: 1 000 connections at once, each reply late
+     * enough for all of them to be open together */
+    ASSERT_EQ(corio_curl_new(&c), 0);
+    int before = h.accepted;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (job){.c = c};
+        url(jobs[i].url, sizeof jobs[i].url, &h, "/delay/50");
+        aws[i] = CORIO_CORO(get_job, &jobs[i]);
+    }
+    ASSERT_EQ(corio_gather_wait(aws, N, 0, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_STR(jobs[i].r.body, "late");
+        corio_http_response_free(&jobs[i].r);
+    }
+    ASSERT(h.accepted - before > 64); /* many connections, not a queue */
+    ASSERT_EQ(corio_curl_transfers(c), 0);
     free(jobs);
     free(aws);
     ASSERT_EQ(corio_curl_free(c), 0);
