@@ -140,8 +140,12 @@ static void httpd_start(httpd *h) {
     h->port = ntohs(a.sin_port);
 }
 
+/* The clients are gone by now (corio_curl_free closed them): let the
+ * handlers see their EOF (or give up a nap) and end; abort whatever is
+ * left only after that. */
 static void httpd_stop(httpd *h) {
     h->stopping = 1;
+    for (int i = 0; i < 400 && h->live > 0; i++) ASSERT_EQ(corio_sleep(0.005), 0);
     ASSERT_EQ(corio_server_close(h->srv), 0);
     ASSERT_EQ(corio_server_abort_clients(h->srv), 0);
     for (int i = 0; i < 1000 && h->live > 0; i++) ASSERT_EQ(corio_sleep(0.005), 0);
