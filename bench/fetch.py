@@ -201,6 +201,7 @@ def run_client(srv, argv, n, c):
     # bound on its share of the fetching's wall time.
     busy = (srv.cpu() - s0) / secs if secs > 0 else float("nan")
     return {"rps": n / secs, "cpu_us": cpu / n * 1e6, "server": min(busy, wall / secs),
+            "client": cpu / secs if secs > 0 else float("nan"),
             "load": os.getloadavg()[0]}, line
 
 
@@ -262,22 +263,24 @@ def report(res, names, n, c, skipped):
              "The client fetches URL/0 .. URL/%d from nginx (one worker on core 0, `return 200 $uri`, "
              "keep-alive) on loopback, on core 1, and checks every body in input order "
              "(`bench/fetch.py`). *req/s*: N over the client's own wall time of the fetching; *CPU "
-             "µs/req*: the client process's user+system CPU over it (getrusage) per request; *nginx "
-             "busy*: its worker's CPU over that wall time (below 1, the server was not the limit). "
-             "Median (min–max) over the rounds; ratios within a round." % (n - 1), ""]
+             "µs/req*: the client process's user+system CPU over it (getrusage) per request; *client "
+             "busy*: that CPU over the wall time (near 1 for a client that is its own limit; well below "
+             "1 on a busy machine, when other processes had the core); *nginx busy*: its worker's CPU "
+             "over that wall time (below 1, the server was not the limit). Median (min–max) over the "
+             "rounds; ratios within a round." % (n - 1), ""]
     if skipped:
         lines += ["Skipped: " + "; ".join("%s (%s)" % (k, v) for k, v in skipped.items()), ""]
-    lines += ["| client | req/s | CPU µs/req | nginx busy | req/s vs aiohttp | req/s vs Go | "
+    lines += ["| client | req/s | CPU µs/req | client busy | nginx busy | req/s vs aiohttp | req/s vs Go | "
               "CPU/req: aiohttp's / this | CPU/req: Go's / this |",
-              "|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         rows = res.get(name, {}).values()
         if not rows:
-            lines.append("| %s | failed | | | | | | |" % name)
+            lines.append("| %s | failed | | | | | | | |" % name)
             continue
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, med([x["rps"] for x in rows]), med([x["cpu_us"] for x in rows]),
-            med([x["server"] for x in rows]),
+            med([x["client"] for x in rows]), med([x["server"] for x in rows]),
             ratio(res, name, "aiohttp", "rps"), ratio(res, name, "go", "rps"),
             ratio(res, name, "aiohttp", "cpu_us", inverse=True), ratio(res, name, "go", "cpu_us", inverse=True)))
     loads = [x["load"] for v in res.values() for x in v.values()]
