@@ -399,6 +399,21 @@ static int timeout_scope(void *arg, void **res) {
     ASSERT_EQ(corio_http_get(c, u, &r), 0);
     ASSERT_STR(r.body, "hello");
     corio_http_response_free(&r);
+    /* curl's own timeout: its timer, run by the loop's, ends the transfer */
+    CURL *e = curl_easy_init();
+    sink k = {0};
+    url(u, sizeof u, &h, "/stall");
+    curl_easy_setopt(e, CURLOPT_URL, u);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 100L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, to_sink);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &k);
+    ASSERT_EQ(corio_curl_perform(c, e), CORIO_ECURL);
+    ASSERT(strstr(msg(), "Timeout was reached") != NULL);
+    ASSERT(strstr(msg(), u) != NULL);
+    ASSERT_STR(k.data, "part");
+    curl_easy_cleanup(e);
+    until(&h.peer_closed, 2);
+    ASSERT_EQ(corio_curl_transfers(c), 0);
     ASSERT_EQ(corio_curl_free(c), 0);
     httpd_stop(&h);
     return 0;
