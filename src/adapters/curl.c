@@ -18,7 +18,7 @@
 /* A transfer in progress: heap, not the task's stack (a copy-mode task's
  * stack is someone else's while it waits). */
 typedef struct xfer {
-    struct xfer *prev, *next;      /* in the owner's list of transfers */
+    struct xfer *hnext;            /* the next in its bucket of the owner's table */
     CURL *easy;                    /* borrowed from the performing task */
     corio_future *done;            /* owned: completed when curl is done with easy */
     CURLcode result;               /* curl's outcome, once finished */
@@ -38,7 +38,8 @@ struct corio_curl {
     corio_loop *loop;  /* borrowed: the loop this multi handle is bound to */
     CURLM *multi;      /* owned */
     corio_handle *timer; /* owned: curl's pending timeout, or NULL */
-    xfer xfers;        /* list head: transfers in the multi */
+    xfer **table;      /* owned: transfers in the multi by easy handle, chained */
+    size_t nbuckets;   /* a power of two (0 before the first transfer) */
     csock socks;       /* list head: watched sockets */
     size_t n;          /* transfers in the multi */
     int freeing;       /* inside corio_curl_free: curl's callbacks change nothing */
@@ -64,10 +65,51 @@ static int close_socket(void *clientp, curl_socket_t fd) {
     return corio_close_fd(fd) < 0 ? 1 : 0;
 }
 
-static void list_xfer_unlink(xfer *x) {
-    x->prev->next = x->next;
-    x->next->prev = x->prev;
-    x->prev = x->next = x;
+/* ---- the transfers in the multi, by easy handle: a chained hash table ----- */
+
+static xfer **bucket(const corio_curl *c, const CURL *easy) {
+    uint64_t h = (uint64_t)(uintptr_t)easy * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
+    return &c->table[(size_t)(h >> 32) & (c->nbuckets - 1)];
+}
+
+static xfer *xfer_find(const corio_curl *c, const CURL *easy) {
+    xfer *x = c->nbuckets ? *bucket(c, easy) : NULL;
+    while (x && x->easy != easy) x = x->hnext;
+    return x;
+}
+
+/* Room for one more (the table doubles at one transfer per bucket). */
+static int xfer_reserve(corio_curl *c) {
+    if (c->n < c->nbuckets) return 0;
+    size_t nb = c->nbuckets ? c->nbuckets * 2 : 64;
+    xfer **old = c->table, **t = calloc(nb, sizeof *t);
+    if (!t) return CORIO_ENOMEM;
+    size_t ob = c->nbuckets;
+    c->table = t;
+    c->nbuckets = nb;
+    for (size_t i = 0; i < ob; i++)
+        for (xfer *x = old[i], *next; x; x = next) {
+            next = x->hnext;
+            xfer **b = bucket(c, x->easy);
+            x->hnext = *b;
+            *b = x;
+        }
+    free(old);
+    return 0;
+}
+
+static void xfer_insert(corio_curl *c, xfer *x) {
+    xfer **b = bucket(c, x->easy);
+    x->hnext = *b;
+    *b = x;
+    c->n++;
+}
+
+static void xfer_remove(corio_curl *c, xfer *x) {
+    xfer **p = bucket(c, x->easy);
+    while (*p != x) p = &(*p)->hnext;
+    *p = x->hnext;
+    c->n--;
 }
 
 /* curl is done with some transfers: take them out and wake their tasks. */
@@ -78,12 +120,10 @@ static void collect(corio_curl *c) {
         if (msg->msg != CURLMSG_DONE) continue;
         CURL *easy = msg->easy_handle; /* msg dies with remove_handle */
         CURLcode result = msg->data.result;
-        xfer *x = c->xfers.next;
-        while (x != &c->xfers && x->easy != easy) x = x->next;
+        xfer *x = xfer_find(c, easy);
         curl_multi_remove_handle(c->multi, easy);
-        if (x == &c->xfers) continue; /* not ours: cannot happen */
-        list_xfer_unlink(x);
-        c->n--;
+        if (!x) continue; /* not ours: cannot happen */
+        xfer_remove(c, x);
         x->finished = 1;
         x->result = result;
         (void)corio_future_set_result(x->done, NULL); /* cancelled already: fine */
@@ -190,7 +230,6 @@ int corio_curl_new(corio_curl **out) {
         return corio_raise(CORIO_ENOMEM, "curl_multi_init: out of memory");
     }
     c->loop = loop;
-    c->xfers.prev = c->xfers.next = &c->xfers;
     c->socks.prev = c->socks.next = &c->socks;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -210,6 +249,7 @@ int corio_curl_free(corio_curl *c) {
         (void)corio_handle_cancel(c->timer);
         corio_handle_unref(c->timer);
     }
+    free(c->table);
     free(c);
     curl_global_cleanup();
     return 0;
@@ -264,10 +304,9 @@ int corio_curl_perform(corio_curl *c, CURL *easy) {
     if (!loop || !corio_current_task()) return CORIO_ENOTINTASK;
     if (loop != c->loop)
         return corio_raise(CORIO_EWRONGLOOP, "corio_curl_perform: the multi handle is another loop's");
-    for (xfer *y = c->xfers.next; y != &c->xfers; y = y->next)
-        if (y->easy == easy)
-            return corio_raise(CORIO_EBUSY, "%s: the easy handle is in a transfer already", easy_url(easy));
-    xfer *x = calloc(1, sizeof *x);
+    if (xfer_find(c, easy))
+        return corio_raise(CORIO_EBUSY, "%s: the easy handle is in a transfer already", easy_url(easy));
+    xfer *x = xfer_reserve(c) < 0 ? NULL : calloc(1, sizeof *x);
     if (!x) return CORIO_ENOMEM;
     int rc = corio_future_new(loop, &x->done);
     if (rc < 0) {
@@ -285,17 +324,12 @@ int corio_curl_perform(corio_curl *c, CURL *easy) {
         return corio_raise(mc == CURLM_ADDED_ALREADY ? CORIO_EBUSY : CORIO_ECURL, "%s: %s",
                            easy_url(easy), curl_multi_strerror(mc));
     }
-    x->next = &c->xfers;
-    x->prev = c->xfers.prev;
-    x->prev->next = x;
-    c->xfers.prev = x;
-    c->n++;
+    xfer_insert(c, x);
     rc = corio_await(x->done, NULL);
     if (!x->finished) {
         /* Cancelled (or a timeout scope fired): out of the multi at once;
          * curl closes a connection cut mid-transfer (close_socket). */
-        list_xfer_unlink(x);
-        c->n--;
+        xfer_remove(c, x);
         curl_multi_remove_handle(c->multi, easy);
     }
     if (rc == 0) rc = curl_failed(easy, x->result, x->errbuf);
