@@ -239,6 +239,12 @@ static size_t to_sink(char *p, size_t size, size_t n, void *arg) {
     return m;
 }
 
+static int perform_task(void *arg, void **res) {
+    (void)res;
+    void **p = arg;
+    return corio_curl_perform(p[0], p[1]);
+}
+
 static int perform_easy(void *arg, void **res) {
     (void)arg, (void)res;
     httpd h;
@@ -263,6 +269,24 @@ static int perform_easy(void *arg, void **res) {
         ASSERT(memcmp(k.data, "status 201", 10) == 0);
     }
     ASSERT_EQ(h.accepted, 1);
+    /* cancelled in the middle, the same handle runs the next transfer */
+    void *p[2] = {c, e};
+    corio_task *t;
+    url(u, sizeof u, &h, "/stall");
+    curl_easy_setopt(e, CURLOPT_URL, u);
+    k.len = 0;
+    ASSERT_EQ(corio_create_task(perform_task, p, "performer", &t), 0);
+    until(&h.stalled, 1);
+    ASSERT_EQ(corio_task_cancel(t, NULL), 1);
+    ASSERT_EQ(corio_await(t, NULL), CORIO_ECANCELED);
+    corio_future_unref(t);
+    ASSERT_EQ(corio_curl_transfers(c), 0);
+    url(u, sizeof u, &h, "/status/202");
+    curl_easy_setopt(e, CURLOPT_URL, u);
+    k.len = 0;
+    ASSERT_EQ(corio_curl_perform(c, e), 0);
+    ASSERT_EQ(k.len, 10);
+    ASSERT(memcmp(k.data, "status 202", 10) == 0);
     curl_easy_cleanup(e);
     ASSERT_EQ(corio_curl_free(c), 0);
     httpd_stop(&h);
@@ -724,12 +748,6 @@ static int bad_input(void *arg, void **res) {
     return 0;
 }
 
-static int busy_easy(void *arg, void **res) {
-    (void)res;
-    void **p = arg;
-    return corio_curl_perform(p[0], p[1]);
-}
-
 static int same_easy_twice(void *arg, void **res) {
     (void)arg, (void)res;
     httpd h;
@@ -745,7 +763,7 @@ static int same_easy_twice(void *arg, void **res) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &k);
     void *p[2] = {c, e};
     corio_task *t;
-    ASSERT_EQ(corio_create_task(busy_easy, p, "first", &t), 0);
+    ASSERT_EQ(corio_create_task(perform_task, p, "first", &t), 0);
     ASSERT_EQ(corio_sleep(0), 0);
     ASSERT_EQ(corio_curl_perform(c, e), CORIO_EBUSY);
     ASSERT_EQ(corio_await(t, NULL), 0);
