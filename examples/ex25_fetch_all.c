@@ -27,7 +27,7 @@ static int main_task(void *arg, void **result) {
     http_server server;
     int rc = http_server_start(&server);
     if (rc < 0) return rc;
-    char urls[3][64];
+    char urls[3][96];
     http_server_url(&server, "/delay/200/url1", urls[0], sizeof urls[0]);
     http_server_url(&server, "/delay/100/url2", urls[1], sizeof urls[1]);
     http_server_url(&server, "/delay/300/url3", urls[2], sizeof urls[2]);

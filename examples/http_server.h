@@ -122,8 +122,8 @@ static inline int http_server_start(http_server *server) {
 }
 
 /* The URL of path on this server, in buf. */
-static inline const char *http_server_url(const http_server *server, const char *path, char *buf,
-                                   size_t cap) {
+static inline char *http_server_url(const http_server *server, const char *path, char *buf,
+                                    size_t cap) {
     snprintf(buf, cap, "http://127.0.0.1:%d%s", server->port, path);
     return buf;
 }
