@@ -24,6 +24,11 @@ static void page_path(int i, char *buf, size_t cap) {
     else snprintf(buf, cap, "/delay/%d/page-%d", i * 7 % 20, i);
 }
 
+static char *copy(const char *text) { /* strdup, which C17 lacks */
+    char *c = malloc(strlen(text) + 1);
+    return c ? strcpy(c, text) : NULL;
+}
+
 /* GET page i under the timeout: its body, "status <code>" or "timeout". */
 static int fetch_page(int i, char **text) {
     char path[48], url[96];
@@ -32,15 +37,16 @@ static int fetch_page(int i, char **text) {
     corio_timeout *cm;
     int rc = corio_timeout_enter(TIMEOUT, &cm);          /* async with asyncio.timeout(TIMEOUT): */
     if (rc < 0) return rc;
-    rc = corio_timeout_exit(cm, corio_http_get(session, http_server_url(&server, path, url, sizeof url), &r));
+    http_server_url(&server, path, url, sizeof url);
+    rc = corio_timeout_exit(cm, corio_http_get(session, url, &r));
     if (rc == CORIO_ETIMEDOUT) {
-        *text = strdup("timeout");
+        *text = copy("timeout");
     } else if (rc < 0) {
         return rc;
     } else if (r.status >= 400) {
         char status[32];
         snprintf(status, sizeof status, "status %ld", r.status);
-        *text = strdup(status);
+        *text = copy(status);
     } else {
         *text = r.body;
         r.body = NULL;
