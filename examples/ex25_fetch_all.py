@@ -12,7 +12,8 @@ async def fetch(session, url):
 
 async def main():
     server = await start_server()
-    urls = [server.url(f"/delay/{ms}/{name}") for name, ms in [("url1", 200), ("url2", 100), ("url3", 300)]]
+    pages = [("url1", 200), ("url2", 100), ("url3", 300)]
+    urls = [server.url(f"/delay/{ms}/{name}") for name, ms in pages]
     async with aiohttp.ClientSession() as session:
         print("gather:", await asyncio.gather(*(fetch(session, u) for u in urls)))
         pending = {asyncio.create_task(fetch(session, u)) for u in urls}

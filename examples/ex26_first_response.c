@@ -28,7 +28,9 @@ static int first_response(char urls[][96], int n, char **body) {
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) rc = corio_create_task(fetch, urls[i], NULL, &tasks[i]);
     corio_futset *done = NULL, *pending = NULL;
-    if (rc == 0) rc = corio_wait_tasks(tasks, (size_t)n, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done, &pending);
+    if (rc == 0)
+        rc = corio_wait_tasks(tasks, (size_t)n, CORIO_FOREVER, CORIO_FIRST_COMPLETED, &done,
+                              &pending);
     if (rc == 0) {
         corio_futset_cancel(pending, NULL);   /* for t in pending: t.cancel() */
         rc = corio_futset_await(pending);     /* await gather(*pending, return_exceptions=True) */

@@ -1,4 +1,4 @@
-/* Section 12.3, fetch_with_deadline: wait with a 0.6 s timeout keeps the
+/* Section 12.3, fetch_with_deadline: wait with a 1 s timeout keeps the
  * bodies that arrived (100 and 200 ms) and cancels the slow transfers (1.5
  * and 5 s); the cancellations are awaited. The network counterpart of
  * ex09_deadline.c; ex27_fetch_with_deadline.py is the original. */
@@ -39,7 +39,7 @@ static int main_task(void *arg, void **result) {
                                NULL, &tasks[i]);
     }
     corio_futset *done = NULL, *pending = NULL;
-    if (rc == 0) rc = corio_wait_tasks(tasks, N, 0.6, CORIO_ALL_COMPLETED, &done, &pending);
+    if (rc == 0) rc = corio_wait_tasks(tasks, N, 1.0, CORIO_ALL_COMPLETED, &done, &pending);
     if (rc == 0) {
         printf("%zu done, %zu pending\n", corio_futset_size(done), corio_futset_size(pending));
         for (int i = 0; i < N; i++) {

@@ -1,4 +1,4 @@
-# Section 12.3, fetch_with_deadline: wait with a 0.6 s timeout keeps the bodies
+# Section 12.3, fetch_with_deadline: wait with a 1 s timeout keeps the bodies
 # that arrived (100 and 200 ms) and cancels the slow transfers (1.5 and 5 s);
 # the cancellations are awaited. The network counterpart of ex09_deadline.py.
 import asyncio
@@ -15,7 +15,7 @@ async def main():
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(fetch(session, server.url(f"/delay/{ms}/{name}")))
                  for name, ms in pages]
-        done, pending = await asyncio.wait(tasks, timeout=0.6)
+        done, pending = await asyncio.wait(tasks, timeout=1.0)
         print(f"{len(done)} done, {len(pending)} pending")
         for t in tasks:
             if t in done:

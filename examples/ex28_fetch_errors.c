@@ -65,7 +65,8 @@ static void report(const char *how, corio_future **futs) {
     printf("%s: successes [", how);
     for (int i = 0, k = 0; i < N; i++) {
         void *body = NULL;
-        if (corio_future_result(futs[i], &body) == 0) printf("%s'%s'", k++ ? ", " : "", (char *)body);
+        if (corio_future_result(futs[i], &body) == 0)
+            printf("%s'%s'", k++ ? ", " : "", (char *)body);
         free(body);
     }
     printf("]\n%s: failures [", how);
@@ -108,7 +109,8 @@ static int main_task(void *arg, void **result) {
     corio_task *tasks[N] = {0};
     for (int i = 0; i < N && rc == 0; i++) rc = corio_create_task(fetch, urls[i], NULL, &tasks[i]);
     corio_futset *done = NULL, *pending = NULL;
-    if (rc == 0) rc = corio_wait_tasks(tasks, N, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done, &pending);
+    if (rc == 0)
+        rc = corio_wait_tasks(tasks, N, CORIO_FOREVER, CORIO_ALL_COMPLETED, &done, &pending);
     if (rc == 0) report("wait", tasks);
     corio_futset_free(done);
     corio_futset_free(pending);

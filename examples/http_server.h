@@ -138,7 +138,8 @@ static inline int http_server_wait_idle(http_server *server, double timeout) {
 }
 
 /* In a task: stop listening, end the connections (their handlers return),
- * wait until they are gone, free the server. */
+ * wait until they are gone, free the server. (The Python original cancels
+ * its handlers: asyncio 3.11 has no abort_clients.) */
 static inline int http_server_stop(http_server *server) {
     corio_server_close(server->srv);
     corio_server_abort_clients(server->srv);
@@ -167,8 +168,9 @@ static inline const char *show(const char *text, char *buf, size_t cap) {
     size_t n = 0;
     buf[0] = '\0';
     for (const char *at; n < cap && (at = strstr(text, key)) != NULL;) {
-        n += (size_t)snprintf(buf + n, cap - n, "%.*sPORT", (int)(at - text + sizeof key - 1), text);
-        text = at + sizeof key - 1;
+        size_t upto = (size_t)(at - text) + sizeof key - 1; /* through the colon */
+        n += (size_t)snprintf(buf + n, cap - n, "%.*sPORT", (int)upto, text);
+        text += upto;
         text += strspn(text, "0123456789");
     }
     if (n < cap) snprintf(buf + n, cap - n, "%s", text);

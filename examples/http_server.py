@@ -48,8 +48,7 @@ class HttpServer:
     # One request; False when the connection is to end.
     async def serve_one(self, reader, writer):
         head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        target = lines[0].split(" ")[1]
+        target = head.decode("latin-1").split(" ")[1]  # GET <target> HTTP/1.1
         parts = target.split("/")
         if target == "/reset":
             sock = writer.get_extra_info("socket")
@@ -81,6 +80,8 @@ class HttpServer:
             pass
         return self.open
 
+    # Stop listening, end the connections (their handlers return), wait
+    # until they are gone.
     async def stop(self):
         self.server.close()
         for t in self.handlers:
