@@ -3,8 +3,9 @@
 # registration, soak test), pkg-config (install check), clang (second
 # compiler), python3 (differential tests), an aarch64 cross compiler and
 # qemu-user (the aarch64 context switch), liburing-dev (the io_uring
-# backend), libcurl4-openssl-dev and python3-aiohttp (the fetch examples
-# and their originals), and the benchmark peers: Go,
+# backend), libcurl4-openssl-dev (the libcurl adapter, the fetch examples),
+# nginx (its tests and fetch_many's server), python3-aiohttp (the fetch
+# examples' originals), and the benchmark peers: python3-aiohttp, Go,
 # Node.js, uvloop, tokio (Debian's crate registry), libuv, gnuplot, time.
 # Needs root.
 set -e
@@ -16,4 +17,5 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     cmake make gcc clang pkg-config valgrind python3 \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user time \
     golang-go nodejs python3-uvloop librust-tokio-dev libuv1-dev gnuplot-nox \
-    liburing-dev libcurl4-openssl-dev python3-aiohttp >/dev/null
+    liburing-dev \
+    libcurl4-openssl-dev nginx python3-aiohttp >/dev/null

@@ -13,7 +13,7 @@ back-to-back repeats measured corio 3x faster than interleaved runs (see
 performance.md). --warm adds back-to-back repeats, reported beside them and
 labelled so.
 
-    python3 bench/run.py [--build build] [--quick] [--rounds 3] [--warm] [--only corio,go] [--no-echo]
+    python3 bench/run.py [--build build] [--quick] [--rounds 3] [--warm] [--only corio,go] [--no-echo] [--no-fetch]
 """
 import argparse
 import datetime
@@ -750,6 +750,13 @@ def echo_section(a):
     return lines + echo.idle_report(n, idle)
 
 
+def fetch_section(a):
+    """fetch_many (bench/fetch.py: libcurl in tasks, aiohttp, Go, Node against nginx): its lines."""
+    import fetch
+    res, names, n, c, skipped = fetch.sweep(a.build, quick=a.quick)
+    return fetch.report(res, names, n, c, skipped)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -758,6 +765,7 @@ def main():
     ap.add_argument("--warm", action="store_true", help="also run each program back to back, reported apart")
     ap.add_argument("--only", default="", help="peers to run, comma-separated (corio included if named)")
     ap.add_argument("--no-echo", action="store_true", help="leave out the echo sweep")
+    ap.add_argument("--no-fetch", action="store_true", help="leave out fetch_many")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     if a.out is None:
@@ -776,6 +784,8 @@ def main():
     echo_lines = []
     if not a.no_echo and (not a.only or any(k in a.only.split(",") for k in ("corio", "echo"))):
         echo_lines = echo_section(a)
+    if not a.no_fetch and (not a.only or "corio" in a.only.split(",")):
+        echo_lines = list(echo_lines) + fetch_section(a)
     write_report(res, peers, skipped, a, rounds, time.time() - t_start, echo_lines)
     wrong = [f for f in res.failures if f[0][3] == "corio"]
     for f in wrong:

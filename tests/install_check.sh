@@ -26,3 +26,31 @@ if command -v nm >/dev/null; then
     [ -z "$bad" ] || { echo "unexpected exports: $bad"; exit 1; }
     ! nm -D --defined-only "$so" | grep -q ' corio__' || { echo "internal symbols exported"; exit 1; }
 fi
+# The libcurl adapter, where it was built: its own header, library and
+# corio-curl.pc (which requires corio and libcurl).
+if [ -f "$pcdir/corio-curl.pc" ]; then
+    cat > "$tmp/curl.c" <<'PROG'
+#include <corio_curl.h>
+#include <stdio.h>
+static int body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_curl *c;
+    int rc = corio_curl_new(&c);
+    if (rc == 0) rc = corio_curl_free(c);
+    return rc;
+}
+int main(void) {
+    int rc = corio_run(body, NULL, NULL);
+    printf("corio_curl: %s\n", rc == 0 ? "ok" : corio_strerror(rc));
+    return rc != 0;
+}
+PROG
+    ${CC:-cc} -std=c17 -Wall -Wextra -Werror -o "$tmp/curl" "$tmp/curl.c" \
+        $(pkg-config --cflags --libs corio-curl) -Wl,-rpath,"$(pkg-config --variable=libdir corio)"
+    "$tmp/curl"
+    so=$(find "$tmp/prefix" -name 'libcorio_curl.so.*.*' | head -n 1)
+    if command -v nm >/dev/null; then
+        bad=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^corio_' || true)
+        [ -z "$bad" ] || { echo "libcorio_curl: unexpected exports: $bad"; exit 1; }
+    fi
+fi

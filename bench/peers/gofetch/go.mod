@@ -1,0 +1,3 @@
+module gofetch
+
+go 1.19
