@@ -3,9 +3,9 @@
 # registration, soak test), pkg-config (install check), clang (second
 # compiler), python3 (differential tests), an aarch64 cross compiler and
 # qemu-user (the aarch64 context switch), liburing-dev (the io_uring
-# backend), libcurl4-openssl-dev (the libcurl adapter, the fetch examples),
-# nginx (its tests and fetch_many's server), python3-aiohttp (the fetch
-# examples' originals), and the benchmark peers: python3-aiohttp, Go,
+# backend), libcurl4-openssl-dev (the libcurl adapter; the fetch examples,
+# whose originals need python3-aiohttp), nginx (its tests
+# and fetch_many's server), and the benchmark peers: python3-aiohttp, Go,
 # Node.js, uvloop, tokio (Debian's crate registry), libuv, gnuplot, time.
 # Needs root.
 set -e
