@@ -62,31 +62,31 @@ static inline int http_delay(corio_stream *s, int ms) {
 static inline int http_serve_one(corio_stream *s) {
     const void *data;
     size_t len;
-    if (corio_stream_readuntil(s, "\r\n\r\n", 4, &data, &len) < 0) return 0;
+    int rc = corio_stream_readuntil(s, "\r\n\r\n", 4, &data, &len);
+    if (rc < 0) return rc == CORIO_ECANCELED ? rc : 0;
     char head[512], target[256] = "", name[128] = "";  /* the lent bytes end in no NUL */
     snprintf(head, sizeof head, "%.*s", (int)(len < sizeof head ? len : sizeof head - 1),
              (const char *)data);
-    int ms, status = 404;
-    if (sscanf(head, "%*s %255s", target) != 1) return 0;
+    char body[160], response[320];
+    int ms, status;
+    if (sscanf(head, "%*s %255s", target) != 1) return 0; /* GET <target> HTTP/1.1 */
     if (strcmp(target, "/reset") == 0) {
         http_reset(s);
         return 0;
     }
     if (sscanf(target, "/delay/%d/%127[^/]", &ms, name) == 2) {
-        int rc = http_delay(s, ms);
-        if (rc <= 0) return rc;
+        if ((rc = http_delay(s, ms)) <= 0) return rc;
         status = 200;
-    } else if (sscanf(target, "/status/%d", &status) != 1) {
-        status = 404;
+        snprintf(body, sizeof body, "data from %s", name);
+    } else {
+        if (sscanf(target, "/status/%d", &status) != 1) status = 404;
+        snprintf(body, sizeof body, "status %d", status);
     }
-    char body[160], response[320];
-    if (status == 200) snprintf(body, sizeof body, "data from %s", name);
-    else snprintf(body, sizeof body, "status %d", status);
     int n = snprintf(response, sizeof response,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
                      status, http_reason(status), strlen(body), body);
     if (corio_stream_write(s, response, (size_t)n) < 0) return 0;
-    int rc = corio_stream_drain(s);
+    rc = corio_stream_drain(s);
     return rc == CORIO_ECANCELED ? rc : rc == 0;
 }
 

@@ -55,14 +55,14 @@ class HttpServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             return False
-        if len(parts) == 4 and parts[1] == "delay":
+        if len(parts) == 4 and parts[1] == "delay" and parts[2].isdigit():
             try:  # the delay, cut short if the client hangs up
                 await asyncio.wait_for(reader.read(1), int(parts[2]) / 1000)
                 return False
             except asyncio.TimeoutError:
                 pass
             status, body = 200, f"data from {parts[3]}"
-        elif len(parts) == 3 and parts[1] == "status":
+        elif len(parts) == 3 and parts[1] == "status" and parts[2].isdigit():
             status, body = int(parts[2]), f"status {parts[2]}"
         else:
             status, body = 404, "status 404"
