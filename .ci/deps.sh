@@ -6,7 +6,8 @@
 # backend), libhiredis-dev and redis-server (the hiredis adapter and its
 # tests), libssl-dev and openssl (TLS; the TLS example makes its
 # certificate with the openssl command), libpq-dev and postgresql (the
-# libpq adapter and its tests), libcurl4-openssl-dev (the libcurl adapter),
+# libpq adapter and its tests), libcurl4-openssl-dev (the libcurl adapter;
+# the fetch examples, whose originals need python3-aiohttp),
 # nginx (its tests and fetch_many's server), and the benchmark peers:
 # python3-aiohttp, Go,
 # Node.js, uvloop, tokio (Debian's crate registry), libuv, gnuplot, time.

@@ -42,3 +42,16 @@ run "21b. TLS: the TCP echo over TLS, with a self-signed certificate made for th
 run "22. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex22_command_lines
 run "23. a pipeline of two processes: printf | sort -r, joined by a pipe" ex23_pipeline
 run "24. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex24_graceful_shutdown
+# The fetch scenarios of semantics.md section 12 for real: HTTP over
+# loopback, libcurl inside corio tasks, each program serving itself.
+if [ -x "$dir/ex25_fetch_all" ]; then
+    run "22. fetch_all: gather keeps input order, wait gives completion order" ex25_fetch_all
+    run "23. first response of three servers wins; the losers' downloads are cancelled" ex26_first_response
+    run "24. a 1 s deadline keeps what arrived and cancels the slow transfers" ex27_fetch_with_deadline
+    run "25. a refused port, a 404 and a reset apart from the good pages" ex28_fetch_errors
+    run "26. as_completed over fetches: bodies and errors as they arrive" ex29_fetch_as_completed
+    run "27. a crawler: 1 000 pages, 50 in flight, a timeout each, a progress line" ex30_crawler
+else
+    printf '\n== 22-27. the fetch scenarios over HTTP ==\n'
+    echo "skipped: libcurl4-openssl-dev not installed (make deps)"
+fi

@@ -26,6 +26,26 @@ if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$bin/ex20_udp_echo" 2>&1 >/dev/null | g
 else
     echo "io_uring unavailable here (make deps installs liburing-dev): I/O examples on epoll only"
 fi
+# The fetch examples (semantics.md 12) talk HTTP over loopback to a server
+# each starts itself; their originals use aiohttp (Debian's python3-aiohttp,
+# which a pyenv python3 may lack: /usr/bin/python3 is tried too). They run on
+# each backend; their Python originals one after another, so that timings
+# of 100 ms steps do not compete with each other for the machine.
+net="ex25_fetch_all ex26_first_response ex27_fetch_with_deadline ex28_fetch_errors ex29_fetch_as_completed ex30_crawler"
+aiohttp_py=""
+for p in python3 /usr/bin/python3; do
+    if "$p" -c "import aiohttp" 2>/dev/null; then aiohttp_py=$p; break; fi
+done
+if [ ! -x "$bin/ex25_fetch_all" ]; then
+    echo "fetch examples skipped: libcurl4-openssl-dev not installed (make deps)"
+    net=""
+elif [ -z "$aiohttp_py" ]; then
+    echo "fetch examples skipped: python3-aiohttp not installed (make deps)"
+    net=""
+fi
+(for e in $net; do "$aiohttp_py" "$src/examples/$e.py" > "$tmp/$e.py" 2>&1; done) &
+names="$names $net"
+io="$io $net"
 runs=""
 for e in $names; do
     case " $io " in *" $e "*) bs=$backends ;; *) bs=epoll ;; esac
