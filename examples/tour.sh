@@ -29,29 +29,29 @@ run "19. a line-based chat server: readline, broadcast, drain" ex19_chat
 run "20. a UDP echo server and client" ex20_udp_echo
 run "21. names: localhost's addresses off the loop, a server on all of them, Happy Eyeballs" ex21_names
 
-printf '\n== 22. the TCP echo and the chat again, on io_uring (CORIO_BACKEND=io_uring) ==\n'
+# 77: built without OpenSSL, or no openssl command to make the certificate
+run "22. TLS: the TCP echo over TLS, with a self-signed certificate made for the run" ex22_tls_echo || [ $? = 77 ]
+run "23. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex23_command_lines
+run "24. a pipeline of two processes: printf | sort -r, joined by a pipe" ex24_pipeline
+run "25. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex25_graceful_shutdown
+# The fetch scenarios of semantics.md section 12 for real: HTTP over
+# loopback, libcurl inside corio tasks, each program serving itself.
+if [ -x "$dir/ex26_fetch_all" ]; then
+    run "26. fetch_all: gather keeps input order, wait gives completion order" ex26_fetch_all
+    run "27. first response of three servers wins; the losers' downloads are cancelled" ex27_first_response
+    run "28. a 1 s deadline keeps what arrived and cancels the slow transfers" ex28_fetch_with_deadline
+    run "29. a refused port, a 404 and a reset apart from the good pages" ex29_fetch_errors
+    run "30. as_completed over fetches: bodies and errors as they arrive" ex30_fetch_as_completed
+    run "31. a crawler: 1 000 pages, 50 in flight, a timeout each, a progress line" ex31_crawler
+else
+    printf '\n== 26-31. the fetch scenarios over HTTP ==\n'
+    echo "skipped: libcurl4-openssl-dev not installed (make deps)"
+fi
+
+printf '\n== 32. the TCP echo and the chat again, on io_uring (CORIO_BACKEND=io_uring) ==\n'
 if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$dir/ex20_udp_echo" 2>&1 >/dev/null | grep -q "running on io_uring"; then
     CORIO_BACKEND=io_uring "$dir/ex17_tcp_echo"
     CORIO_BACKEND=io_uring "$dir/ex19_chat"
 else
     echo "io_uring is not available here: make deps installs liburing-dev (and the kernel may refuse it); skipped"
-fi
-
-# 77: built without OpenSSL, or no openssl command to make the certificate
-run "21b. TLS: the TCP echo over TLS, with a self-signed certificate made for the run" ex21_tls_echo || [ $? = 77 ]
-run "22. a command's output line by line, as it comes (create_subprocess_exec, readline)" ex22_command_lines
-run "23. a pipeline of two processes: printf | sort -r, joined by a pipe" ex23_pipeline
-run "24. graceful shutdown on SIGTERM: stop accepting, a deadline, then cancel (it signals itself)" ex24_graceful_shutdown
-# The fetch scenarios of semantics.md section 12 for real: HTTP over
-# loopback, libcurl inside corio tasks, each program serving itself.
-if [ -x "$dir/ex25_fetch_all" ]; then
-    run "22. fetch_all: gather keeps input order, wait gives completion order" ex25_fetch_all
-    run "23. first response of three servers wins; the losers' downloads are cancelled" ex26_first_response
-    run "24. a 1 s deadline keeps what arrived and cancels the slow transfers" ex27_fetch_with_deadline
-    run "25. a refused port, a 404 and a reset apart from the good pages" ex28_fetch_errors
-    run "26. as_completed over fetches: bodies and errors as they arrive" ex29_fetch_as_completed
-    run "27. a crawler: 1 000 pages, 50 in flight, a timeout each, a progress line" ex30_crawler
-else
-    printf '\n== 22-27. the fetch scenarios over HTTP ==\n'
-    echo "skipped: libcurl4-openssl-dev not installed (make deps)"
 fi

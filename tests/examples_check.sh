@@ -6,8 +6,8 @@ src=$1; bin=$2
 command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex21_tls_echo ex22_command_lines ex23_pipeline"
-names="$names ex24_graceful_shutdown"
+names="ex02_wait ex06_fetch ex07_might_fail ex08_first_exception ex09_deadline ex10_first_wins ex11_split ex12_as_completed ex14_pipeline ex15_rate_limit ex16_to_thread ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex22_tls_echo ex23_command_lines ex24_pipeline"
+names="$names ex25_graceful_shutdown"
 # The Python originals run side by side (they mostly sleep); the C ones one
 # at a time, so that they do not load the machine. No example's output may
 # depend on how far apart in real time two things happen (ex15 once printed
@@ -18,8 +18,8 @@ for e in $names; do
 done
 # The I/O examples run on each backend there is (io_uring where the loop
 # gets it: CORIO_DEBUG says which one runs).
-io="ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex21_tls_echo ex22_command_lines ex23_pipeline"
-io="$io ex24_graceful_shutdown"
+io="ex17_tcp_echo ex18_unix_echo ex19_chat ex20_udp_echo ex21_names ex22_tls_echo ex23_command_lines ex24_pipeline"
+io="$io ex25_graceful_shutdown"
 backends=epoll
 if CORIO_DEBUG=1 CORIO_BACKEND=io_uring "$bin/ex20_udp_echo" 2>&1 >/dev/null | grep -q "running on io_uring"; then
     backends="epoll io_uring"
@@ -31,12 +31,12 @@ fi
 # which a pyenv python3 may lack: /usr/bin/python3 is tried too). They run on
 # each backend; their Python originals one after another, so that timings
 # of 100 ms steps do not compete with each other for the machine.
-net="ex25_fetch_all ex26_first_response ex27_fetch_with_deadline ex28_fetch_errors ex29_fetch_as_completed ex30_crawler"
+net="ex26_fetch_all ex27_first_response ex28_fetch_with_deadline ex29_fetch_errors ex30_fetch_as_completed ex31_crawler"
 aiohttp_py=""
 for p in python3 /usr/bin/python3; do
     if "$p" -c "import aiohttp" 2>/dev/null; then aiohttp_py=$p; break; fi
 done
-if [ ! -x "$bin/ex25_fetch_all" ]; then
+if [ ! -x "$bin/ex26_fetch_all" ]; then
     echo "fetch examples skipped: libcurl4-openssl-dev not installed (make deps)"
     net=""
 elif [ -z "$aiohttp_py" ]; then

@@ -1,7 +1,7 @@
 /* A pipeline of two processes, as the shell's `printf ... | sort -r`: the
  * first one's stdout is the write end of a pipe whose read end is the
  * second one's stdin; the parent reads the second one's output.
- * ex23_pipeline.py is the original. */
+ * ex24_pipeline.py is the original. */
 #define _GNU_SOURCE
 #include <corio.h>
 

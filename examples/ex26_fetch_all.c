@@ -1,7 +1,7 @@
 /* Section 12.1, fetch_all: gather over real fetches gives the bodies in input
  * order; wait gives them in completion order. The server is local (the
  * example starts it): its handlers wait 200, 100 and 300 ms. The network
- * counterpart of ex06_fetch.c; ex25_fetch_all.py is the original. */
+ * counterpart of ex06_fetch.c; ex26_fetch_all.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 

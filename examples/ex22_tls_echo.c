@@ -2,7 +2,7 @@
  * program: a self-signed certificate for localhost made for the run (by
  * the openssl command, as the original), a server with it, a client that
  * trusts it, and one that does not (the system's CAs), whose handshake
- * fails. ex21_tls_echo.py is the original. Exits 77 when corio was built
+ * fails. ex22_tls_echo.py is the original. Exits 77 when corio was built
  * without OpenSSL or there is no openssl command. */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <corio.h>

@@ -1,6 +1,6 @@
 /* Run a command and read its output line by line, as it comes (asyncio's
  * subprocess docs: create_subprocess_exec with stdout=PIPE, readline).
- * ex22_command_lines.py is the original. */
+ * ex23_command_lines.py is the original. */
 #include <corio.h>
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Section 12.5: as_completed over real fetches prints each body as it
  * arrives, errors included (a 404 at once; pages after 300, 100 and
  * 200 ms). The network counterpart of ex12_as_completed.c;
- * ex29_fetch_as_completed.py is the original. */
+ * ex30_fetch_as_completed.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 

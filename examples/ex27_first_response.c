@@ -3,7 +3,7 @@
  * returned. Server A answers after 300 ms, B after 100 ms, C after 200 ms.
  * A cancelled download closes its connection: the servers that lost see
  * their clients hang up. The network counterpart of ex10_first_wins.c;
- * ex26_first_response.py is the original. */
+ * ex27_first_response.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 

@@ -1,7 +1,7 @@
 /* Graceful shutdown of a server on SIGINT or SIGTERM: stop accepting, let
  * the handlers at work finish within a deadline, then cancel the ones still
  * running. The program sends itself SIGTERM once three clients are being
- * served, so that its output is always the same. ex24_graceful_shutdown.py
+ * served, so that its output is always the same. ex25_graceful_shutdown.py
  * is the original. */
 #define _POSIX_C_SOURCE 200809L /* kill */
 #include <corio.h>

@@ -3,7 +3,7 @@
  * progress line while it runs (rewritten in place at every 100 pages: the
  * same bytes whichever page ends when). Pages 50, 150, ... take 5 s (they
  * time out), 125, 375, 625 and 875 are missing (404), the others take 0 to
- * 19 ms. ex30_crawler.py is the original. */
+ * 19 ms. ex31_crawler.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 

@@ -1,7 +1,7 @@
 /* Section 12.3, fetch_with_deadline: wait with a 1 s timeout keeps the
  * bodies that arrived (100 and 200 ms) and cancels the slow transfers (1.5
  * and 5 s); the cancellations are awaited. The network counterpart of
- * ex09_deadline.c; ex27_fetch_with_deadline.py is the original. */
+ * ex09_deadline.c; ex28_fetch_with_deadline.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 

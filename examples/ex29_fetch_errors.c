@@ -5,7 +5,7 @@
  * library's text; ports are printed as PORT. fetch() drives its own easy
  * handle through corio_curl_perform, to ask curl which system error ended
  * the transfer. The network counterpart of ex11_split.c;
- * ex28_fetch_errors.py is the original. */
+ * ex29_fetch_errors.py is the original. */
 #include <corio.h>
 #include <corio_curl.h>
 
