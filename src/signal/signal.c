@@ -401,8 +401,21 @@ int corio__signal_take_sigint(corio_loop *loop, corio_cb fn, void *arg) {
     return 1;
 }
 
-void corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
+int corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
     sigsrc *ss = src_of(loop);
-    if (ss && ss->ents && ss->ents[sig].fn == fn && ss->ents[sig].arg == arg)
-        corio_loop_remove_signal_handler(loop, sig);
+    if (!ss || !ss->ents || ss->ents[sig].fn != fn || ss->ents[sig].arg != arg || ss->slot < 0)
+        return 0;
+    escape_off(ss);
+    entry *e = &ss->ents[sig];
+    e->fn = NULL;
+    e->arg = NULL;
+    int i = ss->slot;
+    /* Under ctl, slot i is not claimed again: once the loop stops
+     * listening (release_slot waits out the handlers inside), its pending
+     * bit says whether a signal came that the loop never took. */
+    pthread_mutex_lock(&ctl);
+    if (--e->uses == 0) unlisten_locked(ss, sig);
+    int arrived = (atomic_load(&slots[i].pending) & sigbit(sig)) != 0;
+    pthread_mutex_unlock(&ctl);
+    return arrived;
 }
