@@ -888,8 +888,9 @@ CORIO_API int corio_server_free(corio_server *srv);
  * CORIO_ECLOSED; CORIO_ENOMEM. Closing the loop removes its handlers. */
 CORIO_API int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *arg);
 /* 1 if sig had a handler on loop (removed now), 0 if not (closed loops
- * have none); CORIO_EINVAL for a number out of range. A callback already
- * scheduled still runs, as in asyncio. */
+ * have none; corio_run's own SIGINT handling is not one, and stays);
+ * CORIO_EINVAL for a number out of range. A callback already scheduled
+ * still runs, as in asyncio. */
 CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int sig);
 /* In a task: wait until one of the n signals in sigs arrives; 0 with
  * *which (may be NULL) its number. The signals are caught only while the

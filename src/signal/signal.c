@@ -96,9 +96,10 @@ static void on_signal(int sig) {
 /* ---- each loop's side: the source ------------------------------------------ */
 
 typedef struct entry {
-    corio_cb fn;  /* the handler, or NULL */
-    void *arg;    /* its argument, the program's */
-    size_t uses;  /* the handler (1) plus the tasks waiting for the signal */
+    corio_cb fn;    /* the handler, or NULL */
+    void *arg;      /* its argument, the program's */
+    size_t uses;    /* the handler (1) plus the tasks waiting for the signal */
+    uint8_t runner; /* fn is corio_run's own: not the program's to remove */
 } entry;
 
 typedef struct sigsrc {
@@ -301,6 +302,7 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *
     if (sig == SIGINT) escape_off(ss);
     e->fn = fn; /* replaces the one before, as asyncio does */
     e->arg = arg;
+    e->runner = 0;
     return 0;
 }
 
@@ -309,7 +311,9 @@ int corio_loop_remove_signal_handler(corio_loop *loop, int sig) {
     if (sig < 1 || sig >= NSIGS)
         return corio_raise(CORIO_EINVAL, "remove_signal_handler: invalid signal number %d", sig);
     sigsrc *ss = src_of(loop);
-    if (!ss || !ss->ents || !ss->ents[sig].fn) return 0;
+    /* corio_run's SIGINT is not the loop's handler to the program, as the
+     * Runner's signal.signal one is not in asyncio's loop: False. */
+    if (!ss || !ss->ents || !ss->ents[sig].fn || ss->ents[sig].runner) return 0;
     if (sig == SIGINT) escape_off(ss);
     ss->ents[sig].fn = NULL;
     ss->ents[sig].arg = NULL;
@@ -397,6 +401,7 @@ int corio__signal_take_sigint(corio_loop *loop, corio_cb fn, void *arg) {
     e->uses = 1;
     e->fn = fn;
     e->arg = arg;
+    e->runner = 1;
     atomic_store(&sigint_escape, ss->slot + 1);
     return 1;
 }
@@ -409,6 +414,7 @@ int corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
     entry *e = &ss->ents[sig];
     e->fn = NULL;
     e->arg = NULL;
+    e->runner = 0;
     int i = ss->slot;
     /* Under ctl, slot i is not claimed again: once the loop stops
      * listening (release_slot waits out the handlers inside), its pending
