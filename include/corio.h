@@ -895,7 +895,8 @@ CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int sig);
 /* In a task: wait until one of the n signals in sigs arrives; 0 with
  * *which (may be NULL) its number. The signals are caught only while the
  * task waits (one that came before is not seen: keep a handler for
- * that); handlers of the same signals run as well. A cancellation point
+ * that); handlers of the same signals run as well (not corio_run's
+ * Ctrl-C: a task waiting for SIGINT takes it). A cancellation point
  * that honours timeout scopes: CORIO_ECANCELED. Also CORIO_ENOTINTASK,
  * CORIO_ECLOSED, CORIO_ENOMEM, and add_signal_handler's CORIO_EINVAL. */
 CORIO_API int corio_wait_signal(const int *sigs, size_t n, int *which);

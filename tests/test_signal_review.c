@@ -790,3 +790,35 @@ TEST(sig_rev_table_full) {
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
     return 0;
 }
+
+/* A main task that waits for Ctrl-C itself (the graceful-shutdown
+ * pattern, with the awaitable form) gets it, and is not cancelled by
+ * corio_run as well: its clean-up awaits run, and the run returns what
+ * it returns. (trio's open_signal_receiver takes SIGINT from its
+ * KeyboardInterrupt while open, as an asyncio add_signal_handler(SIGINT)
+ * takes it from the Runner.) */
+static int raise_sigint_soon(void *arg, void **res) {
+    (void)arg, (void)res;
+    raise(SIGINT);
+    return 0;
+}
+
+static int waits_for_ctrl_c(void *arg, void **res) {
+    (void)arg, (void)res;
+    ASSERT_EQ(corio_create_task(other_sleeps, NULL, NULL, NULL), 0);
+    ASSERT_EQ(corio_create_task(raise_sigint_soon, NULL, NULL, NULL), 0);
+    int sigs[] = {SIGINT, SIGTERM}, which = 0;
+    int rc = corio_wait_signal(sigs, 2, &which);
+    dprintf(child_fd, "wait=%d which=%d|", rc, which);
+    rc = corio_sleep(0.01); /* the graceful shutdown's awaits */
+    dprintf(child_fd, "cleanup=%d|", rc);
+    return rc;
+}
+
+TEST(sig_rev_run_wait_for_ctrl_c) {
+    char out[256];
+    int st = child_run(waits_for_ctrl_c, out, sizeof out);
+    ASSERT(WIFEXITED(st));
+    ASSERT_STR(out, "wait=0 which=2|cleanup=0|other cancelled|rc=0 default");
+    return 0;
+}

@@ -209,6 +209,16 @@ static int ents_get(sigsrc *ss) {
     return 0;
 }
 
+/* A task waits for sig (and has not been woken yet). */
+static int waited(sigsrc *ss, int sig) {
+    corio__list *n;
+    corio__list_foreach(n, &ss->waiters) {
+        waiter *w = corio__container_of(n, waiter, link);
+        if ((w->mask & sigbit(sig)) && w->local.state == CORIO__PENDING) return 1;
+    }
+    return 0;
+}
+
 /* The loop side of a signal's arrival: handlers are scheduled, waiting
  * tasks woken. Several arrivals before the loop looks count as one (as
  * the kernel merges a pending signal's repeats); signals go in number
@@ -221,7 +231,12 @@ static void sig_ready(corio__source *s) {
         if (!(bits & sigbit(sig))) continue;
         bits &= ~sigbit(sig);
         entry *e = &ss->ents[sig];
-        if (e->fn && corio_call_soon(s->loop, e->fn, e->arg, NULL) < 0)
+        /* corio_run's SIGINT gives way to a task waiting for SIGINT: the
+         * program takes Ctrl-C there (trio's open_signal_receiver takes it
+         * from KeyboardInterrupt; asyncio's add_signal_handler from the
+         * Runner), and its clean-up is not cancelled under it. */
+        if (e->fn && !(e->runner && waited(ss, sig)) &&
+            corio_call_soon(s->loop, e->fn, e->arg, NULL) < 0)
             corio__report(s->loop, "a signal handler could not be scheduled (no memory)", NULL,
                           NULL);
         corio__list *n;
