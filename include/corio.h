@@ -916,7 +916,8 @@ CORIO_API int corio_wait_signal(const int *sigs, size_t n, int *which);
  * after the main task is done) stops the loop: CORIO_EINTERRUPTED. Either
  * way the remaining tasks are cancelled and awaited first, and SIGINT's
  * disposition is the default again when this returns (already during
- * that clean-up, as in asyncio). corio does not raise the signal itself:
+ * that clean-up, as in asyncio; a handler the program put in with
+ * sigaction meanwhile stays). corio does not raise the signal itself:
  * as with an uncaught KeyboardInterrupt, a program that wants to end as
  * killed by SIGINT (the shell's status 130) does `raise(SIGINT)` after its
  * own clean-up. */

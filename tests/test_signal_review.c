@@ -822,3 +822,27 @@ TEST(sig_rev_run_wait_for_ctrl_c) {
     ASSERT_STR(out, "wait=0 which=2|cleanup=0|other cancelled|rc=0 default");
     return 0;
 }
+
+/* A main task that puts in its own SIGINT handler with sigaction keeps
+ * it after corio_run: asyncio.Runner puts the default back only while the
+ * handler is still its own (3.11, 3.13: signal.getsignal is the
+ * program's after asyncio.run). */
+static int installs_own_sigint(void *arg, void **res) {
+    (void)arg, (void)res;
+    struct sigaction sa = {0};
+    sa.sa_handler = own_handler;
+    sigemptyset(&sa.sa_mask);
+    ASSERT_EQ(sigaction(SIGINT, &sa, NULL), 0);
+    return corio_sleep(0);
+}
+
+TEST(sig_rev_run_program_sigaction_kept) {
+    struct sigaction dfl = {0}, old;
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ASSERT_EQ(sigaction(SIGINT, &dfl, &old), 0);
+    ASSERT_EQ(corio_run(installs_own_sigint, NULL, NULL), 0);
+    ASSERT(get_sa(SIGINT).sa_handler == own_handler);
+    ASSERT_EQ(sigaction(SIGINT, &old, NULL), 0);
+    return 0;
+}

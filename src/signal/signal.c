@@ -435,7 +435,12 @@ int corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
      * listening (release_slot waits out the handlers inside), its pending
      * bit says whether a signal came that the loop never took. */
     pthread_mutex_lock(&ctl);
+    struct sigaction now; /* the program may have put in its own with sigaction */
+    int theirs = sigaction(sig, NULL, &now) == 0 &&
+                 ((now.sa_flags & SA_SIGINFO) || now.sa_handler != on_signal);
     if (--e->uses == 0) unlisten_locked(ss, sig);
+    /* ... which stays, as the Runner restores the default only over its own */
+    if (theirs && process[sig].listeners == 0) sigaction(sig, &now, NULL);
     int arrived = (atomic_load(&slots[i].pending) & sigbit(sig)) != 0;
     pthread_mutex_unlock(&ctl);
     return arrived;
