@@ -712,13 +712,8 @@ TEST(sig_rev_storm_three_loops) {
 /* Loops made, listening (handlers, waiting tasks, copy mode) and freed
  * without a close, in two threads, while a third sends signals all the
  * time: no crash, no leak, and the program's handler back at the end. */
-typedef struct churner {
-    int id;
-    atomic_int *stop;
-} churner;
-
 static void *churn_thread(void *arg) {
-    churner *c = arg;
+    (void)arg;
     int x = 0;
     for (int i = 0; i < 150; i++) {
         corio_loop *l;
@@ -731,7 +726,6 @@ static void *churn_thread(void *arg) {
         ASSERT_EQ(corio_loop_run_forever(l), 0);
         ASSERT_EQ(corio_loop_free(l), 0);
     }
-    (void)c;
     return NULL;
 }
 
@@ -748,10 +742,9 @@ TEST(sig_rev_churn_free) {
     struct sigaction o1 = own(SIGUSR1), o2 = own(SIGUSR2);
     atomic_int stop = 0;
     pthread_t s, a, b;
-    churner ca = {0, &stop}, cb = {1, &stop};
     ASSERT_EQ(pthread_create(&s, NULL, churn_sender, &stop), 0);
-    ASSERT_EQ(pthread_create(&a, NULL, churn_thread, &ca), 0);
-    ASSERT_EQ(pthread_create(&b, NULL, churn_thread, &cb), 0);
+    ASSERT_EQ(pthread_create(&a, NULL, churn_thread, NULL), 0);
+    ASSERT_EQ(pthread_create(&b, NULL, churn_thread, NULL), 0);
     ASSERT_EQ(pthread_join(a, NULL), 0);
     ASSERT_EQ(pthread_join(b, NULL), 0);
     atomic_store(&stop, 1);
