@@ -863,3 +863,34 @@ TEST(sig_rev_run_program_sigaction_kept) {
     ASSERT_EQ(sigaction(SIGINT, &old, NULL), 0);
     return 0;
 }
+
+/* main() returns a value it owns (a release function), and a Ctrl-C comes
+ * as it ends: corio_run returns CORIO_EINTERRUPTED (asyncio.run raises
+ * KeyboardInterrupt and the value is dropped), so the value must not be
+ * handed to a caller that sees an error: it is released, not leaked. */
+static void release_note(void *p) {
+    dprintf(child_fd, "released %s|", (const char *)p);
+}
+
+static int returns_owned(void *arg, void **res) {
+    (void)arg;
+    ASSERT_EQ(corio_future_set_release(corio_current_task(), release_note), 0);
+    ASSERT_EQ(corio_future_add_done_callback(corio_current_task(), sigint_cb, NULL), 0);
+    *res = "value";
+    return 0;
+}
+
+static void run_child_result(int fd) {
+    child_fd = fd;
+    void *result = NULL;
+    int rc = corio_run(returns_owned, NULL, &result);
+    dprintf(fd, "rc=%d result=%s", rc, result ? (const char *)result : "none");
+}
+
+TEST(sig_rev_run_interrupted_result_released) {
+    char out[256];
+    int st = in_child(run_child_result, out, sizeof out);
+    ASSERT(WIFEXITED(st));
+    ASSERT_STR(out, "released value|rc=-4023 result=none");
+    return 0;
+}

@@ -74,7 +74,10 @@ int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result)
     if (rc == 0) {
         sigint_state st = {loop, main_task, 0, 0, 0};
         int took = corio__signal_take_sigint(loop, on_sigint, &st);
-        rc = corio_loop_run_until_complete(loop, main_task, result);
+        /* The result is taken at the end, only if the run succeeds: one
+         * that a Ctrl-C turns into CORIO_EINTERRUPTED stays with the task
+         * and its release runs (asyncio.run drops main()'s value). */
+        rc = corio_loop_run_until_complete(loop, main_task, NULL);
         /* SIGINT's disposition comes back before the clean-up, as the
          * Runner restores default_int_handler before closing. */
         /* A SIGINT that came as the main run ended (the loop never took
@@ -88,6 +91,7 @@ int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result)
             rc = CORIO_EINTERRUPTED; /* cancelled by the SIGINT, not by someone else too */
         cancel_remaining(loop);
         if (st.stopped) rc = CORIO_EINTERRUPTED;
+        if (rc >= 0 && result) rc = corio_future_result(main_task, result);
         corio_future_unref(main_task);
     }
     corio_loop_close(loop);
