@@ -1151,13 +1151,15 @@ CORIO_API int corio_process_free(corio_process *p);
  * CORIO_ECLOSED; CORIO_ENOMEM. Closing the loop removes its handlers. */
 CORIO_API int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *arg);
 /* 1 if sig had a handler on loop (removed now), 0 if not (closed loops
- * have none); CORIO_EINVAL for a number out of range. A callback already
- * scheduled still runs, as in asyncio. */
+ * have none; corio_run's own SIGINT handling is not one, and stays);
+ * CORIO_EINVAL for a number out of range. A callback already scheduled
+ * still runs, as in asyncio. */
 CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int sig);
 /* In a task: wait until one of the n signals in sigs arrives; 0 with
  * *which (may be NULL) its number. The signals are caught only while the
  * task waits (one that came before is not seen: keep a handler for
- * that); handlers of the same signals run as well. A cancellation point
+ * that); handlers of the same signals run as well (not corio_run's
+ * Ctrl-C: a task waiting for SIGINT takes it). A cancellation point
  * that honours timeout scopes: CORIO_ECANCELED. Also CORIO_ENOTINTASK,
  * CORIO_ECLOSED, CORIO_ENOMEM, and add_signal_handler's CORIO_EINVAL. */
 CORIO_API int corio_wait_signal(const int *sigs, size_t n, int *which);
@@ -1177,7 +1179,8 @@ CORIO_API int corio_wait_signal(const int *sigs, size_t n, int *which);
  * after the main task is done) stops the loop: CORIO_EINTERRUPTED. Either
  * way the remaining tasks are cancelled and awaited first, and SIGINT's
  * disposition is the default again when this returns (already during
- * that clean-up, as in asyncio). corio does not raise the signal itself:
+ * that clean-up, as in asyncio; a handler the program put in with
+ * sigaction meanwhile stays). corio does not raise the signal itself:
  * as with an uncaught KeyboardInterrupt, a program that wants to end as
  * killed by SIGINT (the shell's status 130) does `raise(SIGINT)` after its
  * own clean-up. */

@@ -48,12 +48,15 @@ typedef struct sigint_state {
     corio_task *main_task;  /* borrowed (run_main holds a reference) */
     int count;              /* SIGINTs seen */
     int stopped;            /* the loop was stopped for one */
-    int over;               /* the main run is over: a call still queued does nothing */
+    int over;               /* the main run is over: a call still queued only says it came */
 } sigint_state;
 
 static void on_sigint(void *arg) {
     sigint_state *st = arg;
-    if (st->over) return;
+    if (st->over) { /* Python raises KeyboardInterrupt out of the clean-up */
+        st->stopped = 1;
+        return;
+    }
     if (++st->count == 1 && !corio_future_done(st->main_task)) {
         corio_task_cancel(st->main_task, NULL);
         return;
@@ -71,16 +74,24 @@ int corio_loop_run_main(corio_loop *loop, corio_fn fn, void *arg, void **result)
     if (rc == 0) {
         sigint_state st = {loop, main_task, 0, 0, 0};
         int took = corio__signal_take_sigint(loop, on_sigint, &st);
-        rc = corio_loop_run_until_complete(loop, main_task, result);
+        /* The result is taken at the end, only if the run succeeds: one
+         * that a Ctrl-C turns into CORIO_EINTERRUPTED stays with the task
+         * and its release runs (asyncio.run drops main()'s value). */
+        rc = corio_loop_run_until_complete(loop, main_task, NULL);
         /* SIGINT's disposition comes back before the clean-up, as the
          * Runner restores default_int_handler before closing. */
-        if (took > 0) corio__signal_drop_if(loop, SIGINT, on_sigint, &st);
+        /* A SIGINT that came as the main run ended (the loop never took
+         * it, or its call is still queued) is one after the main task is
+         * done: Python's _on_sigint raises KeyboardInterrupt for it. */
+        if (took > 0 && corio__signal_drop_if(loop, SIGINT, on_sigint, &st)) st.stopped = 1;
         st.over = 1;
         if (st.stopped)
             rc = CORIO_EINTERRUPTED;
         else if (rc == CORIO_ECANCELED && st.count > 0 && corio_task_uncancel(main_task) == 0)
             rc = CORIO_EINTERRUPTED; /* cancelled by the SIGINT, not by someone else too */
         cancel_remaining(loop);
+        if (st.stopped) rc = CORIO_EINTERRUPTED;
+        if (rc >= 0 && result) rc = corio_future_result(main_task, result);
         corio_future_unref(main_task);
     }
     corio_loop_close(loop);

@@ -96,9 +96,10 @@ static void on_signal(int sig) {
 /* ---- each loop's side: the source ------------------------------------------ */
 
 typedef struct entry {
-    corio_cb fn;  /* the handler, or NULL */
-    void *arg;    /* its argument, the program's */
-    size_t uses;  /* the handler (1) plus the tasks waiting for the signal */
+    corio_cb fn;    /* the handler, or NULL */
+    void *arg;      /* its argument, the program's */
+    size_t uses;    /* the handler (1) plus the tasks waiting for the signal */
+    uint8_t runner; /* fn is corio_run's own: not the program's to remove */
 } entry;
 
 typedef struct sigsrc {
@@ -208,6 +209,16 @@ static int ents_get(sigsrc *ss) {
     return 0;
 }
 
+/* A task waits for sig (and has not been woken yet). */
+static int waited(sigsrc *ss, int sig) {
+    corio__list *n;
+    corio__list_foreach(n, &ss->waiters) {
+        waiter *w = corio__container_of(n, waiter, link);
+        if ((w->mask & sigbit(sig)) && w->local.state == CORIO__PENDING) return 1;
+    }
+    return 0;
+}
+
 /* The loop side of a signal's arrival: handlers are scheduled, waiting
  * tasks woken. Several arrivals before the loop looks count as one (as
  * the kernel merges a pending signal's repeats); signals go in number
@@ -220,7 +231,12 @@ static void sig_ready(corio__source *s) {
         if (!(bits & sigbit(sig))) continue;
         bits &= ~sigbit(sig);
         entry *e = &ss->ents[sig];
-        if (e->fn && corio_call_soon(s->loop, e->fn, e->arg, NULL) < 0)
+        /* corio_run's SIGINT gives way to a task waiting for SIGINT: the
+         * program takes Ctrl-C there (trio's open_signal_receiver takes it
+         * from KeyboardInterrupt; asyncio's add_signal_handler from the
+         * Runner), and its clean-up is not cancelled under it. */
+        if (e->fn && !(e->runner && waited(ss, sig)) &&
+            corio_call_soon(s->loop, e->fn, e->arg, NULL) < 0)
             corio__report(s->loop, "a signal handler could not be scheduled (no memory)", NULL,
                           NULL);
         corio__list *n;
@@ -301,6 +317,7 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig, corio_cb fn, void *
     if (sig == SIGINT) escape_off(ss);
     e->fn = fn; /* replaces the one before, as asyncio does */
     e->arg = arg;
+    e->runner = 0;
     return 0;
 }
 
@@ -309,7 +326,9 @@ int corio_loop_remove_signal_handler(corio_loop *loop, int sig) {
     if (sig < 1 || sig >= NSIGS)
         return corio_raise(CORIO_EINVAL, "remove_signal_handler: invalid signal number %d", sig);
     sigsrc *ss = src_of(loop);
-    if (!ss || !ss->ents || !ss->ents[sig].fn) return 0;
+    /* corio_run's SIGINT is not the loop's handler to the program, as the
+     * Runner's signal.signal one is not in asyncio's loop: False. */
+    if (!ss || !ss->ents || !ss->ents[sig].fn || ss->ents[sig].runner) return 0;
     if (sig == SIGINT) escape_off(ss);
     ss->ents[sig].fn = NULL;
     ss->ents[sig].arg = NULL;
@@ -397,12 +416,32 @@ int corio__signal_take_sigint(corio_loop *loop, corio_cb fn, void *arg) {
     e->uses = 1;
     e->fn = fn;
     e->arg = arg;
+    e->runner = 1;
     atomic_store(&sigint_escape, ss->slot + 1);
     return 1;
 }
 
-void corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
+int corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg) {
     sigsrc *ss = src_of(loop);
-    if (ss && ss->ents && ss->ents[sig].fn == fn && ss->ents[sig].arg == arg)
-        corio_loop_remove_signal_handler(loop, sig);
+    if (!ss || !ss->ents || ss->ents[sig].fn != fn || ss->ents[sig].arg != arg || ss->slot < 0)
+        return 0;
+    escape_off(ss);
+    entry *e = &ss->ents[sig];
+    e->fn = NULL;
+    e->arg = NULL;
+    e->runner = 0;
+    int i = ss->slot;
+    /* Under ctl, slot i is not claimed again: once the loop stops
+     * listening (release_slot waits out the handlers inside), its pending
+     * bit says whether a signal came that the loop never took. */
+    pthread_mutex_lock(&ctl);
+    struct sigaction now; /* the program may have put in its own with sigaction */
+    int theirs = sigaction(sig, NULL, &now) == 0 &&
+                 ((now.sa_flags & SA_SIGINFO) || now.sa_handler != on_signal);
+    if (--e->uses == 0) unlisten_locked(ss, sig);
+    /* ... which stays, as the Runner restores the default only over its own */
+    if (theirs && process[sig].listeners == 0) sigaction(sig, &now, NULL);
+    int arrived = (atomic_load(&slots[i].pending) & sigbit(sig)) != 0;
+    pthread_mutex_unlock(&ctl);
+    return arrived;
 }

@@ -16,7 +16,8 @@ int corio__signal_attach(corio_loop *loop);
 int corio__signal_take_sigint(corio_loop *loop, corio_cb fn, void *arg);
 /* Remove sig's handler of loop if it still is (fn, arg): the program may
  * have put its own in its place, which then stays (as asyncio's Runner
- * leaves a handler that is no longer its own). */
-void corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg);
+ * leaves a handler that is no longer its own). 1 if sig had arrived and
+ * the loop had not taken it yet (its handler will never run), else 0. */
+int corio__signal_drop_if(corio_loop *loop, int sig, corio_cb fn, void *arg);
 
 #endif
