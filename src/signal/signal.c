@@ -154,6 +154,11 @@ static void release_slot(sigsrc *ss) {
 static int listen_locked(sigsrc *ss, int sig, const char *op) {
     int rc = claim_slot(ss);
     if (rc < 0) return rc;
+    /* The bit before the handler, and the handler out before the bit (in
+     * unlisten): a signal arriving in between finds either the old
+     * disposition or a listener, never corio's handler with nobody to
+     * tell. */
+    uint64_t had = atomic_fetch_or(&slots[ss->slot].mask, sigbit(sig));
     if (process[sig].listeners == 0) {
         struct sigaction sa = {0};
         sa.sa_handler = on_signal;
@@ -161,21 +166,21 @@ static int listen_locked(sigsrc *ss, int sig, const char *op) {
         sigemptyset(&sa.sa_mask);
         if (sigaction(sig, &sa, &process[sig].old) < 0) {
             rc = -errno;
+            if (!(had & sigbit(sig))) atomic_fetch_and(&slots[ss->slot].mask, ~sigbit(sig));
             if (atomic_load(&slots[ss->slot].mask) == 0) release_slot(ss);
             return corio_raise(rc == -EINVAL ? CORIO_EINVAL : rc, "%s: sig %d cannot be caught", op,
                                sig);
         }
     }
     process[sig].listeners++;
-    atomic_fetch_or(&slots[ss->slot].mask, sigbit(sig));
     return 0;
 }
 
 /* Under ctl: the loop stops listening to sig; the last listener in the
  * process puts the old disposition back. */
 static void unlisten_locked(sigsrc *ss, int sig) {
-    atomic_fetch_and(&slots[ss->slot].mask, ~sigbit(sig));
     if (--process[sig].listeners == 0) sigaction(sig, &process[sig].old, NULL);
+    atomic_fetch_and(&slots[ss->slot].mask, ~sigbit(sig));
     if (atomic_load(&slots[ss->slot].mask) == 0) release_slot(ss);
 }
 
