@@ -1,0 +1,654 @@
+/* A hostile review of the hiredis adapter (corio_redis.h): probes of the
+ * wrong order, cancellation at every point with replies verified by
+ * unique values, a server killed and restarted, huge and deeply nested
+ * replies, bad arguments, a resubscribe racing an unsubscribe, calls
+ * from another thread, a pub/sub flood and descriptor reuse after
+ * hiredis closed its socket. Against the real redis-server the tests
+ * start (redis_server.h); without hiredis or redis-server they skip. */
+#include "test.h"
+
+#ifndef CORIO_TEST_REDIS
+
+#define SKIP_NO_HIREDIS(n)                                                                \
+    TEST(n) {                                                                             \
+        printf("corio was built without hiredis (Debian: libhiredis-dev): skipped\n");   \
+        return TEST_SKIP;                                                                 \
+    }
+SKIP_NO_HIREDIS(redis_rev_resubscribe)
+SKIP_NO_HIREDIS(redis_rev_cancel_storm)
+SKIP_NO_HIREDIS(redis_rev_restart)
+SKIP_NO_HIREDIS(redis_rev_huge)
+SKIP_NO_HIREDIS(redis_rev_args)
+SKIP_NO_HIREDIS(redis_rev_wrong_order)
+SKIP_NO_HIREDIS(redis_rev_flood)
+SKIP_NO_HIREDIS(redis_rev_reuse_loop)
+SKIP_NO_HIREDIS(redis_rev_loop_closed)
+
+#else
+
+#include "corio_redis.h"
+#include "redis_server.h"
+
+#include <hiredis/hiredis.h>
+
+#include <limits.h>
+#include <math.h>
+
+static corio_redis *rconn(void) {
+    corio_redis *r = NULL;
+    int rc = corio_redis_connect("127.0.0.1", srv.port, 5, &r);
+    if (rc) fprintf(stderr, "connect: %s\n", corio_error_message(corio_current_error()));
+    ASSERT_EQ(rc, 0);
+    return r;
+}
+
+static void ok_cmd(corio_redis *r, const char *cmd) {
+    redisReply *rep = NULL;
+    int rc = corio_redis_command(r, &rep, cmd);
+    if (rc) fprintf(stderr, "%s: %s\n", cmd, corio_error_message(corio_current_error()));
+    ASSERT_EQ(rc, 0);
+    corio_redis_reply_free(rep);
+}
+
+/* Publish on ch until n subscribers get it (the subscription confirmed). */
+static void publish_until(corio_redis *p, const char *ch, const char *data, long long n) {
+    for (int tries = 0; tries < 500; tries++) {
+        redisReply *rep;
+        ASSERT_EQ(corio_redis_command(p, &rep, "PUBLISH %s %s", ch, data), 0);
+        long long got = rep->integer;
+        corio_redis_reply_free(rep);
+        if (got >= n) return;
+        corio_sleep(0.01);
+    }
+    ASSERT(!"never subscribed");
+}
+
+/* ---- a subscribe sent while an unsubscribe of everything is in flight ---- */
+
+/* hiredis 0.14 leaves subscribed mode on the "unsubscribe ... 0" reply and
+ * asserts on the next subscribe confirmation if it arrives after that. */
+static int resubscribe_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *s = rconn(), *p = rconn();
+    const char *a[] = {"ra"}, *b[] = {"rb"};
+    ASSERT_EQ(corio_redis_subscribe(s, a, 1), 0);
+    ASSERT_EQ(corio_redis_unsubscribe(s, NULL, 0), 0);
+    ASSERT_EQ(corio_redis_subscribe(s, b, 1), 0);
+    publish_until(p, "rb", "hello", 1);
+    corio_redis_message *m;
+    ASSERT_EQ(corio_redis_get_message(s, &m), 0);
+    ASSERT_STR(m->channel, "rb");
+    ASSERT_STR(m->data, "hello");
+    corio_redis_message_free(m);
+    /* the same name again, unsubscribed and subscribed at once */
+    ASSERT_EQ(corio_redis_unsubscribe(s, b, 1), 0);
+    ASSERT_EQ(corio_redis_subscribe(s, b, 1), 0);
+    publish_until(p, "rb", "again", 1);
+    for (;;) { /* messages before the unsubscribe may still be queued */
+        ASSERT_EQ(corio_redis_get_message(s, &m), 0);
+        int last = strcmp(m->data, "again") == 0;
+        corio_redis_message_free(m);
+        if (last) break;
+    }
+    /* and out of it: commands work once redis confirmed */
+    ASSERT_EQ(corio_redis_unsubscribe(s, NULL, 0), 0);
+    redisReply *rep = NULL;
+    int rc = CORIO_EINVALSTATE;
+    for (int i = 0; i < 500 && rc == CORIO_EINVALSTATE; i++) {
+        rc = corio_redis_command(s, &rep, "PING");
+        if (rc == CORIO_EINVALSTATE) corio_sleep(0.01);
+    }
+    ASSERT_EQ(rc, 0);
+    ASSERT_STR(rep->str, "PONG");
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_free(s), 0);
+    ASSERT_EQ(corio_redis_free(p), 0);
+    return 0;
+}
+
+TEST(redis_rev_resubscribe) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(resubscribe_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- cancellation at every point, replies verified by unique values ---- */
+
+typedef struct storm {
+    corio_redis *r;
+    int id;
+    double limit; /* the task's timeout scope; <0: cancelled from outside */
+    int rc;
+} storm;
+
+/* SET a unique key to a unique value and GET it back inside a timeout
+ * scope: either it fails with the scope's code, or the values match. */
+static int storm_task(void *arg, void **res) {
+    (void)res;
+    storm *s = arg;
+    char key[32], val[48];
+    snprintf(key, sizeof key, "k%d", s->id);
+    snprintf(val, sizeof val, "v%d-%d", s->id, s->id * 7919);
+    corio_timeout *cm = NULL;
+    if (s->limit >= 0) ASSERT_EQ(corio_timeout_enter(s->limit, &cm), 0);
+    redisReply *rep = NULL;
+    int rc = corio_redis_command(s->r, &rep, "SET %s %s", key, val);
+    if (rc == 0) {
+        ASSERT(rep->type == REDIS_REPLY_STATUS);
+        ASSERT_STR(rep->str, "OK");
+        corio_redis_reply_free(rep);
+        rep = NULL;
+        rc = corio_redis_command(s->r, &rep, "GET %s", key);
+        if (rc == 0) {
+            ASSERT(rep->type == REDIS_REPLY_STRING);
+            if (strcmp(rep->str, val) != 0) fprintf(stderr, "%s: got %s, want %s\n", key, rep->str, val);
+            ASSERT_STR(rep->str, val);
+            corio_redis_reply_free(rep);
+        }
+    }
+    if (cm) rc = corio_timeout_exit(cm, rc);
+    ASSERT(rc == 0 || rc == CORIO_ETIMEDOUT || rc == CORIO_ECANCELED);
+    s->rc = rc;
+    return 0;
+}
+
+#define STORM 3000
+
+static int cancel_storm_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *r = rconn();
+    ok_cmd(r, "FLUSHALL");
+    static storm st[STORM];
+    static corio_task *ts[STORM];
+    int done = 0, cut = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < STORM; i++) {
+            st[i] = (storm){.r = r, .id = round * STORM + i};
+            /* 0, tiny and growing scopes, and cancels from outside */
+            st[i].limit = i % 4 == 3 ? -1 : (i % 4 == 0 ? 0 : 1e-6 * (i % 500));
+            ASSERT_EQ(corio_create_task(storm_task, &st[i], NULL, &ts[i]), 0);
+        }
+        for (int i = 0; i < STORM; i++) {
+            if (i % 4 == 3 && i % 8 == 7) corio_task_cancel(ts[i], NULL); /* before it ran */
+        }
+        corio_sleep(0);
+        for (int i = 0; i < STORM; i++) {
+            if (i % 4 == 3 && i % 8 == 3) corio_task_cancel(ts[i], NULL); /* inside a command */
+        }
+        for (int i = 0; i < STORM; i++) {
+            int rc = corio_await(ts[i], NULL);
+            ASSERT(rc == 0 || rc == CORIO_ECANCELED);
+            if (rc == 0 && st[i].rc == 0) done++;
+            else cut++;
+            corio_future_unref(ts[i]);
+        }
+    }
+    ASSERT(cut > 0);
+    /* the connection still answers in order */
+    for (int i = 0; i < 50; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%d", i);
+        redisReply *rep;
+        ASSERT_EQ(corio_redis_command(r, &rep, "ECHO %s", want), 0);
+        ASSERT_STR(rep->str, want);
+        corio_redis_reply_free(rep);
+    }
+    ASSERT(corio_redis_is_connected(r));
+    ASSERT_EQ(corio_redis_free(r), 0);
+    /* connect under a scope of 0, tiny and growing ones */
+    for (int i = 0; i < 300; i++) {
+        corio_timeout *cm;
+        ASSERT_EQ(corio_timeout_enter(i == 0 ? 0 : 1e-6 * i, &cm), 0);
+        corio_redis *c = NULL;
+        int rc = corio_redis_connect("127.0.0.1", srv.port, 5, &c);
+        rc = corio_timeout_exit(cm, rc);
+        ASSERT(rc == 0 || rc == CORIO_ETIMEDOUT);
+        ASSERT(rc == 0 ? c != NULL : c == NULL);
+        if (c) {
+            ok_cmd(c, "PING");
+            ASSERT_EQ(corio_redis_free(c), 0);
+        }
+    }
+    (void)done;
+    return 0;
+}
+
+TEST(redis_rev_cancel_storm) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(cancel_storm_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- the server killed and restarted with commands in flight ---- */
+
+typedef struct inflight {
+    corio_redis *r;
+    int rc;
+} inflight;
+
+static int debug_sleep_task(void *arg, void **res) {
+    (void)res;
+    inflight *f = arg;
+    redisReply *rep = NULL;
+    f->rc = corio_redis_command(f->r, &rep, "BLPOP nothing 0");
+    corio_redis_reply_free(rep);
+    return 0;
+}
+
+static int restart_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    for (int round = 0; round < 3; round++) {
+        corio_redis *r = rconn();
+        inflight f[20];
+        corio_task *t[20];
+        for (int i = 0; i < 20; i++) {
+            f[i] = (inflight){.r = r};
+            ASSERT_EQ(corio_create_task(debug_sleep_task, &f[i], NULL, &t[i]), 0);
+        }
+        corio_sleep(0.02);
+        int had = corio_redis_fd(r);
+        server_kill();
+        for (int i = 0; i < 20; i++) {
+            ASSERT_EQ(corio_await(t[i], NULL), 0);
+            corio_future_unref(t[i]);
+            ASSERT_EQ(f[i].rc, -ECONNRESET);
+        }
+        ASSERT(!corio_redis_is_connected(r));
+        ASSERT_EQ(corio_redis_fd(r), -1);
+        ASSERT(fcntl(had, F_GETFD) < 0);
+        redisReply *rep = NULL;
+        ASSERT_EQ(corio_redis_command(r, &rep, "PING"), -ECONNRESET);
+        ASSERT(rep == NULL);
+        /* nothing there: refused, then the server back on its port */
+        corio_redis *c = NULL;
+        ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, 5, &c), -ECONNREFUSED);
+        ASSERT_EQ(server_launch(), 0);
+        c = rconn();
+        ok_cmd(c, "PING");
+        ASSERT_EQ(corio_redis_free(c), 0);
+        ASSERT_EQ(corio_redis_free(r), 0);
+    }
+    return 0;
+}
+
+TEST(redis_rev_restart) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(restart_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- huge values and deeply nested arrays ---- */
+
+static int huge_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *r = rconn();
+    size_t n = 64u << 20;
+    char *big = malloc(n);
+    ASSERT(big);
+    for (size_t i = 0; i < n; i++) big[i] = (char)(i * 131 + (i >> 16));
+    redisReply *rep;
+    ASSERT_EQ(corio_redis_command(r, &rep, "SET big %b", big, n), 0);
+    corio_redis_reply_free(rep);
+    /* a concurrent small command keeps its place behind it */
+    ASSERT_EQ(corio_redis_command(r, &rep, "GET big"), 0);
+    ASSERT_EQ(rep->type, REDIS_REPLY_STRING);
+    ASSERT_EQ(rep->len, n);
+    ASSERT(memcmp(rep->str, big, n) == 0);
+    corio_redis_reply_free(rep);
+    free(big);
+    ok_cmd(r, "DEL big");
+    /* depth 7 (hiredis's limit) arrives; deeper is a protocol error that
+     * ends the connection with CORIO_EREDIS, not a crash */
+    ASSERT_EQ(corio_redis_command(r, &rep, "EVAL %s 0", "return {{{{{{1}}}}}}"), 0);
+    redisReply *e = rep;
+    int depth = 0;
+    while (e->type == REDIS_REPLY_ARRAY) {
+        ASSERT_EQ(e->elements, 1u);
+        e = e->element[0];
+        depth++;
+    }
+    ASSERT_EQ(depth, 6);
+    corio_redis_reply_free(rep);
+    rep = NULL;
+    int rc = corio_redis_command(r, &rep, "EVAL %s 0", "return {{{{{{{{{{{{1}}}}}}}}}}}}");
+    ASSERT_EQ(rc, CORIO_EREDIS);
+    ASSERT(rep == NULL);
+    ASSERT(!corio_redis_is_connected(r));
+    ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_EREDIS);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    /* a RESP3 switch is an error too (hiredis 0.14 reads RESP2 only) */
+    r = rconn();
+    rc = corio_redis_command(r, &rep, "HELLO 3");
+    ASSERT(rc < 0);
+    ASSERT(rep == NULL);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    return 0;
+}
+
+TEST(redis_rev_huge) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(huge_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- arguments ---- */
+
+static int args_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *r = rconn(), *c = NULL;
+    redisReply *rep = NULL;
+    const char *argv[] = {"SET", "a", "b"};
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, 0, argv, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, -1, argv, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, INT_MIN, argv, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, 3, NULL, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command_argv(r, NULL, 3, argv, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, NULL), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, ""), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "   "), CORIO_EINVAL);
+    /* %b with NULL and 0 is an empty value */
+    ASSERT_EQ(corio_redis_command(r, &rep, "SET e %b", (const char *)NULL, (size_t)0), 0);
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_command(r, &rep, "STRLEN e"), 0);
+    ASSERT_EQ(rep->integer, 0);
+    corio_redis_reply_free(rep);
+    /* binary argv with embedded NULs */
+    const char *bv[] = {"SET", "bin", "a\0b\0c"};
+    size_t bl[] = {3, 3, 5};
+    ASSERT_EQ(corio_redis_command_argv(r, &rep, 3, bv, bl), 0);
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_command(r, &rep, "GET bin"), 0);
+    ASSERT_EQ(rep->len, 5u);
+    ASSERT(memcmp(rep->str, "a\0b\0c", 5) == 0);
+    corio_redis_reply_free(rep);
+    /* pub/sub names, commands and the like refused whatever their case */
+    ASSERT_EQ(corio_redis_command(r, &rep, "subscribe x"), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "client reply off"), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_command(r, &rep, "Monitor"), CORIO_EINVAL);
+    ok_cmd(r, "PING");
+    /* timeouts: NaN refused; -inf, negative: now; +inf none */
+    ASSERT_EQ(corio_redis_set_timeout(r, NAN), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_set_timeout(r, -INFINITY), 0);
+    ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_redis_set_timeout(r, -1), 0);
+    ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_redis_set_timeout(r, INFINITY), 0);
+    ok_cmd(r, "PING"); /* matched after the dropped replies */
+    ASSERT_EQ(corio_redis_command(r, &rep, "ECHO %s", "mine"), 0);
+    ASSERT_STR(rep->str, "mine");
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_set_timeout(r, 1e300), 0);
+    ok_cmd(r, "PING");
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, NAN, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, -INFINITY, &c), CORIO_ETIMEDOUT);
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, -1, &c), CORIO_ETIMEDOUT);
+    ASSERT(c == NULL);
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", srv.port, INFINITY, &c), 0);
+    ASSERT_EQ(corio_redis_free(c), 0);
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", 0, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("127.0.0.1", 65536, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("localhost", srv.port, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("[::1", srv.port, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("", srv.port, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect("[]", srv.port, 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect_unix("", 1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_connect_unix("/nonexistent/redis.sock", 1, &c), -ENOENT);
+    const char *none[] = {NULL};
+    ASSERT_EQ(corio_redis_subscribe(r, none, 1), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_subscribe(r, none, 0), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_unsubscribe(r, NULL, 0), CORIO_EINVALSTATE);
+    ASSERT_EQ(corio_redis_unsubscribe(r, NULL, 3), CORIO_EINVAL);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    return 0;
+}
+
+TEST(redis_rev_args) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(args_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- the wrong order ---- */
+
+typedef struct waiter {
+    corio_redis *r;
+    int what; /* 0 BLPOP, 1 get_message, 2 close itself after a BLPOP of another */
+    int rc;
+} waiter;
+
+static int waiter_task(void *arg, void **res) {
+    (void)res;
+    waiter *w = arg;
+    redisReply *rep = NULL;
+    corio_redis_message *m = NULL;
+    if (w->what == 1) w->rc = corio_redis_get_message(w->r, &m);
+    else w->rc = corio_redis_command(w->r, &rep, "BLPOP nothing 0");
+    corio_redis_reply_free(rep);
+    corio_redis_message_free(m);
+    return 0;
+}
+
+static int closer_task(void *arg, void **res) {
+    (void)res;
+    waiter *w = arg;
+    w->rc = corio_redis_close(w->r);
+    return 0;
+}
+
+static int wrong_order_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    /* free while others wait: EBUSY, nothing freed; close from another
+     * task of the loop: the waiters end with CORIO_EFDCLOSED */
+    corio_redis *r = rconn();
+    waiter w[3] = {{.r = r}, {.r = r}, {.r = r}};
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) ASSERT_EQ(corio_create_task(waiter_task, &w[i], NULL, &t[i]), 0);
+    corio_sleep(0.01);
+    ASSERT_EQ(corio_redis_free(r), CORIO_EBUSY);
+    waiter cl = {.r = r};
+    corio_task *ct;
+    ASSERT_EQ(corio_create_task(closer_task, &cl, NULL, &ct), 0);
+    ASSERT_EQ(corio_await(ct, NULL), 0);
+    corio_future_unref(ct);
+    ASSERT_EQ(cl.rc, 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(corio_await(t[i], NULL), 0);
+        corio_future_unref(t[i]);
+        ASSERT_EQ(w[i].rc, CORIO_EFDCLOSED);
+    }
+    redisReply *rep = NULL;
+    ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_EFDCLOSED);
+    ASSERT_EQ(corio_redis_close(r), 0);
+    corio_redis_message *m;
+    ASSERT_EQ(corio_redis_get_message(r, &m), CORIO_EFDCLOSED);
+    const char *ch[] = {"x"};
+    ASSERT_EQ(corio_redis_subscribe(r, ch, 1), CORIO_EFDCLOSED);
+    ASSERT_EQ(corio_redis_unsubscribe(r, NULL, 0), CORIO_EFDCLOSED);
+    ASSERT_EQ(corio_redis_fd(r), -1);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    /* subscribe with commands pending: their replies stay theirs */
+    r = rconn();
+    corio_redis *p = rconn();
+    waiter b = {.r = r};
+    corio_task *bt;
+    ASSERT_EQ(corio_create_task(waiter_task, &b, NULL, &bt), 0);
+    corio_sleep(0.01);
+    ASSERT_EQ(corio_redis_command(p, &rep, "RPUSH nothing mine"), 0);
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_subscribe(r, ch, 1), 0);
+    ASSERT_EQ(corio_await(bt, NULL), 0);
+    corio_future_unref(bt);
+    ASSERT_EQ(b.rc, 0);
+    ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_EINVALSTATE);
+    /* a get_message waiter and a close: the waiter sees the end */
+    waiter g = {.r = r, .what = 1};
+    corio_task *gt;
+    ASSERT_EQ(corio_create_task(waiter_task, &g, NULL, &gt), 0);
+    corio_sleep(0.01);
+    ASSERT_EQ(corio_redis_free(r), CORIO_EBUSY);
+    ASSERT_EQ(corio_redis_close(r), 0);
+    ASSERT_EQ(corio_await(gt, NULL), 0);
+    corio_future_unref(gt);
+    ASSERT_EQ(g.rc, CORIO_EFDCLOSED);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    ASSERT_EQ(corio_redis_free(p), 0);
+    return 0;
+}
+
+TEST(redis_rev_wrong_order) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(wrong_order_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- a pub/sub flood and a slow reader ---- */
+
+#define FLOOD 100000
+
+static int flood_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *s = rconn(), *p = rconn();
+    const char *ch[] = {"flood"};
+    ASSERT_EQ(corio_redis_subscribe(s, ch, 1), 0);
+    /* publish everything pipelined from many tasks' worth of commands:
+     * a script publishes in bulk, so ordering is redis's own */
+    redisReply *rep;
+    ASSERT_EQ(corio_redis_command(p, &rep, "EVAL %s 0 %d",
+                                  "for i=1,tonumber(ARGV[1]) do redis.call('PUBLISH','flood',i) end return 1",
+                                  FLOOD),
+              0);
+    corio_redis_reply_free(rep);
+    /* the slow reader: the queue holds them all, in order */
+    for (int i = 1; i <= FLOOD; i++) {
+        corio_redis_message *m;
+        ASSERT_EQ(corio_redis_get_message(s, &m), 0);
+        ASSERT_EQ(atoi(m->data), i);
+        corio_redis_message_free(m);
+        if (i % 20000 == 0) corio_sleep(0.01);
+    }
+    /* and freeing with messages left */
+    ASSERT_EQ(corio_redis_command(p, &rep, "EVAL %s 0",
+                                  "for i=1,1000 do redis.call('PUBLISH','flood',i) end return 1"),
+              0);
+    corio_redis_reply_free(rep);
+    publish_until(p, "flood", "last", 1);
+    corio_sleep(0.05);
+    ASSERT(corio_queue_qsize(corio_redis_messages(s)) > 0);
+    ASSERT_EQ(corio_redis_free(s), 0);
+    ASSERT_EQ(corio_redis_free(p), 0);
+    return 0;
+}
+
+TEST(redis_rev_flood) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(flood_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- the number hiredis closed, reused at once, many times ---- */
+
+static int reuse_loop_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *killer = rconn();
+    for (int i = 0; i < 100; i++) {
+        corio_redis *r = rconn();
+        ok_cmd(r, "PING"); /* accepted: CLIENT KILL sees it */
+        int had = corio_redis_fd(r);
+        inflight f = {.r = r};
+        corio_task *t;
+        ASSERT_EQ(corio_create_task(debug_sleep_task, &f, NULL, &t), 0);
+        corio_sleep(0);
+        redisReply *rep;
+        ASSERT_EQ(corio_redis_command(killer, &rep, "CLIENT KILL TYPE normal SKIPME yes"), 0);
+        corio_redis_reply_free(rep);
+        ASSERT_EQ(corio_await(t, NULL), 0);
+        corio_future_unref(t);
+        ASSERT_EQ(f.rc, -ECONNRESET);
+        /* the number at once for a pipe a task waits on */
+        int pv[2];
+        ASSERT_EQ(pipe2(pv, O_CLOEXEC | O_NONBLOCK), 0);
+        int rd = pv[0] == had ? 0 : pv[1] == had ? 1 : -1;
+        ASSERT(rd >= 0);
+        if (rd == 0) {
+            ASSERT_EQ(write(pv[1], "x", 1), 1);
+            ASSERT_EQ(corio_wait_fd(pv[0], CORIO_READABLE), CORIO_READABLE);
+        } else {
+            ASSERT_EQ(corio_wait_fd(pv[1], CORIO_WRITABLE), CORIO_WRITABLE);
+        }
+        corio_sleep(0);
+        ASSERT_EQ(corio_close_fd(pv[0]), 0);
+        ASSERT_EQ(corio_close_fd(pv[1]), 0);
+        ASSERT_EQ(corio_redis_free(r), 0);
+    }
+    ASSERT_EQ(corio_redis_free(killer), 0);
+    return 0;
+}
+
+TEST(redis_rev_reuse_loop) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(reuse_loop_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- a loop closed with commands, subscribes and gets pending ---- */
+
+static corio_redis *lc_r, *lc_s;
+
+static int lc_main(void *arg, void **res) {
+    (void)arg, (void)res;
+    lc_r = rconn();
+    lc_s = rconn();
+    const char *ch[] = {"lc"};
+    ASSERT_EQ(corio_redis_subscribe(lc_s, ch, 1), 0);
+    static waiter w[4];
+    w[0] = (waiter){.r = lc_r};
+    w[1] = (waiter){.r = lc_r};
+    w[2] = (waiter){.r = lc_s, .what = 1};
+    w[3] = (waiter){.r = lc_s, .what = 1};
+    for (int i = 0; i < 4; i++) ASSERT_EQ(corio_create_task(waiter_task, &w[i], NULL, NULL), 0);
+    return corio_sleep(0.05);
+}
+
+TEST(redis_rev_loop_closed) {
+    int rc = server_start();
+    if (rc) return rc;
+    for (int order = 0; order < 2; order++) {
+        corio_loop *loop;
+        ASSERT_EQ(corio_loop_new(&loop), 0);
+        ASSERT_EQ(corio_loop_set_exception_handler(loop, quiet, NULL), 0);
+        corio_task *t;
+        ASSERT_EQ(corio_loop_create_task(loop, lc_main, NULL, NULL, 0, &t), 0);
+        ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+        corio_future_unref(t);
+        ASSERT_EQ(corio_loop_close(loop), 0);
+        if (order == 0) { /* freed before the loop's memory goes, or after */
+            ASSERT_EQ(corio_redis_free(lc_r), 0);
+            ASSERT_EQ(corio_redis_free(lc_s), 0);
+            ASSERT_EQ(corio_loop_free(loop), 0);
+        } else {
+            (void)corio_loop_free(loop);
+            ASSERT_EQ(corio_redis_free(lc_r), 0);
+            ASSERT_EQ(corio_redis_free(lc_s), 0);
+        }
+    }
+    server_stop();
+    return 0;
+}
+
+#endif /* CORIO_TEST_REDIS */
