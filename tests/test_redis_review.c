@@ -15,6 +15,7 @@
         return TEST_SKIP;                                                                 \
     }
 SKIP_NO_HIREDIS(redis_rev_resubscribe)
+SKIP_NO_HIREDIS(redis_rev_bad_format)
 SKIP_NO_HIREDIS(redis_rev_cancel_storm)
 SKIP_NO_HIREDIS(redis_rev_restart)
 SKIP_NO_HIREDIS(redis_rev_huge)
@@ -110,6 +111,29 @@ TEST(redis_rev_resubscribe) {
     int rc = server_start();
     if (rc) return rc;
     on_loop(resubscribe_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- a bad format is CORIO_EINVAL with a message, not CORIO_ENOMEM ---- */
+
+static int bad_format_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *r = rconn();
+    redisReply *rep = (redisReply *)1;
+    ASSERT_EQ(corio_redis_command(r, &rep, "GET %q"), CORIO_EINVAL);
+    ASSERT(rep == NULL);
+    ASSERT(strstr(corio_error_message(corio_current_error()), "format"));
+    ASSERT_EQ(corio_redis_command(r, &rep, "GET %-q"), CORIO_EINVAL);
+    ok_cmd(r, "PING"); /* nothing of it went out */
+    ASSERT_EQ(corio_redis_free(r), 0);
+    return 0;
+}
+
+TEST(redis_rev_bad_format) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(bad_format_body, NULL);
     server_stop();
     return 0;
 }

@@ -432,8 +432,8 @@ int corio_redis_vcommand(corio_redis *r, struct redisReply **reply, const char *
     if (rc < 0) return rc;
     if (!fmt) return CORIO_EINVAL;
     char *buf = NULL;
-    int len = redisvFormatCommand(&buf, fmt, ap);
-    if (len == -2) return CORIO_ENOMEM;
+    int len = redisvFormatCommand(&buf, fmt, ap); /* -1: no memory, -2: a bad format */
+    if (len == -1) return CORIO_ENOMEM;
     if (len <= 0 || !buf) {
         free(buf);
         return corio_raise(CORIO_EINVAL, "redis command %s: bad format \"%s\"", r->peer, fmt);
