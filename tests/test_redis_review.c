@@ -16,6 +16,7 @@
     }
 SKIP_NO_HIREDIS(redis_rev_resubscribe)
 SKIP_NO_HIREDIS(redis_rev_bad_format)
+SKIP_NO_HIREDIS(redis_rev_other_thread)
 SKIP_NO_HIREDIS(redis_rev_cancel_storm)
 SKIP_NO_HIREDIS(redis_rev_restart)
 SKIP_NO_HIREDIS(redis_rev_huge)
@@ -34,6 +35,8 @@ SKIP_NO_HIREDIS(redis_rev_loop_closed)
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 static corio_redis *rconn(void) {
     corio_redis *r = NULL;
@@ -134,6 +137,75 @@ TEST(redis_rev_bad_format) {
     int rc = server_start();
     if (rc) return rc;
     on_loop(bad_format_body, NULL);
+    server_stop();
+    return 0;
+}
+
+/* ---- calls from another thread while the connection's loop runs ---- */
+
+typedef struct xthread {
+    corio_redis *r;
+    atomic_int ready, done;
+    int rc_cmd, rc_close, rc_unsub, rc_free, rc_msg;
+} xthread;
+
+static int other_loop_task(void *arg, void **res) {
+    (void)res;
+    xthread *x = arg;
+    redisReply *rep = NULL;
+    corio_redis_message *m = NULL;
+    x->rc_cmd = corio_redis_command(x->r, &rep, "PING");
+    x->rc_msg = corio_redis_get_message(x->r, &m);
+    x->rc_unsub = corio_redis_unsubscribe(x->r, NULL, 0);
+    x->rc_close = corio_redis_close(x->r);
+    x->rc_free = corio_redis_free(x->r);
+    corio_redis_reply_free(rep);
+    corio_redis_message_free(m);
+    return 0;
+}
+
+static void *other_thread(void *arg) {
+    xthread *x = arg;
+    while (!atomic_load(&x->ready)) usleep(1000);
+    corio_loop *loop = NULL;
+    if (corio_loop_new(&loop) == 0) {
+        corio_task *t;
+        if (corio_loop_create_task(loop, other_loop_task, x, NULL, 0, &t) == 0) {
+            (void)corio_loop_run_until_complete(loop, t, NULL);
+            corio_future_unref(t);
+        }
+        (void)corio_loop_close(loop);
+        (void)corio_loop_free(loop);
+    }
+    atomic_store(&x->done, 1);
+    return NULL;
+}
+
+static int home_body(void *arg, void **res) {
+    (void)res;
+    xthread *x = arg;
+    x->r = rconn();
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, other_thread, x), 0);
+    atomic_store(&x->ready, 1);
+    while (!atomic_load(&x->done)) corio_sleep(0.001); /* the loop runs meanwhile */
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_EQ(x->rc_cmd, CORIO_EWRONGLOOP);
+    ASSERT_EQ(x->rc_msg, CORIO_EWRONGLOOP);
+    ASSERT_EQ(x->rc_unsub, CORIO_EWRONGLOOP);
+    ASSERT_EQ(x->rc_close, CORIO_EWRONGLOOP);
+    ASSERT_EQ(x->rc_free, CORIO_EWRONGLOOP);
+    ASSERT(corio_redis_is_connected(x->r)); /* untouched */
+    ok_cmd(x->r, "PING");
+    ASSERT_EQ(corio_redis_free(x->r), 0);
+    return 0;
+}
+
+TEST(redis_rev_other_thread) {
+    int rc = server_start();
+    if (rc) return rc;
+    xthread x = {0};
+    on_loop(home_body, &x);
     server_stop();
     return 0;
 }

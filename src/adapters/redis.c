@@ -370,6 +370,17 @@ static int in_task(corio_redis *r) {
     return corio_get_running_loop() == r->loop ? 0 : CORIO_EWRONGLOOP;
 }
 
+/* The calls that are not task calls (close, free, unsubscribe) touch the
+ * loop's registrations and futures: only from the loop's own thread, or
+ * while it runs nowhere (as corio_close_fd). */
+static int not_ours(const corio_redis *r, const char *what) {
+    corio_loop *cur = corio_get_running_loop();
+    if (cur == r->loop || corio_loop_is_closed(r->loop) || (!cur && !corio_loop_is_running(r->loop)))
+        return 0;
+    return corio_raise(CORIO_EWRONGLOOP, "redis %s %s: the connection belongs to another loop", what,
+                       r->peer);
+}
+
 /* Await o within the timeout (the task's scopes apply too), then let go
  * of it. *result may be NULL. */
 static int await_op(corio_redis *r, op *o, double timeout, void **result) {
@@ -599,6 +610,8 @@ static int unsubscribe(corio_redis *r, const char *verb, names *set, const char 
     if (!r || (n && !v)) return CORIO_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!v[i]) return CORIO_EINVAL;
+    int rc = not_ours(r, verb);
+    if (rc < 0) return rc;
     if (!r->ac) return ended(r, verb);
     if (!(r->ac->c.flags & REDIS_SUBSCRIBED))
         return corio_raise(CORIO_EINVALSTATE, "redis %s %s: not subscribed", verb, r->peer);
@@ -618,7 +631,6 @@ static int unsubscribe(corio_redis *r, const char *verb, names *set, const char 
         argv[argc++] = set->v[i];
         set->v[i] = set->v[--set->n]; /* hand the string to argv; freed below */
     }
-    int rc = 0;
     if (argc > 1 && redisAsyncCommandArgv(r->ac, NULL, NULL, argc, argv, NULL) != REDIS_OK)
         rc = corio_raise(CORIO_EREDIS, "redis %s %s: hiredis refused the command", verb, r->peer);
     for (int i = 1; i < argc; i++) free((char *)argv[i]);
@@ -813,6 +825,8 @@ int corio_redis_is_connected(const corio_redis *r) { return r && r->ac && !r->co
 
 int corio_redis_close(corio_redis *r) {
     if (!r) return CORIO_EINVAL;
+    int rc = not_ours(r, "close");
+    if (rc < 0) return rc;
     if (!r->ac) return 0;
     if (!r->code) {
         r->code = CORIO_EFDCLOSED;
@@ -824,6 +838,8 @@ int corio_redis_close(corio_redis *r) {
 
 int corio_redis_free(corio_redis *r) {
     if (!r) return 0;
+    int rc = not_ours(r, "free");
+    if (rc < 0) return rc;
     /* A loop closed under its tasks destroyed them inside their calls. */
     if (r->busy && !corio_loop_is_closed(r->loop)) return CORIO_EBUSY;
     corio_redis_close(r);
@@ -831,7 +847,7 @@ int corio_redis_free(corio_redis *r) {
      * queue itself keeps it (and r) alive. */
     void *item;
     while (corio_queue_get_nowait(r->msgs, &item) == 0) free(item);
-    int rc = corio_queue_free(r->msgs);
+    rc = corio_queue_free(r->msgs);
     if (rc < 0 && !corio_loop_is_closed(r->loop)) return rc;
     r->msgs = NULL; /* a loop closed under a waiter: the queue is left, r goes */
     conn_free(r);
