@@ -25,6 +25,7 @@ SKIP_NO_HIREDIS(redis_rev_wrong_order)
 SKIP_NO_HIREDIS(redis_rev_flood)
 SKIP_NO_HIREDIS(redis_rev_reuse_loop)
 SKIP_NO_HIREDIS(redis_rev_loop_closed)
+SKIP_NO_HIREDIS(redis_rev_extra_reply)
 
 #else
 
@@ -37,6 +38,35 @@ SKIP_NO_HIREDIS(redis_rev_loop_closed)
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/un.h>
+
+typedef struct pending_cmd {
+    corio_redis *r;
+    int rc;
+} pending_cmd;
+
+static int ping_task(void *arg, void **res) {
+    (void)res;
+    pending_cmd *p = arg;
+    redisReply *rep = NULL;
+    p->rc = corio_redis_command(p->r, &rep, "PING");
+    if (p->rc == 0 && strcmp(rep->str, "PONG") != 0) p->rc = -1;
+    corio_redis_reply_free(rep);
+    return 0;
+}
+
+typedef struct sub_job {
+    corio_redis *r;
+    int rc;
+} sub_job;
+
+static int sub_task(void *arg, void **res) {
+    (void)res;
+    sub_job *j = arg;
+    const char *ch[] = {"ch"};
+    j->rc = corio_redis_subscribe(j->r, ch, 1);
+    return 0;
+}
 
 static corio_redis *rconn(void) {
     corio_redis *r = NULL;
@@ -744,6 +774,97 @@ TEST(redis_rev_loop_closed) {
         }
     }
     server_stop();
+    return 0;
+}
+
+/* ---- a server that answers what nobody asked ---- */
+
+/* A fake server on a Unix socket: it reads one command and answers it
+ * twice (or answers before any command). hiredis 0.14 asserts on a reply
+ * with no callback outside pub/sub: the process must not abort; the
+ * connection ends with CORIO_EREDIS instead. */
+static int fake_listen(const char *path) {
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(l >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    ASSERT_EQ(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(listen(l, 4), 0);
+    return l;
+}
+
+static int extra_body(void *arg, void **res) {
+    (void)res;
+    const char *path = arg;
+    for (int mode = 0; mode < 5; mode++) {
+        int l = fake_listen(path);
+        corio_redis *r = NULL;
+        ASSERT_EQ(corio_redis_connect_unix(path, 5, &r), 0);
+        int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        ASSERT(s >= 0);
+        redisReply *rep = NULL;
+        if (mode == 0) { /* before any command */
+            ASSERT_EQ(write(s, "+HELLO\r\n", 8), 8);
+            corio_sleep(0.05);
+            ASSERT(!corio_redis_is_connected(r));
+            ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_EREDIS);
+        } else if (mode >= 3) { /* subscribed, then a malformed push */
+            const char *ch[] = {"ch"};
+            sub_job sj = {.r = r};
+            corio_task *t;
+            ASSERT_EQ(corio_create_task(sub_task, &sj, NULL, &t), 0);
+            char buf[128];
+            ASSERT_EQ(corio_wait_fd(s, CORIO_READABLE), CORIO_READABLE);
+            ASSERT(read(s, buf, sizeof buf) > 0);
+            const char *ok = "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+            ASSERT_EQ(write(s, ok, strlen(ok)), (ssize_t)strlen(ok));
+            ASSERT_EQ(corio_await(t, NULL), 0);
+            corio_future_unref(t);
+            ASSERT_EQ(sj.rc, 0);
+            const char *bad = mode == 3 ? "*1\r\n$3\r\nfoo\r\n"
+                                        : "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n$1\r\nx\r\n";
+            ASSERT_EQ(write(s, bad, strlen(bad)), (ssize_t)strlen(bad));
+            corio_redis_message *m = NULL;
+            ASSERT_EQ(corio_redis_get_message(r, &m), CORIO_EREDIS);
+            ASSERT(!corio_redis_is_connected(r));
+            (void)ch;
+        } else { /* two replies to one command, in one write or two */
+            pending_cmd pc = {.r = r};
+            corio_task *t;
+            ASSERT_EQ(corio_create_task(ping_task, &pc, NULL, &t), 0);
+            char buf[64];
+            ASSERT_EQ(corio_wait_fd(s, CORIO_READABLE), CORIO_READABLE);
+            ASSERT(read(s, buf, sizeof buf) > 0);
+            if (mode == 1) {
+                ASSERT_EQ(write(s, "+PONG\r\n+EXTRA\r\n", 15), 15);
+            } else {
+                ASSERT_EQ(write(s, "+PONG\r\n", 7), 7);
+                corio_sleep(0.02);
+                ASSERT_EQ(write(s, "+EXTRA\r\n", 8), 8);
+            }
+            ASSERT_EQ(corio_await(t, NULL), 0);
+            corio_future_unref(t);
+            ASSERT_EQ(pc.rc, 0); /* its own reply came */
+            corio_sleep(0.05);
+            ASSERT(!corio_redis_is_connected(r));
+            ASSERT_EQ(corio_redis_command(r, &rep, "PING"), CORIO_EREDIS);
+        }
+        ASSERT_EQ(corio_redis_free(r), 0);
+        close(s);
+        close(l);
+        unlink(path);
+    }
+    return 0;
+}
+
+TEST(redis_rev_extra_reply) {
+    char dir[] = "/tmp/corio-redis-fake-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/fake.sock", dir);
+    on_loop(extra_body, path);
+    rmdir(dir);
     return 0;
 }
 

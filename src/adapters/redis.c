@@ -76,6 +76,8 @@ struct corio_redis {
     int flushing;              /* inside that attempt */
     int guard_pipe;            /* SIGPIPE was not ignored at connect: block it around writes */
     int epipe;                 /* a write failed with EPIPE (its SIGPIPE is pending) */
+    redisReplyObjectFunctions fns;       /* the reader's, wrapped (refuse_reply) */
+    redisReplyObjectFunctions *fns0;     /* borrowed: hiredis's own, called by the wrappers */
 };
 
 /* ---- ops ------------------------------------------------------------------------- */
@@ -320,6 +322,58 @@ static void ev_cleanup(void *arg) {
 }
 
 /* ---- replies ---------------------------------------------------------------- */
+
+/* hiredis 0.14 asserts (the program aborts) on a reply no command asked
+ * for outside pub/sub, and on a pub/sub reply of a shape it does not
+ * expect: a server that is not redis (a POP3 greeting "+OK ...") or a
+ * broken proxy would end the program. The reader's object functions are
+ * wrapped so that such a reply is refused as it is built: hiredis takes
+ * that as a reader failure and ends the connection (CORIO_EREDIS with
+ * this reason). Error replies stay hiredis's (it ends the connection with
+ * their text). 1: refuse. */
+static int refuse_reply(const redisReadTask *t, long long elements) {
+    corio_redis *r = t->privdata;
+    const redisAsyncContext *ac = r ? r->ac : NULL;
+    if (!ac || ac->replies.head || t->type == REDIS_REPLY_ERROR) return 0; /* a command's */
+    const char *why = NULL;
+    if (!(ac->c.flags & REDIS_SUBSCRIBED)) {
+        if (!t->parent) why = "a reply no command asked for";
+    } else if (!t->parent) {
+        if (t->type == REDIS_REPLY_ARRAY && elements < 3) why = "a malformed pub/sub reply";
+    } else if (!t->parent->parent) {
+        const redisReply *m = t->parent->obj;
+        if (t->idx <= 1 && t->type != REDIS_REPLY_STRING) why = "a malformed pub/sub reply";
+        if (t->idx == 2 && t->type != REDIS_REPLY_INTEGER && m && m->element[0] &&
+            strcasestr(m->element[0]->str, "unsubscribe"))
+            why = "a malformed pub/sub reply";
+    }
+    if (!why) return 0;
+    if (!r->code) {
+        r->code = CORIO_EREDIS;
+        snprintf(r->why, sizeof r->why, "%s", why);
+    }
+    return 1;
+}
+
+static void *guard_string(const redisReadTask *t, char *s, size_t n) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0) ? NULL : r->fns0->createString(t, s, n);
+}
+
+static void *guard_array(const redisReadTask *t, int n) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, n) ? NULL : r->fns0->createArray(t, n);
+}
+
+static void *guard_integer(const redisReadTask *t, long long v) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0) ? NULL : r->fns0->createInteger(t, v);
+}
+
+static void *guard_nil(const redisReadTask *t) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0) ? NULL : r->fns0->createNil(t);
+}
 
 /* Take hiredis's reply without copying it: a new top node gets the tree,
  * and the node hiredis frees after the callback is left empty. */
@@ -747,6 +801,14 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
     }
     r->ac = ac;
     r->fd = ac->c.fd;
+    r->fns0 = ac->c.reader->fn;
+    r->fns = *r->fns0;
+    r->fns.createString = guard_string;
+    r->fns.createArray = guard_array;
+    r->fns.createInteger = guard_integer;
+    r->fns.createNil = guard_nil;
+    ac->c.reader->fn = &r->fns;
+    ac->c.reader->privdata = r; /* each read task's privdata */
     struct sigaction sa;
     r->guard_pipe = sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN;
     ac->data = r;
