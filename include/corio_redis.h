@@ -62,7 +62,7 @@ CORIO_API int corio_redis_set_timeout(corio_redis *r, double timeout);
  * error reply (*reply is set: the caller frees it); on any other failure
  * *reply is NULL. Commands whose replies would not come one per command
  * are refused (CORIO_EINVAL): (P|S)SUBSCRIBE and their UNSUBSCRIBE (use
- * corio_redis_subscribe), MONITOR, RESET, CLIENT REPLY; so is any command
+ * corio_redis_subscribe), MONITOR, RESET, CLIENT REPLY, SYNC, PSYNC; so is any command
  * while the connection is subscribed (CORIO_EINVALSTATE). */
 CORIO_API int corio_redis_command(corio_redis *r, struct redisReply **reply, const char *fmt, ...);
 CORIO_API int corio_redis_vcommand(corio_redis *r, struct redisReply **reply, const char *fmt,

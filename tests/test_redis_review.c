@@ -25,6 +25,7 @@ SKIP_NO_HIREDIS(redis_rev_wrong_order)
 SKIP_NO_HIREDIS(redis_rev_flood)
 SKIP_NO_HIREDIS(redis_rev_reuse_loop)
 SKIP_NO_HIREDIS(redis_rev_loop_closed)
+SKIP_NO_HIREDIS(redis_rev_replica)
 SKIP_NO_HIREDIS(redis_rev_extra_reply)
 
 #else
@@ -773,6 +774,37 @@ TEST(redis_rev_loop_closed) {
             ASSERT_EQ(corio_redis_free(lc_s), 0);
         }
     }
+    server_stop();
+    return 0;
+}
+
+/* ---- commands whose replies do not come one per command ---- */
+
+/* SYNC and PSYNC turn the connection into a replica's: replies come that
+ * no command asked for, and hiredis 0.14 asserts (the process aborts) on
+ * a reply with no callback outside pub/sub. */
+static int replica_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    static const char *const cmds[] = {"SYNC", "PSYNC ? -1", "psync ? -1", "sync"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        corio_redis *r = rconn();
+        redisReply *rep = NULL;
+        int rc = corio_redis_command(r, &rep, cmds[i]);
+        corio_redis_reply_free(rep);
+        ASSERT_EQ(rc, CORIO_EINVAL);
+        /* the server writes something meanwhile: nothing may abort */
+        ok_cmd(r, "SET x y");
+        corio_sleep(0.1);
+        ok_cmd(r, "PING");
+        ASSERT_EQ(corio_redis_free(r), 0);
+    }
+    return 0;
+}
+
+TEST(redis_rev_replica) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(replica_body, NULL);
     server_stop();
     return 0;
 }

@@ -168,12 +168,14 @@ static void cmd_arg(const char *buf, size_t len, int i, char *out, size_t cap) {
 
 /* Commands whose replies would not come one per command: hiredis 0.14
  * routes pub/sub and MONITOR replies to callbacks of its own (and asserts
- * on some), sharded pub/sub (redis 7) it does not know at all, and
+ * on some), sharded pub/sub (redis 7) it does not know at all,
  * CLIENT REPLY OFF / SKIP would shift every later reply onto the wrong
- * command. */
+ * command, and SYNC / PSYNC make the connection a replica's (an RDB
+ * payload without its CRLF, then the replication stream). */
 static int refused(const char *name, const char *sub) {
     static const char *const no[] = {"SUBSCRIBE",  "PSUBSCRIBE",   "UNSUBSCRIBE", "PUNSUBSCRIBE",
-                                     "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",     "RESET"};
+                                     "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",     "RESET",
+                                     "SYNC",       "PSYNC"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         if (strcmp(name, no[i]) == 0) return 1;
     return strcmp(name, "CLIENT") == 0 && strcmp(sub, "REPLY") == 0;
