@@ -27,6 +27,7 @@ SKIP_NO_HIREDIS(redis_rev_reuse_loop)
 SKIP_NO_HIREDIS(redis_rev_loop_closed)
 SKIP_NO_HIREDIS(redis_rev_replica)
 SKIP_NO_HIREDIS(redis_rev_extra_reply)
+SKIP_NO_HIREDIS(redis_rev_own_fd)
 
 #else
 
@@ -896,6 +897,72 @@ TEST(redis_rev_extra_reply) {
     char path[64];
     snprintf(path, sizeof path, "%s/fake.sock", dir);
     on_loop(extra_body, path);
+    rmdir(dir);
+    return 0;
+}
+
+/* ---- a user task waiting on the connection's own descriptor ---- */
+
+typedef struct fdwait {
+    int fd, events, rc;
+} fdwait;
+
+static int fdwait_task(void *arg, void **res) {
+    (void)res;
+    fdwait *w = arg;
+    w->rc = corio_wait_fd(w->fd, w->events);
+    return 0;
+}
+
+/* One reader and one writer per descriptor: a task that holds the
+ * writing direction makes the adapter's writer registration fail. The
+ * connection must end with a clear code (no abort, no leak), and the
+ * task wakes when the descriptor is closed. */
+static int own_fd_body(void *arg, void **res) {
+    (void)res;
+    const char *path = arg;
+    int l = fake_listen(path);
+    corio_redis *r = NULL;
+    ASSERT_EQ(corio_redis_connect_unix(path, 5, &r), 0);
+    int s = accept4(l, NULL, NULL, SOCK_CLOEXEC); /* a server that never reads */
+    ASSERT(s >= 0);
+    int fd = corio_redis_fd(r);
+    /* the reading direction is the adapter's */
+    ASSERT_EQ(corio_wait_fd(fd, CORIO_READABLE), CORIO_EBUSY);
+    /* the socket full (bytes the fake server ignores), then a task holds
+     * the writing direction */
+    ASSERT_EQ(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    char junk[4096] = {0};
+    while (write(fd, junk, sizeof junk) > 0) {
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    fdwait w = {.fd = fd, .events = CORIO_WRITABLE, .rc = 1};
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(fdwait_task, &w, NULL, &t), 0);
+    corio_sleep(0);
+    ASSERT_EQ(w.rc, 1); /* waiting */
+    redisReply *rep = NULL;
+    int rc = corio_redis_command(r, &rep, "PING");
+    ASSERT(rep == NULL);
+    ASSERT_EQ(rc, CORIO_EBUSY);
+    ASSERT(!corio_redis_is_connected(r));
+    ASSERT_EQ(corio_await(t, NULL), 0);
+    corio_future_unref(t);
+    ASSERT_EQ(w.rc, CORIO_EFDCLOSED);
+    ASSERT_EQ(corio_redis_fd(r), -1);
+    ASSERT_EQ(corio_redis_free(r), 0);
+    close(s);
+    close(l);
+    unlink(path);
+    return 0;
+}
+
+TEST(redis_rev_own_fd) {
+    char dir[] = "/tmp/corio-redis-fake-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/fake.sock", dir);
+    on_loop(own_fd_body, path);
     rmdir(dir);
     return 0;
 }
