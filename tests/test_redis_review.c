@@ -28,6 +28,7 @@ SKIP_NO_HIREDIS(redis_rev_loop_closed)
 SKIP_NO_HIREDIS(redis_rev_replica)
 SKIP_NO_HIREDIS(redis_rev_extra_reply)
 SKIP_NO_HIREDIS(redis_rev_own_fd)
+SKIP_NO_HIREDIS(redis_rev_limits)
 
 #else
 
@@ -40,6 +41,7 @@ SKIP_NO_HIREDIS(redis_rev_own_fd)
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 
 typedef struct pending_cmd {
@@ -964,6 +966,75 @@ TEST(redis_rev_own_fd) {
     snprintf(path, sizeof path, "%s/fake.sock", dir);
     on_loop(own_fd_body, path);
     rmdir(dir);
+    return 0;
+}
+
+/* ---- out of descriptors, a subscribe the server denies, another loop ---- */
+
+static corio_redis *seq_r;
+
+static int seq_first(void *arg, void **res) {
+    (void)arg, (void)res;
+    seq_r = rconn();
+    return 0;
+}
+
+static int seq_second(void *arg, void **res) {
+    (void)arg, (void)res;
+    redisReply *rep = NULL;
+    ASSERT_EQ(corio_redis_command(seq_r, &rep, "PING"), CORIO_EWRONGLOOP);
+    ASSERT_EQ(corio_redis_close(seq_r), CORIO_EWRONGLOOP);
+    ASSERT_EQ(corio_redis_free(seq_r), CORIO_EWRONGLOOP);
+    return 0;
+}
+
+static int limits_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    /* no descriptor left: -EMFILE with a message, nothing leaked */
+    struct rlimit old, low;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int fds[64], n = 0;
+    low = old;
+    low.rlim_cur = 64;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int fd; n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds[n++] = fd;
+    corio_redis *r = NULL;
+    int rc = corio_redis_connect("127.0.0.1", srv.port, 5, &r);
+    int rcu = corio_redis_connect_unix(srv.sock, 5, &r);
+    for (int i = 0; i < n; i++) close(fds[i]);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ASSERT_EQ(rc, -EMFILE);
+    ASSERT_EQ(rcu, -EMFILE);
+    ASSERT(r == NULL);
+    /* a subscribe the server denies (ACL): a clear error, no abort */
+    corio_redis *a = rconn();
+    ok_cmd(a, "ACL SETUSER default resetchannels");
+    r = rconn();
+    const char *ch[] = {"denied"};
+    rc = corio_redis_subscribe(r, ch, 1);
+    ASSERT_EQ(rc, CORIO_EREDIS);
+    ASSERT(strstr(corio_error_message(corio_current_error()), "NOPERM"));
+    ASSERT_EQ(corio_redis_free(r), 0);
+    ok_cmd(a, "ACL SETUSER default allchannels");
+    ASSERT_EQ(corio_redis_free(a), 0);
+    return 0;
+}
+
+TEST(redis_rev_limits) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(limits_body, NULL);
+    /* a connection of one loop used from another loop of the same thread */
+    corio_loop *a;
+    ASSERT_EQ(corio_loop_new(&a), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(a, seq_first, NULL, NULL, 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(a, t, NULL), 0);
+    corio_future_unref(t);
+    on_loop(seq_second, NULL); /* loop a is open, not running */
+    ASSERT_EQ(corio_redis_free(seq_r), 0); /* from no loop: fine */
+    close_loop(a);
+    server_stop();
     return 0;
 }
 

@@ -785,7 +785,9 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
         return CORIO_ENOMEM;
     }
     if (ac->err) {
-        int rc = ac->err == REDIS_ERR_IO ? io_code(ac->errstr, CORIO_EREDIS) : CORIO_EREDIS;
+        /* hiredis reports a socket(2) that failed as REDIS_ERR_OTHER ("Can't
+         * create socket: Too many open files"): its words still name the errno. */
+        int rc = io_code(ac->errstr, CORIO_EREDIS);
         rc = corio_raise(rc, "redis connect %s: %s", r->peer, ac->errstr);
         redisAsyncFree(ac); /* no hook set, and hiredis closed its descriptor already */
         conn_free(r);
