@@ -296,25 +296,26 @@ static int cancel_storm_body(void *arg, void **res) {
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < STORM; i++) {
             st[i] = (storm){.r = r, .id = round * STORM + i};
-            /* 0, tiny and growing scopes, and cancels from outside */
-            st[i].limit = i % 4 == 3 ? -1 : (i % 4 == 0 ? 0 : 1e-6 * (i % 500));
+            /* a scope of 0, tiny ones, growing ones (up to 20 ms), a
+             * cancel from outside, none */
+            static const double unit[] = {0, 1e-6, 1e-4, -1, -1};
+            st[i].limit = unit[i % 5] * (i % 200);
+            if (i % 5 >= 3) st[i].limit = -1;
             ASSERT_EQ(corio_create_task(storm_task, &st[i], NULL, &ts[i]), 0);
         }
-        for (int i = 0; i < STORM; i++) {
-            if (i % 4 == 3 && i % 8 == 7) corio_task_cancel(ts[i], NULL); /* before it ran */
-        }
+        for (int i = 3; i < STORM; i += 10) corio_task_cancel(ts[i], NULL); /* before it ran */
         corio_sleep(0);
-        for (int i = 0; i < STORM; i++) {
-            if (i % 4 == 3 && i % 8 == 3) corio_task_cancel(ts[i], NULL); /* inside a command */
-        }
+        for (int i = 8; i < STORM; i += 10) corio_task_cancel(ts[i], NULL); /* inside a command */
         for (int i = 0; i < STORM; i++) {
             int rc = corio_await(ts[i], NULL);
             ASSERT(rc == 0 || rc == CORIO_ECANCELED);
+            if (i % 5 == 4) ASSERT(rc == 0 && st[i].rc == 0); /* no scope, no cancel */
             if (rc == 0 && st[i].rc == 0) done++;
             else cut++;
             corio_future_unref(ts[i]);
         }
     }
+    ASSERT(done > 0);
     ASSERT(cut > 0);
     /* the connection still answers in order */
     for (int i = 0; i < 50; i++) {
@@ -341,7 +342,6 @@ static int cancel_storm_body(void *arg, void **res) {
             ASSERT_EQ(corio_redis_free(c), 0);
         }
     }
-    (void)done;
     return 0;
 }
 
@@ -349,6 +349,17 @@ TEST(redis_rev_cancel_storm) {
     int rc = server_start();
     if (rc) return rc;
     on_loop(cancel_storm_body, NULL);
+    /* again with eager tasks (each runs into its command inside
+     * create_task) and copied stacks */
+    corio_loop *loop = NULL;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    ASSERT_EQ(corio_loop_set_eager_tasks(loop, 1), 0);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, cancel_storm_body, NULL, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
     server_stop();
     return 0;
 }
