@@ -29,6 +29,7 @@ SKIP_NO_HIREDIS(redis_rev_replica)
 SKIP_NO_HIREDIS(redis_rev_extra_reply)
 SKIP_NO_HIREDIS(redis_rev_own_fd)
 SKIP_NO_HIREDIS(redis_rev_limits)
+SKIP_NO_HIREDIS(redis_rev_many_names)
 
 #else
 
@@ -1045,6 +1046,40 @@ TEST(redis_rev_limits) {
     on_loop(seq_second, NULL); /* loop a is open, not running */
     ASSERT_EQ(corio_redis_free(seq_r), 0); /* from no loop: fine */
     close_loop(a);
+    server_stop();
+    return 0;
+}
+
+/* ---- many names on one subscriber ---- */
+
+#define MANY_NAMES 5000
+
+static int many_names_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *s = rconn(), *p = rconn();
+    static char buf[MANY_NAMES][16];
+    static const char *names[MANY_NAMES];
+    for (int i = 0; i < MANY_NAMES; i++) {
+        snprintf(buf[i], sizeof buf[i], "n%d", i);
+        names[i] = buf[i];
+    }
+    ASSERT_EQ(corio_redis_subscribe(s, names, MANY_NAMES), 0);
+    publish_until(p, "n4999", "x", 1);
+    corio_redis_message *m;
+    ASSERT_EQ(corio_redis_get_message(s, &m), 0);
+    ASSERT_STR(m->channel, "n4999");
+    corio_redis_message_free(m);
+    ASSERT_EQ(corio_redis_unsubscribe(s, names, MANY_NAMES / 2), 0);
+    ASSERT_EQ(corio_redis_unsubscribe(s, NULL, 0), 0);
+    ASSERT_EQ(corio_redis_free(s), 0);
+    ASSERT_EQ(corio_redis_free(p), 0);
+    return 0;
+}
+
+TEST(redis_rev_many_names) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(many_names_body, NULL);
     server_stop();
     return 0;
 }
