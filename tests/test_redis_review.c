@@ -443,8 +443,21 @@ static int huge_body(void *arg, void **res) {
     ASSERT_EQ(rep->len, n);
     ASSERT(memcmp(rep->str, big, n) == 0);
     corio_redis_reply_free(rep);
+    /* a command timeout while the value is still being written: the
+     * write goes on, its reply is dropped, the next one is matched */
+    ASSERT_EQ(corio_redis_set_timeout(r, 1e-4), 0);
+    rep = NULL;
+    ASSERT_EQ(corio_redis_command(r, &rep, "SET big2 %b", big, n), CORIO_ETIMEDOUT);
+    ASSERT(rep == NULL);
+    ASSERT_EQ(corio_redis_set_timeout(r, CORIO_FOREVER), 0);
+    ASSERT_EQ(corio_redis_command(r, &rep, "ECHO %s", "after"), 0);
+    ASSERT_STR(rep->str, "after");
+    corio_redis_reply_free(rep);
+    ASSERT_EQ(corio_redis_command(r, &rep, "STRLEN big2"), 0);
+    ASSERT_EQ(rep->integer, (long long)n);
+    corio_redis_reply_free(rep);
     free(big);
-    ok_cmd(r, "DEL big");
+    ok_cmd(r, "DEL big big2");
     /* depth 7 (hiredis's limit) arrives; deeper is a protocol error that
      * ends the connection with CORIO_EREDIS, not a crash */
     ASSERT_EQ(corio_redis_command(r, &rep, "EVAL %s 0", "return {{{{{{1}}}}}}"), 0);
