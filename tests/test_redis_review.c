@@ -30,6 +30,7 @@ SKIP_NO_HIREDIS(redis_rev_extra_reply)
 SKIP_NO_HIREDIS(redis_rev_own_fd)
 SKIP_NO_HIREDIS(redis_rev_limits)
 SKIP_NO_HIREDIS(redis_rev_many_names)
+SKIP_NO_HIREDIS(redis_rev_unix_pipe)
 
 #else
 
@@ -1094,6 +1095,81 @@ TEST(redis_rev_many_names) {
     if (rc) return rc;
     on_loop(many_names_body, NULL);
     server_stop();
+    return 0;
+}
+
+/* ---- SIGPIPE on a Unix socket ---- */
+
+typedef struct big_set {
+    corio_redis *r;
+    const char *v;
+    size_t n;
+    int rc;
+} big_set;
+
+static int big_set_task(void *arg, void **res) {
+    (void)res;
+    big_set *b = arg;
+    redisReply *rep = NULL;
+    b->rc = 1;
+    b->rc = corio_redis_command(b->r, &rep, "SET v %b", b->v, b->n);
+    corio_redis_reply_free(rep);
+    return 0;
+}
+
+/* The peer gone before the command is written: write(2) fails with
+ * EPIPE and raises SIGPIPE, which must not end the program (SIGPIPE is
+ * at its default here); twice, once through the end-of-iteration flush
+ * and once through the writer callback (a value bigger than the socket
+ * takes). */
+static int unix_pipe_body(void *arg, void **res) {
+    (void)res;
+    const char *path = arg;
+    for (int big = 0; big < 2; big++) {
+        int l = fake_listen(path);
+        corio_redis *r = NULL;
+        ASSERT_EQ(corio_redis_connect_unix(path, 5, &r), 0);
+        int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        ASSERT(s >= 0);
+        size_t n = big ? 16u << 20 : 1;
+        char *v = calloc(1, n);
+        ASSERT(v);
+        if (!big) ASSERT_EQ(close(s), 0);
+        redisReply *rep = NULL;
+        if (!big) {
+            ASSERT_EQ(corio_redis_command(r, &rep, "SET v %b", v, n), -ECONNRESET);
+            ASSERT(rep == NULL);
+        } else { /* the value fills the socket; then the peer goes */
+            big_set bs = {.r = r, .v = v, .n = n};
+            corio_task *t;
+            ASSERT_EQ(corio_create_task(big_set_task, &bs, NULL, &t), 0);
+            corio_sleep(0.05);
+            ASSERT_EQ(bs.rc, 1); /* still writing */
+            ASSERT_EQ(close(s), 0);
+            ASSERT_EQ(corio_await(t, NULL), 0);
+            corio_future_unref(t);
+            ASSERT_EQ(bs.rc, -ECONNRESET);
+        }
+        free(v);
+        ASSERT(!corio_redis_is_connected(r));
+        ASSERT_EQ(corio_redis_free(r), 0);
+        close(l);
+        unlink(path);
+    }
+    sigset_t pend;
+    sigpending(&pend);
+    ASSERT(!sigismember(&pend, SIGPIPE)); /* none left pending either */
+    return 0;
+}
+
+TEST(redis_rev_unix_pipe) {
+    char dir[] = "/tmp/corio-redis-fake-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/fake.sock", dir);
+    signal(SIGPIPE, SIG_DFL);
+    on_loop(unix_pipe_body, path);
+    rmdir(dir);
     return 0;
 }
 
