@@ -858,7 +858,7 @@ static int fake_listen(const char *path) {
 static int extra_body(void *arg, void **res) {
     (void)res;
     const char *path = arg;
-    for (int mode = 0; mode < 5; mode++) {
+    for (int mode = 0; mode < 6; mode++) {
         int l = fake_listen(path);
         corio_redis *r = NULL;
         ASSERT_EQ(corio_redis_connect_unix(path, 5, &r), 0);
@@ -883,8 +883,9 @@ static int extra_body(void *arg, void **res) {
             ASSERT_EQ(corio_await(t, NULL), 0);
             corio_future_unref(t);
             ASSERT_EQ(sj.rc, 0);
-            const char *bad = mode == 3 ? "*1\r\n$3\r\nfoo\r\n"
-                                        : "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n$1\r\nx\r\n";
+            const char *bad = mode == 3   ? "*1\r\n$3\r\nfoo\r\n"
+                              : mode == 4 ? "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n$1\r\nx\r\n"
+                                          : "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n";
             ASSERT_EQ(write(s, bad, strlen(bad)), (ssize_t)strlen(bad));
             corio_redis_message *m = NULL;
             ASSERT_EQ(corio_redis_get_message(r, &m), CORIO_EREDIS);

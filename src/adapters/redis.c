@@ -333,19 +333,20 @@ static void ev_cleanup(void *arg) {
  * that as a reader failure and ends the connection (CORIO_EREDIS with
  * this reason). Error replies stay hiredis's (it ends the connection with
  * their text). 1: refuse. */
-static int refuse_reply(const redisReadTask *t, long long elements) {
+static int refuse_reply(const redisReadTask *t, long long elements, int nil) {
     corio_redis *r = t->privdata;
     const redisAsyncContext *ac = r ? r->ac : NULL;
-    if (!ac || ac->replies.head || t->type == REDIS_REPLY_ERROR) return 0; /* a command's */
+    int type = nil ? REDIS_REPLY_NIL : t->type; /* a nil's task has the type it lacks */
+    if (!ac || ac->replies.head || type == REDIS_REPLY_ERROR) return 0; /* a command's */
     const char *why = NULL;
     if (!(ac->c.flags & REDIS_SUBSCRIBED)) {
         if (!t->parent) why = "a reply no command asked for";
     } else if (!t->parent) {
-        if (t->type == REDIS_REPLY_ARRAY && elements < 3) why = "a malformed pub/sub reply";
+        if (type == REDIS_REPLY_ARRAY && elements < 3) why = "a malformed pub/sub reply";
     } else if (!t->parent->parent) {
         const redisReply *m = t->parent->obj;
-        if (t->idx <= 1 && t->type != REDIS_REPLY_STRING) why = "a malformed pub/sub reply";
-        if (t->idx == 2 && t->type != REDIS_REPLY_INTEGER && m && m->element[0] &&
+        if (t->idx <= 1 && type != REDIS_REPLY_STRING) why = "a malformed pub/sub reply";
+        if (t->idx == 2 && type != REDIS_REPLY_INTEGER && m && m->element[0] &&
             strcasestr(m->element[0]->str, "unsubscribe"))
             why = "a malformed pub/sub reply";
     }
@@ -359,22 +360,22 @@ static int refuse_reply(const redisReadTask *t, long long elements) {
 
 static void *guard_string(const redisReadTask *t, char *s, size_t n) {
     corio_redis *r = t->privdata;
-    return refuse_reply(t, 0) ? NULL : r->fns0->createString(t, s, n);
+    return refuse_reply(t, 0, 0) ? NULL : r->fns0->createString(t, s, n);
 }
 
 static void *guard_array(const redisReadTask *t, int n) {
     corio_redis *r = t->privdata;
-    return refuse_reply(t, n) ? NULL : r->fns0->createArray(t, n);
+    return refuse_reply(t, n, 0) ? NULL : r->fns0->createArray(t, n);
 }
 
 static void *guard_integer(const redisReadTask *t, long long v) {
     corio_redis *r = t->privdata;
-    return refuse_reply(t, 0) ? NULL : r->fns0->createInteger(t, v);
+    return refuse_reply(t, 0, 0) ? NULL : r->fns0->createInteger(t, v);
 }
 
 static void *guard_nil(const redisReadTask *t) {
     corio_redis *r = t->privdata;
-    return refuse_reply(t, 0) ? NULL : r->fns0->createNil(t);
+    return refuse_reply(t, 0, 1) ? NULL : r->fns0->createNil(t);
 }
 
 /* Take hiredis's reply without copying it: a new top node gets the tree,
