@@ -31,6 +31,7 @@ SKIP_NO_HIREDIS(redis_rev_own_fd)
 SKIP_NO_HIREDIS(redis_rev_limits)
 SKIP_NO_HIREDIS(redis_rev_many_names)
 SKIP_NO_HIREDIS(redis_rev_unix_pipe)
+SKIP_NO_HIREDIS(redis_rev_close_race)
 
 #else
 
@@ -1171,6 +1172,48 @@ TEST(redis_rev_unix_pipe) {
     signal(SIGPIPE, SIG_DFL);
     on_loop(unix_pipe_body, path);
     rmdir(dir);
+    return 0;
+}
+
+/* ---- closed while its reply is arriving ---- */
+
+/* A reply is on its way (or its readable event already queued) when
+ * another task closes the connection, after 0 to 7 yields: the waiter
+ * ends with its reply or CORIO_EFDCLOSED, never a callback on a freed
+ * connection (ASan), and the numbers are reused at once. */
+static int close_race_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_redis *p = rconn();
+    for (int i = 0; i < 400; i++) {
+        corio_redis *r = rconn();
+        ok_cmd(r, "PING");
+        pending_cmd pc = {.r = r};
+        corio_task *t;
+        ASSERT_EQ(corio_create_task(ping_task, &pc, NULL, &t), 0);
+        for (int y = 0; y < i % 8; y++) corio_sleep(0);
+        if (i % 16 >= 8) corio_sleep(0.0005 * (i % 5));
+        ASSERT_EQ(corio_redis_close(r), 0);
+        int pv[2];
+        ASSERT_EQ(pipe2(pv, O_CLOEXEC | O_NONBLOCK), 0); /* the number again */
+        ASSERT_EQ(corio_await(t, NULL), 0);
+        corio_future_unref(t);
+        ASSERT(pc.rc == 0 || pc.rc == CORIO_EFDCLOSED);
+        ASSERT_EQ(write(pv[1], "x", 1), 1);
+        ASSERT_EQ(corio_wait_fd(pv[0], CORIO_READABLE), CORIO_READABLE);
+        ASSERT_EQ(corio_close_fd(pv[0]), 0);
+        ASSERT_EQ(corio_close_fd(pv[1]), 0);
+        ASSERT_EQ(corio_redis_free(r), 0);
+    }
+    ok_cmd(p, "PING");
+    ASSERT_EQ(corio_redis_free(p), 0);
+    return 0;
+}
+
+TEST(redis_rev_close_race) {
+    int rc = server_start();
+    if (rc) return rc;
+    on_loop(close_race_body, NULL);
+    server_stop();
     return 0;
 }
 
