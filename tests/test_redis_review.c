@@ -794,6 +794,9 @@ TEST(redis_rev_loop_closed) {
         ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
         corio_future_unref(t);
         ASSERT_EQ(corio_loop_close(loop), 0);
+        /* an unsubscribe after the close: no crash, no leak */
+        int urc = corio_redis_unsubscribe(lc_s, NULL, 0);
+        ASSERT(urc <= 0);
         if (order == 0) { /* freed before the loop's memory goes, or after */
             ASSERT_EQ(corio_redis_free(lc_r), 0);
             ASSERT_EQ(corio_redis_free(lc_s), 0);
