@@ -62,7 +62,7 @@ CORIO_API int corio_redis_set_timeout(corio_redis *r, double timeout);
  * error reply (*reply is set: the caller frees it); on any other failure
  * *reply is NULL. Commands whose replies would not come one per command
  * are refused (CORIO_EINVAL): (P|S)SUBSCRIBE and their UNSUBSCRIBE (use
- * corio_redis_subscribe), MONITOR, RESET, CLIENT REPLY; so is any command
+ * corio_redis_subscribe), MONITOR, RESET, CLIENT REPLY, SYNC, PSYNC; so is any command
  * while the connection is subscribed (CORIO_EINVALSTATE). */
 CORIO_API int corio_redis_command(corio_redis *r, struct redisReply **reply, const char *fmt, ...);
 CORIO_API int corio_redis_vcommand(corio_redis *r, struct redisReply **reply, const char *fmt,
@@ -100,7 +100,8 @@ CORIO_API int corio_redis_psubscribe(corio_redis *r, const char *const *patterns
 /* Not a task call: send UNSUBSCRIBE / PUNSUBSCRIBE for n names (n 0: all
  * of them); redis confirms in the background, and messages sent before
  * that still arrive. 0; CORIO_EINVALSTATE if not subscribed;
- * -ECONNRESET, CORIO_EFDCLOSED. */
+ * -ECONNRESET, CORIO_EFDCLOSED; CORIO_EWRONGLOOP from another loop or,
+ * while its loop runs, another thread (so for close and free). */
 CORIO_API int corio_redis_unsubscribe(corio_redis *r, const char *const *channels, size_t n);
 CORIO_API int corio_redis_punsubscribe(corio_redis *r, const char *const *patterns, size_t n);
 /* The queue messages arrive in (unbounded: a reader slower than the

@@ -76,6 +76,8 @@ struct corio_redis {
     int flushing;              /* inside that attempt */
     int guard_pipe;            /* SIGPIPE was not ignored at connect: block it around writes */
     int epipe;                 /* a write failed with EPIPE (its SIGPIPE is pending) */
+    redisReplyObjectFunctions fns;       /* the reader's, wrapped (refuse_reply) */
+    redisReplyObjectFunctions *fns0;     /* borrowed: hiredis's own, called by the wrappers */
 };
 
 /* ---- ops ------------------------------------------------------------------------- */
@@ -166,12 +168,14 @@ static void cmd_arg(const char *buf, size_t len, int i, char *out, size_t cap) {
 
 /* Commands whose replies would not come one per command: hiredis 0.14
  * routes pub/sub and MONITOR replies to callbacks of its own (and asserts
- * on some), sharded pub/sub (redis 7) it does not know at all, and
+ * on some), sharded pub/sub (redis 7) it does not know at all,
  * CLIENT REPLY OFF / SKIP would shift every later reply onto the wrong
- * command. */
+ * command, and SYNC / PSYNC make the connection a replica's (an RDB
+ * payload without its CRLF, then the replication stream). */
 static int refused(const char *name, const char *sub) {
     static const char *const no[] = {"SUBSCRIBE",  "PSUBSCRIBE",   "UNSUBSCRIBE", "PUNSUBSCRIBE",
-                                     "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",     "RESET"};
+                                     "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",     "RESET",
+                                     "SYNC",       "PSYNC"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         if (strcmp(name, no[i]) == 0) return 1;
     return strcmp(name, "CLIENT") == 0 && strcmp(sub, "REPLY") == 0;
@@ -321,6 +325,59 @@ static void ev_cleanup(void *arg) {
 
 /* ---- replies ---------------------------------------------------------------- */
 
+/* hiredis 0.14 asserts (the program aborts) on a reply no command asked
+ * for outside pub/sub, and on a pub/sub reply of a shape it does not
+ * expect: a server that is not redis (a POP3 greeting "+OK ...") or a
+ * broken proxy would end the program. The reader's object functions are
+ * wrapped so that such a reply is refused as it is built: hiredis takes
+ * that as a reader failure and ends the connection (CORIO_EREDIS with
+ * this reason). Error replies stay hiredis's (it ends the connection with
+ * their text). 1: refuse. */
+static int refuse_reply(const redisReadTask *t, long long elements, int nil) {
+    corio_redis *r = t->privdata;
+    const redisAsyncContext *ac = r ? r->ac : NULL;
+    int type = nil ? REDIS_REPLY_NIL : t->type; /* a nil's task has the type it lacks */
+    if (!ac || ac->replies.head || type == REDIS_REPLY_ERROR) return 0; /* a command's */
+    const char *why = NULL;
+    if (!(ac->c.flags & REDIS_SUBSCRIBED)) {
+        if (!t->parent) why = "a reply no command asked for";
+    } else if (!t->parent) {
+        if (type == REDIS_REPLY_ARRAY && elements < 3) why = "a malformed pub/sub reply";
+    } else if (!t->parent->parent) {
+        const redisReply *m = t->parent->obj;
+        if (t->idx <= 1 && type != REDIS_REPLY_STRING) why = "a malformed pub/sub reply";
+        if (t->idx == 2 && type != REDIS_REPLY_INTEGER && m && m->element[0] &&
+            strcasestr(m->element[0]->str, "unsubscribe"))
+            why = "a malformed pub/sub reply";
+    }
+    if (!why) return 0;
+    if (!r->code) {
+        r->code = CORIO_EREDIS;
+        snprintf(r->why, sizeof r->why, "%s", why);
+    }
+    return 1;
+}
+
+static void *guard_string(const redisReadTask *t, char *s, size_t n) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0, 0) ? NULL : r->fns0->createString(t, s, n);
+}
+
+static void *guard_array(const redisReadTask *t, int n) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, n, 0) ? NULL : r->fns0->createArray(t, n);
+}
+
+static void *guard_integer(const redisReadTask *t, long long v) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0, 0) ? NULL : r->fns0->createInteger(t, v);
+}
+
+static void *guard_nil(const redisReadTask *t) {
+    corio_redis *r = t->privdata;
+    return refuse_reply(t, 0, 1) ? NULL : r->fns0->createNil(t);
+}
+
 /* Take hiredis's reply without copying it: a new top node gets the tree,
  * and the node hiredis frees after the callback is left empty. */
 static redisReply *take(redisReply *reply) {
@@ -368,6 +425,17 @@ void corio_redis_reply_free(struct redisReply *reply) {
 static int in_task(corio_redis *r) {
     if (!corio_current_task()) return CORIO_ENOTINTASK;
     return corio_get_running_loop() == r->loop ? 0 : CORIO_EWRONGLOOP;
+}
+
+/* The calls that are not task calls (close, free, unsubscribe) touch the
+ * loop's registrations and futures: only from the loop's own thread, or
+ * while it runs nowhere (as corio_close_fd). */
+static int not_ours(const corio_redis *r, const char *what) {
+    corio_loop *cur = corio_get_running_loop();
+    if (cur == r->loop || corio_loop_is_closed(r->loop) || (!cur && !corio_loop_is_running(r->loop)))
+        return 0;
+    return corio_raise(CORIO_EWRONGLOOP, "redis %s %s: the connection belongs to another loop", what,
+                       r->peer);
 }
 
 /* Await o within the timeout (the task's scopes apply too), then let go
@@ -432,8 +500,8 @@ int corio_redis_vcommand(corio_redis *r, struct redisReply **reply, const char *
     if (rc < 0) return rc;
     if (!fmt) return CORIO_EINVAL;
     char *buf = NULL;
-    int len = redisvFormatCommand(&buf, fmt, ap);
-    if (len == -2) return CORIO_ENOMEM;
+    int len = redisvFormatCommand(&buf, fmt, ap); /* -1: no memory, -2: a bad format */
+    if (len == -1) return CORIO_ENOMEM;
     if (len <= 0 || !buf) {
         free(buf);
         return corio_raise(CORIO_EINVAL, "redis command %s: bad format \"%s\"", r->peer, fmt);
@@ -599,6 +667,8 @@ static int unsubscribe(corio_redis *r, const char *verb, names *set, const char 
     if (!r || (n && !v)) return CORIO_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!v[i]) return CORIO_EINVAL;
+    int rc = not_ours(r, verb);
+    if (rc < 0) return rc;
     if (!r->ac) return ended(r, verb);
     if (!(r->ac->c.flags & REDIS_SUBSCRIBED))
         return corio_raise(CORIO_EINVALSTATE, "redis %s %s: not subscribed", verb, r->peer);
@@ -618,7 +688,6 @@ static int unsubscribe(corio_redis *r, const char *verb, names *set, const char 
         argv[argc++] = set->v[i];
         set->v[i] = set->v[--set->n]; /* hand the string to argv; freed below */
     }
-    int rc = 0;
     if (argc > 1 && redisAsyncCommandArgv(r->ac, NULL, NULL, argc, argv, NULL) != REDIS_OK)
         rc = corio_raise(CORIO_EREDIS, "redis %s %s: hiredis refused the command", verb, r->peer);
     for (int i = 1; i < argc; i++) free((char *)argv[i]);
@@ -717,7 +786,9 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
         return CORIO_ENOMEM;
     }
     if (ac->err) {
-        int rc = ac->err == REDIS_ERR_IO ? io_code(ac->errstr, CORIO_EREDIS) : CORIO_EREDIS;
+        /* hiredis reports a socket(2) that failed as REDIS_ERR_OTHER ("Can't
+         * create socket: Too many open files"): its words still name the errno. */
+        int rc = io_code(ac->errstr, CORIO_EREDIS);
         rc = corio_raise(rc, "redis connect %s: %s", r->peer, ac->errstr);
         redisAsyncFree(ac); /* no hook set, and hiredis closed its descriptor already */
         conn_free(r);
@@ -735,6 +806,14 @@ static int attach_and_wait(corio_redis *r, redisAsyncContext *ac, double timeout
     }
     r->ac = ac;
     r->fd = ac->c.fd;
+    r->fns0 = ac->c.reader->fn;
+    r->fns = *r->fns0;
+    r->fns.createString = guard_string;
+    r->fns.createArray = guard_array;
+    r->fns.createInteger = guard_integer;
+    r->fns.createNil = guard_nil;
+    ac->c.reader->fn = &r->fns;
+    ac->c.reader->privdata = r; /* each read task's privdata */
     struct sigaction sa;
     r->guard_pipe = sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN;
     ac->data = r;
@@ -813,6 +892,8 @@ int corio_redis_is_connected(const corio_redis *r) { return r && r->ac && !r->co
 
 int corio_redis_close(corio_redis *r) {
     if (!r) return CORIO_EINVAL;
+    int rc = not_ours(r, "close");
+    if (rc < 0) return rc;
     if (!r->ac) return 0;
     if (!r->code) {
         r->code = CORIO_EFDCLOSED;
@@ -824,6 +905,8 @@ int corio_redis_close(corio_redis *r) {
 
 int corio_redis_free(corio_redis *r) {
     if (!r) return 0;
+    int rc = not_ours(r, "free");
+    if (rc < 0) return rc;
     /* A loop closed under its tasks destroyed them inside their calls. */
     if (r->busy && !corio_loop_is_closed(r->loop)) return CORIO_EBUSY;
     corio_redis_close(r);
@@ -831,7 +914,7 @@ int corio_redis_free(corio_redis *r) {
      * queue itself keeps it (and r) alive. */
     void *item;
     while (corio_queue_get_nowait(r->msgs, &item) == 0) free(item);
-    int rc = corio_queue_free(r->msgs);
+    rc = corio_queue_free(r->msgs);
     if (rc < 0 && !corio_loop_is_closed(r->loop)) return rc;
     r->msgs = NULL; /* a loop closed under a waiter: the queue is left, r goes */
     conn_free(r);
