@@ -353,6 +353,10 @@ static int check_options(const corio_process_options *o) {
     const int fd[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
     for (int i = 0; i < 3; i++)
         if (!valid_mode(i, mode[i], fd[i])) return CORIO_EINVAL;
+    /* A given descriptor must be open now, before corio makes its pipes:
+     * one of them could take a closed number and be given in its place. */
+    for (int i = 0; i < 3; i++)
+        if (mode[i] == CORIO_STDIO_FD && fcntl(fd[i], F_GETFD) < 0) return -errno;
     return 0;
 }
 
@@ -361,7 +365,9 @@ int corio_create_subprocess_exec(const char *const *argv, const corio_process_op
     if (out) *out = NULL;
     if (!out || !argv || !argv[0] || !argv[0][0]) return CORIO_EINVAL;
     int rc = check_options(opts);
-    if (rc < 0) return corio_raise(rc, "spawn %s: bad stdio options", argv[0]);
+    if (rc < 0)
+        return corio_raise(rc, "spawn %s: %s", argv[0],
+                           rc == CORIO_EINVAL ? "bad stdio options" : "a given descriptor is not open");
     corio_loop *loop;
     if ((rc = corio__io_loop(&loop)) < 0) return rc;
     corio_process *p = corio__calloc(1, sizeof *p);
