@@ -266,6 +266,36 @@ static void add_libc_signals(sigset_t *set) {
 #endif
 }
 
+/* A bare name with an environment of the caller's: looked up in that
+ * environment's PATH, as Python's os.get_exec_path(env) (posix_spawnp
+ * would use the parent's), with Python's default when it has none. The
+ * first failure other than "not there" wins, as execvp. */
+static int spawn_in_env_path(pid_t *child, const char *file, const posix_spawn_file_actions_t *fa,
+                             const posix_spawnattr_t *attr, char *const *args, char *const *envp) {
+    const char *path = "/bin:/usr/bin";
+    for (char *const *e = envp; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+    size_t flen = strlen(file);
+    int saved = 0, last = ENOENT;
+    for (const char *dir = path;; dir++) {
+        const char *end = strchr(dir, ':');
+        size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+        char full[4096];
+        if (dlen + 1 + flen < sizeof full) {
+            /* an empty entry is the cwd, as execvp */
+            snprintf(full, sizeof full, "%.*s%s%s", (int)dlen, dir, dlen ? "/" : "", file);
+            last = posix_spawn(child, full, fa, attr, args, envp);
+            if (last == 0) return 0;
+            if (last != ENOENT && last != ENOTDIR && !saved) saved = last;
+        } else if (!saved) {
+            saved = ENAMETOOLONG;
+        }
+        if (!end) break;
+        dir = end;
+    }
+    return saved ? saved : last;
+}
+
 /* posix_spawn(p) with the actions and a clean signal state: the child's
  * pid, or -errno (an exec failure included: glibc reports it here). */
 static int spawn_child(const char *const *argv, const corio_process_options *o, spawn_state *st,
@@ -301,9 +331,11 @@ static int spawn_child(const char *const *argv, const corio_process_options *o, 
         char *const *args = (char *const *)(uintptr_t)argv;
         char *const *envp = o && o->env ? (char *const *)(uintptr_t)o->env : environ;
         pid_t child = 0;
-        /* A bare name is looked up in PATH (as Python does); a path is used as it is. */
-        rc = strchr(argv[0], '/') ? posix_spawn(&child, argv[0], &fa, &attr, args, envp)
-                                  : posix_spawnp(&child, argv[0], &fa, &attr, args, envp);
+        /* A bare name is looked up in the child's PATH (as Python does); a
+         * path is used as it is. */
+        if (strchr(argv[0], '/')) rc = posix_spawn(&child, argv[0], &fa, &attr, args, envp);
+        else if (o && o->env) rc = spawn_in_env_path(&child, argv[0], &fa, &attr, args, envp);
+        else rc = posix_spawnp(&child, argv[0], &fa, &attr, args, envp);
         rc = -rc;
         *pid = rc == 0 ? child : 0;
     }
