@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,31 +78,75 @@ static int try_reap(corio_process *p) {
     return 1;
 }
 
-/* A detached thread that waits for a child nobody else will (the loop is
- * closed and the program freed the process): no zombie is left. */
+/* Children nobody else will wait for (the loop is closed and the program
+ * freed the process) are waited for by one detached thread of corio's
+ * watching all their pidfds, not by a thread each: a program that frees
+ * thousands of running children spawns no thousands of threads. The
+ * thread ends (and its epoll descriptor closes) once none is left. */
+static struct {
+    pthread_mutex_t mu;
+    int epfd;     /* the running thread's, -1 while none runs (under mu) */
+    size_t count; /* pidfds in epfd (under mu) */
+} reap = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+
 static void *reaper(void *arg) {
-    int fd = (int)(intptr_t)arg;
-    siginfo_t si;
-    while (waitid(P_PIDFD, (id_t)fd, &si, WEXITED) < 0 && errno == EINTR) {}
-    close(fd);
-    return NULL;
+    int epfd = (int)(intptr_t)arg;
+    for (;;) {
+        struct epoll_event ev[16];
+        int n = epoll_wait(epfd, ev, 16, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = ev[i].data.fd;
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            int r = waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG);
+            if (r == 0 && si.si_pid == 0) continue; /* not yet */
+            pthread_mutex_lock(&reap.mu);
+            epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            close(fd);
+            reap.count--;
+            pthread_mutex_unlock(&reap.mu);
+        }
+        pthread_mutex_lock(&reap.mu);
+        if (reap.count == 0) {
+            close(epfd);
+            reap.epfd = -1;
+            pthread_mutex_unlock(&reap.mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&reap.mu);
+    }
 }
 
-static void reap_in_background(int pidfd) {
+static int start_reaper(int epfd) {
     pthread_attr_t attr;
     pthread_t th;
     sigset_t all, old;
-    int ok = pthread_attr_init(&attr) == 0;
-    if (ok) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
-        /* The thread takes none of the program's signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        ok = pthread_create(&th, &attr, reaper, (void *)(intptr_t)pidfd) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
+    if (pthread_attr_init(&attr)) return -1;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The thread takes none of the program's signals. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&th, &attr, reaper, (void *)(intptr_t)epfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc ? -1 : 0;
+}
+
+static void reap_in_background(int pidfd) {
+    pthread_mutex_lock(&reap.mu);
+    int fresh = reap.epfd < 0;
+    if (fresh) reap.epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = pidfd};
+    int ok = reap.epfd >= 0 && epoll_ctl(reap.epfd, EPOLL_CTL_ADD, pidfd, &ev) == 0;
+    if (ok) reap.count++;
+    if (fresh && reap.epfd >= 0 && (!ok || start_reaper(reap.epfd) < 0)) {
+        close(reap.epfd); /* (closing it drops pidfd from it) */
+        reap.epfd = -1;
+        if (ok) reap.count--;
+        ok = 0;
     }
+    pthread_mutex_unlock(&reap.mu);
     if (!ok) close(pidfd); /* no thread to spare: the child stays a zombie until we exit */
 }
 
