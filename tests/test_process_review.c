@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -843,5 +844,109 @@ TEST(proc_rev_fault_points) {
     }
     ASSERT(rev_fault_end);
     settle_outside(fds);
+    return 0;
+}
+
+/* ---- the loop closes with no descriptor to spare: the child is not killed */
+
+typedef struct emfile_close {
+    corio_process *p;
+    int hold;
+} emfile_close;
+
+static int emfile_close_body(void *arg, void **res) {
+    (void)res;
+    emfile_close *ec = arg;
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    corio_process_options o = rmodes(CORIO_STDIO_FD, CORIO_STDIO_DEVNULL, 0);
+    o.stdin_fd = fds[0];
+    ASSERT_EQ(corio_create_subprocess_exec((const char *[]){"cat", NULL}, &o, &ec->p), 0);
+    close(fds[0]);
+    ec->hold = fds[1];
+    return 0;
+}
+TEST(proc_rev_close_at_emfile) {
+    int fds = nfds();
+    emfile_close ec;
+    corio_loop *loop;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, emfile_close_body, &ec, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    /* no new descriptor can be made while the loop closes */
+    int lowest = dup(0);
+    ASSERT(lowest >= 0);
+    close(lowest);
+    struct rlimit old, lim;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)lowest;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int rc_close = corio_loop_close(loop);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ASSERT_EQ(rc_close, 0);
+    ASSERT_EQ(corio_loop_free(loop), 0);
+    /* the child runs on, as with a descriptor to spare */
+    int rc = 1;
+    ASSERT_EQ(corio_process_returncode(ec.p, &rc), CORIO_EINVALSTATE);
+    close(ec.hold);
+    for (int i = 0; i < 1000 && corio_process_returncode(ec.p, &rc) < 0; i++) usleep(10000);
+    ASSERT_EQ(corio_process_returncode(ec.p, &rc), 0);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(corio_process_free(ec.p), 0);
+    settle_outside(fds);
+    return 0;
+}
+
+/* ---- free, signal, returncode from a thread other than the loop's ------- */
+
+typedef struct foreign {
+    corio_process *p;
+    atomic_int go, done; /* the main thread's turn, then the loop's again */
+} foreign;
+
+static int foreign_body(void *arg, void **res) {
+    (void)res;
+    foreign *f = arg;
+    corio_process_options o = rmodes(CORIO_STDIO_PIPE, CORIO_STDIO_PIPE, CORIO_STDIO_PIPE);
+    ASSERT_EQ(corio_create_subprocess_exec((const char *[]){"cat", NULL}, &o, &f->p), 0);
+    atomic_store(&f->go, 1);
+    for (int i = 0; i < 10000 && !atomic_load(&f->done); i++) ASSERT_EQ(corio_sleep(0.001), 0);
+    ASSERT(atomic_load(&f->done));
+    /* still whole: the other thread was refused */
+    const void *d;
+    size_t n;
+    ASSERT_EQ(corio_process_communicate(f->p, "ok", 2, &d, &n, NULL, NULL), 0);
+    ASSERT(n == 2 && memcmp(d, "ok", 2) == 0);
+    ASSERT_EQ(corio_process_free(f->p), 0);
+    settle_inside();
+    return 0;
+}
+
+static void *foreign_loop(void *arg) {
+    run_main(foreign_body, arg);
+    return NULL;
+}
+
+TEST(proc_rev_foreign_thread) {
+    foreign f;
+    memset(&f, 0, sizeof f);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, foreign_loop, &f), 0);
+    for (int i = 0; i < 1000 && !atomic_load(&f.go); i++) usleep(10000);
+    ASSERT(atomic_load(&f.go));
+    /* the process's loop runs in the other thread: each call is refused */
+    int rc = 0;
+    int r_sig = corio_process_send_signal(f.p, 0);
+    int r_code = corio_process_returncode(f.p, &rc);
+    int r_free = corio_process_free(f.p);
+    atomic_store(&f.done, 1);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    fprintf(stderr, "from another thread: send_signal %d, returncode %d, free %d\n", r_sig, r_code, r_free);
+    ASSERT_EQ(r_free, CORIO_EWRONGLOOP);
+    ASSERT_EQ(r_sig, CORIO_EWRONGLOOP);
+    ASSERT_EQ(r_code, CORIO_EWRONGLOOP);
     return 0;
 }

@@ -511,9 +511,22 @@ corio_stream *corio_process_stdin(corio_process *p) { return stream_of(p, 0); }
 corio_stream *corio_process_stdout(corio_process *p) { return stream_of(p, 1); }
 corio_stream *corio_process_stderr(corio_process *p) { return stream_of(p, 2); }
 
+/* free, send_signal and returncode need no task, but from a thread other
+ * than the one running p's loop they would race with the loop reaping the
+ * child (and closing the pidfd, whose number can then be reused): refused,
+ * as corio_close_fd refuses. */
+static int owner_thread(corio_process *p, const char *what) {
+    if (corio_loop_is_running(p->loop) && corio_get_running_loop() != p->loop)
+        return corio_raise(CORIO_EWRONGLOOP, "%s process %d (%s): its loop runs in another thread", what,
+                           p->pid, p->name);
+    return 0;
+}
+
 int corio_process_returncode(corio_process *p, int *returncode) {
     if (returncode) *returncode = 0;
     if (!p || !returncode) return CORIO_EINVAL;
+    int rc = owner_thread(p, "returncode of");
+    if (rc < 0) return rc;
     /* Once the loop is closed nobody reaps for us: look now. */
     if (!p->reaped && !p->watching && p->pidfd >= 0 && try_reap(p)) {
         close(p->pidfd);
@@ -633,6 +646,8 @@ int corio_process_communicate(corio_process *p, const void *input, size_t inlen,
 
 int corio_process_send_signal(corio_process *p, int sig) {
     if (!p) return CORIO_EINVAL;
+    int rc = owner_thread(p, "signal to");
+    if (rc < 0) return rc;
     if (p->reaped || p->pidfd < 0)
         return corio_raise(-ESRCH, "signal %d to process %d (%s): it has exited", sig, p->pid, p->name);
     /* Through the pidfd: never a process that reused the number. */
@@ -649,6 +664,8 @@ int corio_process_kill(corio_process *p) { return corio_process_send_signal(p, S
 int corio_process_free(corio_process *p) {
     if (!p) return 0;
     if (p->freed) return CORIO_EINVAL;
+    int rc = owner_thread(p, "free");
+    if (rc < 0) return rc;
     /* Tasks inside a call on it: busy, unless the loop closed under them
      * (they were destroyed there and will never come back). */
     int gone = corio_loop_is_closed(p->loop);
