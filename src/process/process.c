@@ -174,6 +174,13 @@ static void child_exited(void *arg) {
     if (try_reap(p)) settle(p);
 }
 
+/* A child we cannot watch: stopped and reaped now (it is ours and not
+ * reaped, so its pid cannot have been reused). */
+static void abandon_child(int pid) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 /* The loop closes while the child may run: the pidfd leaves the backend
  * (a copy stays the process's), and a child nobody holds any more is
  * waited for by a thread of its own. */
@@ -186,16 +193,23 @@ static void on_loop_close(corio__resource *r) {
         return;
     }
     int keep = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
-    if (keep < 0) { /* no descriptor to spare (EMFILE): no way to wait later, so it ends now */
-        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        while (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR) {}
+    if (keep < 0) {
+        /* No descriptor to spare (EMFILE): the registered one goes first
+         * and a new pidfd takes its number. The child is ours and not
+         * reaped, so its pid cannot have been reused meanwhile. */
+        corio_close_fd(p->pidfd);
+        p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+        if (p->pidfd >= 0) keep = p->pidfd;
+    }
+    if (keep < 0) { /* still none (another thread took it): no way to wait later, so it ends now */
+        abandon_child(p->pid);
+        p->pidfd = -1;
         p->returncode = -SIGKILL;
         p->reaped = 1;
         settle(p);
         return;
     }
-    corio_close_fd(p->pidfd);
+    if (keep != p->pidfd) corio_close_fd(p->pidfd);
     p->pidfd = keep;
     p->watching = 0;
     if (p->freed) {
@@ -387,13 +401,6 @@ static int spawn_child(const char *const *argv, const corio_process_options *o, 
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc;
-}
-
-/* A child we cannot watch: stopped and reaped now (it is ours and not
- * reaped, so its pid cannot have been reused). */
-static void abandon_child(int pid) {
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
 
 static int open_pidfd(int pid) {
