@@ -840,7 +840,10 @@ TEST(proc_rev_fault_points) {
     int fds = nfds();
     for (long nth = 1; nth < 600; nth++) {
         on_loop(rev_fault_body, (void *)(intptr_t)nth);
-        if (rev_fault_end) break;
+        if (rev_fault_end) {
+            fprintf(stderr, "fault points: %ld calls failed in turn\n", nth - 1);
+            break;
+        }
     }
     ASSERT(rev_fault_end);
     settle_outside(fds);
@@ -960,5 +963,48 @@ TEST(proc_rev_foreign_thread) {
     ASSERT_EQ(r_free, CORIO_EWRONGLOOP);
     ASSERT_EQ(r_sig, CORIO_EWRONGLOOP);
     ASSERT_EQ(r_code, CORIO_EWRONGLOOP);
+    return 0;
+}
+
+/* ---- a timeout around the spawn itself; communicate past a tiny limit --- */
+
+static int timeout_spawn_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    static const double delays[] = {0, 1e-9, 1e-6, 1e-3};
+    for (size_t k = 0; k < sizeof delays / sizeof delays[0]; k++) {
+        corio_timeout *to;
+        corio_process *p = NULL;
+        corio_process_options o = rmodes(CORIO_STDIO_PIPE, CORIO_STDIO_PIPE, CORIO_STDIO_PIPE);
+        ASSERT_EQ(corio_timeout_enter(delays[k], &to), 0);
+        int rc = corio_create_subprocess_exec((const char *[]){"cat", NULL}, &o, &p);
+        rc = corio_timeout_exit(to, rc);
+        /* consistent either way: a process and 0, or neither */
+        ASSERT((rc == 0) == (p != NULL));
+        if (p) {
+            const void *d;
+            size_t n;
+            ASSERT_EQ(corio_process_communicate(p, "abc", 3, &d, &n, NULL, NULL), 0);
+            ASSERT(n == 3);
+            ASSERT_EQ(corio_process_free(p), 0);
+        } else {
+            ASSERT_EQ(rc, CORIO_ETIMEDOUT);
+        }
+    }
+    /* communicate reads past the streams' limit (asyncio's read() has none) */
+    corio_process_options o = rmodes(0, CORIO_STDIO_PIPE, CORIO_STDIO_PIPE);
+    o.limit = 4;
+    corio_process *p;
+    ASSERT_EQ(corio_create_subprocess_shell("head -c 200000 /dev/zero; echo long-line >&2", &o, &p), 0);
+    const void *d, *e;
+    size_t n, en;
+    ASSERT_EQ(corio_process_communicate(p, NULL, 0, &d, &n, &e, &en), 0);
+    ASSERT_EQ(n, 200000);
+    ASSERT_EQ(en, 10);
+    ASSERT_EQ(corio_process_free(p), 0);
+    settle_inside();
+    return 0;
+}
+TEST(proc_rev_timeout_spawn) {
+    on_loop(timeout_spawn_body, NULL);
     return 0;
 }
