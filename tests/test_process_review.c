@@ -1008,3 +1008,39 @@ TEST(proc_rev_timeout_spawn) {
     on_loop(timeout_spawn_body, NULL);
     return 0;
 }
+
+/* ---- spawning from a task with a small stack ------------------------------ */
+
+static int small_stack_task(void *arg, void **res) {
+    (void)res;
+    const char *const *env = arg;
+    corio_process_options o = rmodes(CORIO_STDIO_PIPE, CORIO_STDIO_PIPE, CORIO_STDIO_PIPE);
+    o.env = env;
+    corio_process *p;
+    int rc = corio_create_subprocess_exec((const char *[]){"cat", NULL}, &o, &p);
+    if (rc < 0) return rc;
+    const void *d, *e;
+    size_t n, en;
+    rc = corio_process_communicate(p, "s", 1, &d, &n, &e, &en);
+    corio_process_free(p);
+    return rc == 0 && n == 1 ? 0 : CORIO_EINVAL;
+}
+
+TEST(proc_rev_small_stack) {
+    static const char *const env[] = {"PATH=/nonexistent:/usr/bin:/bin", NULL};
+    static const size_t sizes[] = {16384, 65536};
+    for (size_t k = 0; k < 2; k++) {
+        for (int withenv = 0; withenv < 2; withenv++) {
+            corio_loop *loop;
+            ASSERT_EQ(corio_loop_new(&loop), 0);
+            corio_task *t;
+            ASSERT_EQ(corio_loop_create_task(loop, small_stack_task, withenv ? (void *)env : NULL, "small",
+                                             sizes[k], &t), 0);
+            ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+            corio_future_unref(t);
+            close_loop(loop);
+        }
+    }
+    settle_outside(-1);
+    return 0;
+}
