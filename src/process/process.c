@@ -333,7 +333,10 @@ static int spawn_in_env_path(pid_t *child, const char *file, const posix_spawn_f
                              const posix_spawnattr_t *attr, char *const *args, char *const *envp) {
     const char *path = "/bin:/usr/bin";
     for (char *const *e = envp; *e; e++)
-        if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5; /* the first, as getenv */
+            break;
+        }
     size_t flen = strlen(file);
     int saved = 0, last = ENOENT;
     for (const char *dir = path;; dir++) {
