@@ -1044,3 +1044,26 @@ TEST(proc_rev_small_stack) {
     settle_outside(-1);
     return 0;
 }
+
+/* ---- 2000 children freed at once, unwaited, while the loop runs ---------- */
+
+static int unwaited_many_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    int threads = nthreads();
+    corio_process_options o = rmodes(CORIO_STDIO_DEVNULL, CORIO_STDIO_PIPE, CORIO_STDIO_DEVNULL);
+    for (int i = 0; i < 2000; i++) {
+        corio_process *p;
+        ASSERT_EQ(corio_create_subprocess_exec((const char *[]){"true", NULL}, &o, &p), 0);
+        ASSERT_EQ(corio_process_free(p), 0);
+        if (i % 100 == 99) ASSERT_EQ(corio_sleep(0), 0);
+    }
+    settle_inside(); /* the loop reaped every one: no zombie */
+    ASSERT_EQ(nthreads(), threads);
+    return 0;
+}
+TEST(proc_rev_unwaited_many) {
+    int fds = nfds();
+    on_loop(unwaited_many_body, NULL);
+    settle_outside(fds);
+    return 0;
+}
