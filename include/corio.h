@@ -1103,7 +1103,8 @@ CORIO_API corio_stream *corio_process_stderr(corio_process *p);
  * CORIO_ENOTINTASK, CORIO_EWRONGLOOP. */
 CORIO_API int corio_process_wait(corio_process *p, int *returncode);
 /* asyncio's returncode, without waiting: 0 with it, or CORIO_EINVALSTATE
- * while the child runs (asyncio's None). */
+ * while the child runs (asyncio's None); CORIO_EWRONGLOOP from a thread
+ * other than the one running p's loop (free and send_signal too). */
 CORIO_API int corio_process_returncode(corio_process *p, int *returncode);
 /* In a task: write input (inlen bytes; none: NULL, 0) to stdin and close
  * it, read stdout and stderr to EOF at the same time (no deadlock however

@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,31 +78,75 @@ static int try_reap(corio_process *p) {
     return 1;
 }
 
-/* A detached thread that waits for a child nobody else will (the loop is
- * closed and the program freed the process): no zombie is left. */
+/* Children nobody else will wait for (the loop is closed and the program
+ * freed the process) are waited for by one detached thread of corio's
+ * watching all their pidfds, not by a thread each: a program that frees
+ * thousands of running children spawns no thousands of threads. The
+ * thread ends (and its epoll descriptor closes) once none is left. */
+static struct {
+    pthread_mutex_t mu;
+    int epfd;     /* the running thread's, -1 while none runs (under mu) */
+    size_t count; /* pidfds in epfd (under mu) */
+} reap = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+
 static void *reaper(void *arg) {
-    int fd = (int)(intptr_t)arg;
-    siginfo_t si;
-    while (waitid(P_PIDFD, (id_t)fd, &si, WEXITED) < 0 && errno == EINTR) {}
-    close(fd);
-    return NULL;
+    int epfd = (int)(intptr_t)arg;
+    for (;;) {
+        struct epoll_event ev[16];
+        int n = epoll_wait(epfd, ev, 16, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = ev[i].data.fd;
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            int r = waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG);
+            if (r == 0 && si.si_pid == 0) continue; /* not yet */
+            pthread_mutex_lock(&reap.mu);
+            epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            close(fd);
+            reap.count--;
+            pthread_mutex_unlock(&reap.mu);
+        }
+        pthread_mutex_lock(&reap.mu);
+        if (reap.count == 0) {
+            close(epfd);
+            reap.epfd = -1;
+            pthread_mutex_unlock(&reap.mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&reap.mu);
+    }
 }
 
-static void reap_in_background(int pidfd) {
+static int start_reaper(int epfd) {
     pthread_attr_t attr;
     pthread_t th;
     sigset_t all, old;
-    int ok = pthread_attr_init(&attr) == 0;
-    if (ok) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
-        /* The thread takes none of the program's signals. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        ok = pthread_create(&th, &attr, reaper, (void *)(intptr_t)pidfd) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
+    if (pthread_attr_init(&attr)) return -1;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The thread takes none of the program's signals. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&th, &attr, reaper, (void *)(intptr_t)epfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc ? -1 : 0;
+}
+
+static void reap_in_background(int pidfd) {
+    pthread_mutex_lock(&reap.mu);
+    int fresh = reap.epfd < 0;
+    if (fresh) reap.epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = pidfd};
+    int ok = reap.epfd >= 0 && epoll_ctl(reap.epfd, EPOLL_CTL_ADD, pidfd, &ev) == 0;
+    if (ok) reap.count++;
+    if (fresh && reap.epfd >= 0 && (!ok || start_reaper(reap.epfd) < 0)) {
+        close(reap.epfd); /* (closing it drops pidfd from it) */
+        reap.epfd = -1;
+        if (ok) reap.count--;
+        ok = 0;
     }
+    pthread_mutex_unlock(&reap.mu);
     if (!ok) close(pidfd); /* no thread to spare: the child stays a zombie until we exit */
 }
 
@@ -129,6 +174,13 @@ static void child_exited(void *arg) {
     if (try_reap(p)) settle(p);
 }
 
+/* A child we cannot watch: stopped and reaped now (it is ours and not
+ * reaped, so its pid cannot have been reused). */
+static void abandon_child(int pid) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 /* The loop closes while the child may run: the pidfd leaves the backend
  * (a copy stays the process's), and a child nobody holds any more is
  * waited for by a thread of its own. */
@@ -141,16 +193,23 @@ static void on_loop_close(corio__resource *r) {
         return;
     }
     int keep = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 3);
-    if (keep < 0) { /* no descriptor to spare (EMFILE): no way to wait later, so it ends now */
-        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        while (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR) {}
+    if (keep < 0) {
+        /* No descriptor to spare (EMFILE): the registered one goes first
+         * and a new pidfd takes its number. The child is ours and not
+         * reaped, so its pid cannot have been reused meanwhile. */
+        corio_close_fd(p->pidfd);
+        p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+        if (p->pidfd >= 0) keep = p->pidfd;
+    }
+    if (keep < 0) { /* still none (another thread took it): no way to wait later, so it ends now */
+        abandon_child(p->pid);
+        p->pidfd = -1;
         p->returncode = -SIGKILL;
         p->reaped = 1;
         settle(p);
         return;
     }
-    corio_close_fd(p->pidfd);
+    if (keep != p->pidfd) corio_close_fd(p->pidfd);
     p->pidfd = keep;
     p->watching = 0;
     if (p->freed) {
@@ -266,6 +325,39 @@ static void add_libc_signals(sigset_t *set) {
 #endif
 }
 
+/* A bare name with an environment of the caller's: looked up in that
+ * environment's PATH, as Python's os.get_exec_path(env) (posix_spawnp
+ * would use the parent's), with Python's default when it has none. The
+ * first failure other than "not there" wins, as execvp. */
+static int spawn_in_env_path(pid_t *child, const char *file, const posix_spawn_file_actions_t *fa,
+                             const posix_spawnattr_t *attr, char *const *args, char *const *envp) {
+    const char *path = "/bin:/usr/bin";
+    for (char *const *e = envp; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5; /* the first, as getenv */
+            break;
+        }
+    size_t flen = strlen(file);
+    int saved = 0, last = ENOENT;
+    for (const char *dir = path;; dir++) {
+        const char *end = strchr(dir, ':');
+        size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+        char full[4096];
+        if (dlen + 1 + flen < sizeof full) {
+            /* an empty entry is the cwd, as execvp */
+            snprintf(full, sizeof full, "%.*s%s%s", (int)dlen, dir, dlen ? "/" : "", file);
+            last = posix_spawn(child, full, fa, attr, args, envp);
+            if (last == 0) return 0;
+            if (last != ENOENT && last != ENOTDIR && !saved) saved = last;
+        } else if (!saved) {
+            saved = ENAMETOOLONG;
+        }
+        if (!end) break;
+        dir = end;
+    }
+    return saved ? saved : last;
+}
+
 /* posix_spawn(p) with the actions and a clean signal state: the child's
  * pid, or -errno (an exec failure included: glibc reports it here). */
 static int spawn_child(const char *const *argv, const corio_process_options *o, spawn_state *st,
@@ -301,22 +393,17 @@ static int spawn_child(const char *const *argv, const corio_process_options *o, 
         char *const *args = (char *const *)(uintptr_t)argv;
         char *const *envp = o && o->env ? (char *const *)(uintptr_t)o->env : environ;
         pid_t child = 0;
-        /* A bare name is looked up in PATH (as Python does); a path is used as it is. */
-        rc = strchr(argv[0], '/') ? posix_spawn(&child, argv[0], &fa, &attr, args, envp)
-                                  : posix_spawnp(&child, argv[0], &fa, &attr, args, envp);
+        /* A bare name is looked up in the child's PATH (as Python does); a
+         * path is used as it is. */
+        if (strchr(argv[0], '/')) rc = posix_spawn(&child, argv[0], &fa, &attr, args, envp);
+        else if (o && o->env) rc = spawn_in_env_path(&child, argv[0], &fa, &attr, args, envp);
+        else rc = posix_spawnp(&child, argv[0], &fa, &attr, args, envp);
         rc = -rc;
         *pid = rc == 0 ? child : 0;
     }
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc;
-}
-
-/* A child we cannot watch: stopped and reaped now (it is ours and not
- * reaped, so its pid cannot have been reused). */
-static void abandon_child(int pid) {
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
 
 static int open_pidfd(int pid) {
@@ -353,6 +440,10 @@ static int check_options(const corio_process_options *o) {
     const int fd[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
     for (int i = 0; i < 3; i++)
         if (!valid_mode(i, mode[i], fd[i])) return CORIO_EINVAL;
+    /* A given descriptor must be open now, before corio makes its pipes:
+     * one of them could take a closed number and be given in its place. */
+    for (int i = 0; i < 3; i++)
+        if (mode[i] == CORIO_STDIO_FD && fcntl(fd[i], F_GETFD) < 0) return -errno;
     return 0;
 }
 
@@ -361,7 +452,9 @@ int corio_create_subprocess_exec(const char *const *argv, const corio_process_op
     if (out) *out = NULL;
     if (!out || !argv || !argv[0] || !argv[0][0]) return CORIO_EINVAL;
     int rc = check_options(opts);
-    if (rc < 0) return corio_raise(rc, "spawn %s: bad stdio options", argv[0]);
+    if (rc < 0)
+        return corio_raise(rc, "spawn %s: %s", argv[0],
+                           rc == CORIO_EINVAL ? "bad stdio options" : "a given descriptor is not open");
     corio_loop *loop;
     if ((rc = corio__io_loop(&loop)) < 0) return rc;
     corio_process *p = corio__calloc(1, sizeof *p);
@@ -428,9 +521,22 @@ corio_stream *corio_process_stdin(corio_process *p) { return stream_of(p, 0); }
 corio_stream *corio_process_stdout(corio_process *p) { return stream_of(p, 1); }
 corio_stream *corio_process_stderr(corio_process *p) { return stream_of(p, 2); }
 
+/* free, send_signal and returncode need no task, but from a thread other
+ * than the one running p's loop they would race with the loop reaping the
+ * child (and closing the pidfd, whose number can then be reused): refused,
+ * as corio_close_fd refuses. */
+static int owner_thread(corio_process *p, const char *what) {
+    if (corio_loop_is_running(p->loop) && corio_get_running_loop() != p->loop)
+        return corio_raise(CORIO_EWRONGLOOP, "%s process %d (%s): its loop runs in another thread", what,
+                           p->pid, p->name);
+    return 0;
+}
+
 int corio_process_returncode(corio_process *p, int *returncode) {
     if (returncode) *returncode = 0;
     if (!p || !returncode) return CORIO_EINVAL;
+    int rc = owner_thread(p, "returncode of");
+    if (rc < 0) return rc;
     /* Once the loop is closed nobody reaps for us: look now. */
     if (!p->reaped && !p->watching && p->pidfd >= 0 && try_reap(p)) {
         close(p->pidfd);
@@ -550,6 +656,8 @@ int corio_process_communicate(corio_process *p, const void *input, size_t inlen,
 
 int corio_process_send_signal(corio_process *p, int sig) {
     if (!p) return CORIO_EINVAL;
+    int rc = owner_thread(p, "signal to");
+    if (rc < 0) return rc;
     if (p->reaped || p->pidfd < 0)
         return corio_raise(-ESRCH, "signal %d to process %d (%s): it has exited", sig, p->pid, p->name);
     /* Through the pidfd: never a process that reused the number. */
@@ -566,6 +674,8 @@ int corio_process_kill(corio_process *p) { return corio_process_send_signal(p, S
 int corio_process_free(corio_process *p) {
     if (!p) return 0;
     if (p->freed) return CORIO_EINVAL;
+    int rc = owner_thread(p, "free");
+    if (rc < 0) return rc;
     /* Tasks inside a call on it: busy, unless the loop closed under them
      * (they were destroyed there and will never come back). */
     int gone = corio_loop_is_closed(p->loop);
