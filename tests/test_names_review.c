@@ -232,6 +232,12 @@ static int garbage_body(void *arg, void **res) {
     struct addrinfo *ai;
     ASSERT_EQ(corio_getaddrinfo("empty.test", "80", NULL, &ai), CORIO_ENAME);
     ASSERT(strstr(corio_error_message(corio_current_error()), "empty.test"));
+    /* a node without an address, or longer than any: refused before use */
+    const char *bad[] = {"nulladdr.test", "biglen.test", "zerolen.test"};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(corio_getaddrinfo(bad[i], "80", NULL, &ai), CORIO_EINVAL);
+        ASSERT(strstr(corio_error_message(corio_current_error()), "resolver hook answered a bad address"));
+    }
     close(keep);
     return 0;
 }
