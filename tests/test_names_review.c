@@ -654,3 +654,70 @@ TEST(name_rev_nameinfo_lengths) {
     with_rev_hook(nameinfo_body, 0, 0);
     return 0;
 }
+
+/* ---- a cancel that lands while the race settles ---------------------------------------------- */
+
+/* The connecting task is cancelled once, by another task, after k turns
+ * of the loop (k = 0, 1, 2, ...): during the lookup, between the staggered
+ * starts, while both attempts connect, while the losers are put away. A
+ * cancel that was requested while it waited must come out of some call
+ * of it (open_connection, or the sleep after): never swallowed. */
+static corio_task *victim;
+static int victim_saw_cancel;
+static int victim_port;
+static int victim_started; /* a task cancelled before it starts never runs */
+
+static int victim_body(void *arg, void **res) {
+    (void)res;
+    corio_connect_options o = {.happy_eyeballs_delay = arg ? 1e-9 : 1e-5};
+    corio_stream *c = NULL;
+    victim_started = 1;
+    int rc = corio_open_connection_with("list.test", victim_port, &o, &c);
+    if (rc == CORIO_ECANCELED) victim_saw_cancel = 1;
+    if (rc == 0) corio_stream_free(c);
+    if (corio_sleep(0.001) == CORIO_ECANCELED) victim_saw_cancel = 1;
+    return 0;
+}
+
+static int lost_cancel_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    int l1 = -1, l2 = -1, port = 0;
+    for (int tries = 0; tries < 50 && l2 < 0; tries++) {
+        port = 0;
+        if (l1 >= 0) close(l1);
+        l1 = raw_listener("127.0.0.1", &port);
+        l2 = raw_listener("127.0.0.2", &port);
+    }
+    ASSERT(l2 >= 0);
+    victim_port = port;
+    rev_list[0] = "127.0.0.1";
+    rev_list[1] = "127.0.0.2";
+    rev_list[2] = NULL;
+    int fds = open_fds(), lost = 0, delivered = 0;
+    for (int i = 0; i < 1200; i++) {
+        victim_saw_cancel = victim_started = 0;
+        ASSERT_EQ(corio_create_task(victim_body, (void *)(intptr_t)(i & 1), "victim", &victim), 0);
+        for (int k = 0; k < (i >> 1) % 40; k++) ASSERT_EQ(corio_sleep(0), 0);
+        int requested = corio_task_cancel(victim, NULL) == 1;
+        (void)corio_await(victim, NULL);
+        corio_future_unref(victim);
+        if (requested && victim_started && !victim_saw_cancel) lost++;
+        if (requested && victim_saw_cancel) delivered++;
+        drain(l1);
+        drain(l2);
+        ASSERT_EQ(open_fds(), fds);
+    }
+    if (lost) fprintf(stderr, "%d of %d cancels swallowed\n", lost, lost + delivered);
+    ASSERT_EQ(lost, 0);
+    ASSERT(delivered > 0);
+    close(l1);
+    close(l2);
+    return 0;
+}
+
+TEST(name_rev_he_cancel_not_lost) {
+    with_rev_hook(lost_cancel_body, 0, 0);
+    with_rev_hook(lost_cancel_body, 1, 0);
+    return 0;
+}
+
