@@ -721,3 +721,90 @@ TEST(name_rev_he_cancel_not_lost) {
     return 0;
 }
 
+
+/* ---- open_connection's every stand-in call failed, with eager tasks -------------------------- */
+
+static int eager_connect_oom_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    int port = 0, l = raw_listener("127.0.0.1", &port);
+    int keep, refused = refused_port(&keep);
+    (void)refused;
+    rev_list[0] = "127.0.0.2"; /* refused */
+    rev_list[1] = "127.0.0.1";
+    rev_list[2] = NULL;
+    int fds = open_fds();
+    for (int he = 0; he < 3; he++) {
+        int past_end = 0;
+        long nth;
+        for (nth = 1; nth < 2000 && !past_end; nth++) {
+            corio_connect_options o = {.happy_eyeballs_delay = he == 0 ? 0 : he == 1 ? 1e-9 : 0.001};
+            corio_stream *c = (void *)1;
+            corio__fail_after(nth);
+            int rc = corio_open_connection_with("list.test", port, &o, &c);
+            long made = corio__fail_after(0);
+            if (rc == 0) ASSERT_EQ(corio_stream_free(c), 0);
+            else ASSERT(c == NULL);
+            for (int k = 0; k < 3; k++) ASSERT_EQ(corio_sleep(0), 0);
+            drain(l);
+            ASSERT_EQ(open_fds(), fds);
+            past_end = rc == 0 && made < nth;
+        }
+        ASSERT(past_end);
+    }
+    close(l);
+    close(keep);
+    return 0;
+}
+
+TEST(name_rev_connect_eager_oom) {
+    with_rev_hook(eager_connect_oom_body, 1, 0);
+    with_rev_hook(eager_connect_oom_body, 0, 0);
+    return 0;
+}
+
+/* ---- the eager acceptor, each on its own listener ------------------------------------------ */
+
+static int served;
+static int serve_count(corio_stream *s, void *arg) {
+    (void)s, (void)arg;
+    served++;
+    return 0;
+}
+
+/* With eager tasks each acceptor starts inside listen_on, before its slot
+ * is filled: it must still accept on its own listener (a connection to
+ * either address reaches the handler), and close must end every one. */
+static int eager_both_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    rev_list[0] = "127.0.0.1";
+    rev_list[1] = "127.0.0.2";
+    rev_list[2] = "127.0.0.3";
+    rev_list[3] = NULL;
+    int fds = open_fds();
+    corio_server *srv;
+    served = 0;
+    ASSERT_EQ(corio_start_server(serve_count, NULL, "list.test", 0, NULL, &srv), 0);
+    for (int i = 0; i < 3; i++) {
+        struct sockaddr_in a;
+        unsigned int len = sizeof a;
+        ASSERT_EQ(corio_server_sockname(srv, i, (struct sockaddr *)&a, &len), 0);
+        char h[32];
+        inet_ntop(AF_INET, &a.sin_addr, h, sizeof h);
+        corio_stream *c;
+        ASSERT_EQ(corio_open_connection(h, ntohs(a.sin_port), &c), 0);
+        while (served < i + 1) ASSERT_EQ(corio_sleep(0.001), 0);
+        ASSERT_EQ(corio_stream_free(c), 0);
+    }
+    corio_server_close(srv);
+    ASSERT_EQ(corio_server_wait_closed(srv), 0);
+    ASSERT_EQ(corio_server_free(srv), 0);
+    for (int k = 0; k < 3; k++) ASSERT_EQ(corio_sleep(0), 0);
+    ASSERT_EQ(open_fds(), fds);
+    return 0;
+}
+
+TEST(name_rev_eager_server_each_listener) {
+    with_rev_hook(eager_both_body, 1, 0);
+    with_rev_hook(eager_both_body, 0, 0);
+    return 0;
+}
