@@ -926,7 +926,9 @@ CORIO_API int corio_getnameinfo(const struct sockaddr *addr, unsigned int addrle
  * lookup holds a pool thread, never the loop), and several may run at
  * once. Its list must be corio's nodes: build it from corio_getaddrinfo on
  * numeric hosts (which needs no task) chained through ai_next; corio
- * frees it. Numeric hosts never reach the hook. */
+ * frees it (a node without an address, or with an ai_addrlen beyond a
+ * sockaddr_storage, fails the lookup: CORIO_EINVAL). Numeric hosts never
+ * reach the hook. */
 typedef int (*corio_resolver_fn)(void *arg, const char *host, const char *port,
                                  const struct addrinfo *hints, struct addrinfo **out);
 /* From the loop's thread, or before it runs: fn NULL restores the

@@ -337,6 +337,12 @@ static int sendall_cancel_body(void *arg, void **res) {
     lfd = listener(&laddr);
     int cfd, sfd;
     ASSERT_EQ(corio_socket(AF_INET, SOCK_STREAM, 0, &cfd), 0);
+    /* Small fixed buffers on both ends: with the system's (a 4 MiB send
+     * buffer, a receive window that grows) the pair held all of BIG now
+     * and then under load, and sendall finished before the timeout. */
+    int small = 64 * 1024;
+    ASSERT_EQ(setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    ASSERT_EQ(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0); /* the accepted one's */
     ASSERT_EQ(corio_sock_connect(cfd, (struct sockaddr *)&laddr, sizeof laddr), 0);
     ASSERT_EQ(corio_sock_accept(lfd, &sfd, NULL, NULL), 0);
     unsigned char *buf = malloc(BIG);

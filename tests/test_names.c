@@ -381,18 +381,30 @@ static int blocker(void *arg, void **res) {
 
 static int blocking_in_pool(void *arg, void **res) { return corio_to_thread(blocker, arg, NULL, res); }
 
-static int slow_body(void *arg, void **res) {
+static int slow_lookup(void *arg, void **res) {
     (void)arg, (void)res;
     struct addrinfo *ai;
+    return corio_getaddrinfo("two.test", "80", NULL, &ai);
+}
+
+static int slow_body(void *arg, void **res) {
+    (void)arg, (void)res;
     atomic_store(&hook_hold, 1);
-    int done = atomic_load(&hook_done);
+    int done = atomic_load(&hook_done), calls = atomic_load(&hook_calls);
     /* cancelled while the hook runs: the task goes on at once; the answer
-     * is freed when it arrives (ASan's leak check sees it) */
-    corio_timeout *cm;
-    ASSERT_EQ(corio_timeout_enter(0.02, &cm), 0);
-    int rc = corio_getaddrinfo("two.test", "80", NULL, &ai);
-    ASSERT_EQ(corio_timeout_exit(cm, rc), CORIO_ETIMEDOUT);
+     * is freed when it arrives (ASan's leak check sees it). The cancel
+     * waits until the hook has begun: a job cancelled before a pool
+     * thread takes it never runs (a timeout of 20 ms did that under load,
+     * and the wait for hook_done below never ended) */
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(slow_lookup, NULL, "slow lookup", &t), 0);
+    while (atomic_load(&hook_calls) == calls) ASSERT_EQ(corio_sleep(0.001), 0);
+    corio_task_cancel(t, NULL);
+    ASSERT_EQ(corio_await(t, NULL), CORIO_ECANCELED);
+    corio_future_unref(t);
     ASSERT_EQ(atomic_load(&hook_done), done); /* still running */
+    corio_timeout *cm;
+    int rc;
     atomic_store(&hook_hold, 0);
     while (atomic_load(&hook_done) == done) ASSERT_EQ(corio_sleep(0.01), 0);
     ASSERT_EQ(corio_sleep(0.01), 0); /* its release runs on the loop */

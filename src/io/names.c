@@ -242,6 +242,17 @@ static int lookup_await(corio_loop *loop, lookup *l) {
 
 /* ---- getaddrinfo ------------------------------------------------------------------------ */
 
+/* A hook's answer, before anything reads it: every node has an address
+ * that fits a sockaddr_storage (the callers read its family, and bind,
+ * connect to and compare ai_addrlen bytes of it). */
+static int list_sound(const struct addrinfo *ai) {
+    for (; ai; ai = ai->ai_next)
+        if (!ai->ai_addr || ai->ai_addrlen < sizeof(sa_family_t) ||
+            ai->ai_addrlen > sizeof(struct sockaddr_storage))
+            return 0;
+    return 1;
+}
+
 static int is_numeric_port(const char *port) {
     if (!port) return 1;
     for (const char *p = port; *p; p++)
@@ -306,8 +317,12 @@ int corio_getaddrinfo(const char *host, const char *port, const struct addrinfo 
         hook_get(loop, &l->fn, &l->fn_arg);
         if ((rc = lookup_await(loop, l)) < 0) return rc;
         rc = l->gai ? gai_failed("getaddrinfo", what, l->gai, l->err) : 0;
-        *out = l->list;
-        l->list = NULL;
+        if (rc == 0 && !list_sound(l->list))
+            rc = corio_raise(CORIO_EINVAL, "getaddrinfo %s: the resolver hook answered a bad address", what);
+        if (rc == 0) {
+            *out = l->list;
+            l->list = NULL;
+        }
         lookup_free(l);
     }
     if (rc == 0 && !*out) /* a hook's empty answer: asyncio's "getaddrinfo() returned empty list" */

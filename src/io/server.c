@@ -297,7 +297,15 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr, unsigned in
         corio_task **t = &srv->acceptors[srv->nfds];
         rc = corio_create_task(acceptor, srv, name, t);
         if (rc == 0 && (rc = corio_future_add_done_callback(*t, acceptor_done, srv)) < 0) {
-            corio_task_cancel(*t, NULL); /* it never reads the server: closed first */
+            /* An eager acceptor already waits in accept and reads the
+             * server when it wakes: it must end before the server may go
+             * (a lazy one, cancelled unstarted, never reads it). */
+            corio_task_cancel(*t, NULL);
+            int w = 0;
+            while (!corio_future_done(*t) && (w == 0 || w == CORIO_ECANCELED)) {
+                w = corio_await(*t, NULL);
+                if (w == CORIO_ECANCELED && !corio_future_done(*t)) rc = CORIO_ECANCELED; /* ours */
+            }
             corio_future_unref(*t);
             *t = NULL;
         }
@@ -308,7 +316,9 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr, unsigned in
         char where[128];
         corio__addr_format(addr, len, where, sizeof where);
         corio_close_fd(fd);
-        return rc == CORIO_ENOMEM ? rc : corio_raise(rc, "listen on %s: %s", where, corio_strerror(rc));
+        if (rc != CORIO_ENOMEM && rc != CORIO_ECANCELED)
+            rc = corio_raise(rc, "listen on %s: %s", where, corio_strerror(rc));
+        return rc;
     }
     srv->nfds++;
     return 0;
