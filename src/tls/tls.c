@@ -477,6 +477,14 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
             }
         }
         snprintf(t->name, sizeof t->name, "%s", name);
+        /* OpenSSL reads a leading dot as "any subdomain of": ".example.com"
+         * would accept a certificate for evil.example.com. CPython refuses
+         * such a name (and an empty one) before anything is sent. */
+        if (!name[0] || name[0] == '.') {
+            tls_free_state(t);
+            return corio_raise(CORIO_EINVAL, "start_tls: server_hostname '%s' cannot be empty or start with a dot",
+                               name);
+        }
         if (!set_peer_name(t, name, ctx->check_hostname)) {
             tls_free_state(t);
             char why[256];
