@@ -435,9 +435,16 @@ static int set_peer_name(tls *t, const char *name, int check) {
 
 static double or_default(double v, double d) { return v > 0 ? v : d; }
 
+/* 0 (the default) or a positive number of seconds (infinity: none); a
+ * negative one or NaN is refused, as asyncio refuses one <= 0. */
+static int bad_timeout(double v) { return !(v >= 0); }
+
 int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                     const char *server_hostname, const corio_tls_options *opts) {
     if (!s || !ctx || s->ops) return CORIO_EINVAL;
+    if (opts && (bad_timeout(opts->handshake_timeout) || bad_timeout(opts->shutdown_timeout)))
+        return corio_raise(CORIO_EINVAL, "start_tls: a timeout is negative or NaN (handshake %g, shutdown %g)",
+                           opts->handshake_timeout, opts->shutdown_timeout);
     if (s->fd < 0 || s->closing) return corio_raise(CORIO_EFDCLOSED, "start_tls: the stream is closed");
     if (!s->is_sock) return corio_raise(CORIO_EINVAL, "start_tls: not a socket");
     corio_loop *loop;
