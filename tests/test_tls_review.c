@@ -631,7 +631,7 @@ static int order_handler(corio_stream *s, void *arg) {
     /* the plain part: a megabyte, then the line */
     while (total < (1u << 20) && (rc = corio_stream_read_lent(s, (1u << 20) - total, &d, &len)) == 0 && len)
         total += len;
-    if ((rc = corio_stream_readline(s, &d, &len)) < 0) return rc;
+    if (corio_stream_readline(s, &d, &len) < 0) return 0; /* (the write_eof client, aborted) */
     if (len != 9 || memcmp(d, "STARTTLS\n", 9) != 0) return 0; /* (the write_eof client) */
     if ((rc = corio_start_tls(s, order_sctx, 1, NULL, NULL)) < 0) return rc;
     return echo_handler(s, NULL);

@@ -446,11 +446,15 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
         return corio_raise(CORIO_EINVAL, "start_tls: a timeout is negative or NaN (handshake %g, shutdown %g)",
                            opts->handshake_timeout, opts->shutdown_timeout);
     if (s->fd < 0 || s->closing) return corio_raise(CORIO_EFDCLOSED, "start_tls: the stream is closed");
+    /* asyncio's transport refuses any write after write_eof: so does the
+     * handshake here, at once (it went out as a broken pipe on epoll and
+     * a closed descriptor on io_uring, with no message). */
+    if (s->eof_pending) return corio_raise(CORIO_EFDCLOSED, "start_tls: write_eof was called on the stream");
     if (!s->is_sock) return corio_raise(CORIO_EINVAL, "start_tls: not a socket");
     corio_loop *loop;
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
-    if (s->reader) return CORIO_EBUSY;
+    if (s->reader) return corio_raise(CORIO_EBUSY, "start_tls: another task is reading the stream");
     tls *t = corio__calloc(1, sizeof *t);
     if (!t) return CORIO_ENOMEM;
     t->shutdown_timeout = or_default(opts ? opts->shutdown_timeout : 0, SHUTDOWN_TIMEOUT);
