@@ -329,14 +329,16 @@ static int tls_write(corio_stream *s, const void *buf, size_t n) {
         size_t k = n - off < WCHUNK ? n - off : WCHUNK;
         ERR_clear_error();
         int w = SSL_write(t->ssl, (const char *)buf + off, (int)k);
-        /* A TLS 1.2 peer renegotiating: OpenSSL takes no plaintext until the
+        /* A TLS 1.2 peer renegotiating (or a write racing start_tls's
+         * handshake from another task): OpenSSL takes no plaintext until the
          * reader has received the peer's part of the new handshake. Nothing
          * of this chunk was taken; say so clearly (it was "unknown OpenSSL
          * error"). asyncio would keep the bytes until then: not done here. */
         if (w <= 0 && SSL_get_error(t->ssl, w) == SSL_ERROR_WANT_READ) {
             ERR_clear_error();
-            return corio_raise(CORIO_ETLS, "TLS write with %s: the peer is renegotiating (%zu bytes not sent; "
-                                           "write again once a read has moved the handshake on)",
+            return corio_raise(CORIO_ETLS, "TLS write with %s: a handshake is in progress (the peer renegotiating, "
+                                           "or start_tls not done): %zu bytes not sent; write again once a "
+                                           "read has moved it on",
                                t->peer, n - off);
         }
         if (w <= 0) return tls_failed(t, "TLS write", w);
