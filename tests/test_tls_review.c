@@ -474,6 +474,31 @@ static int garbage_body(void *arg, void **res) {
 }
 TEST(tls_rev_garbage_truncation) { return run(garbage_body); }
 
+/* ---- verification off: a later failure is reported as itself, not as the
+ * verification result OpenSSL kept (it records one even with CERT_NONE) --- */
+
+static int noverify_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_tls_context *cctx;
+    ASSERT_EQ(corio_tls_context_new(CORIO_TLS_CLIENT, &cctx), 0); /* no CA: the chain does not verify */
+    ASSERT_EQ(corio_tls_context_set_verify(cctx, 0), 0);
+    raw_peer p;
+    raw_start(&p, RAW_GARBAGE_RECORD, 0);
+    corio_stream *c;
+    ASSERT_EQ(raw_connect(&p, cctx, &c), 0); /* verification off: it connects */
+    char b[16];
+    size_t got;
+    int rc = corio_stream_read(c, b, sizeof b, &got);
+    fprintf(stderr, "a bad record, verification off: %d %s\n", rc, errmsg());
+    ASSERT_EQ(rc, CORIO_ETLS);
+    ASSERT(strstr(errmsg(), "bad record mac") || strstr(errmsg(), "decryption failed"));
+    ASSERT_EQ(corio_stream_free(c), 0);
+    ASSERT_EQ(raw_join(&p), 0);
+    corio_tls_context_free(cctx);
+    return 0;
+}
+TEST(tls_rev_noverify_errors) { return run(noverify_body); }
+
 /* ---- plain HTTP to a TLS server; a TLS client to a plain HTTP server ----------- */
 
 static int handler_ran;
@@ -977,6 +1002,7 @@ TEST(tls_rev_alpn_names) { return no_tls(); }
 TEST(tls_rev_wrong_order) { return no_tls(); }
 TEST(tls_rev_midhandshake) { return no_tls(); }
 TEST(tls_rev_context_free) { return no_tls(); }
+TEST(tls_rev_noverify_errors) { return no_tls(); }
 TEST(tls_rev_server_shutdown_timeout) { return no_tls(); }
 TEST(tls_rev_loop_close_inflight) { return no_tls(); }
 TEST(tls_rev_threads) { return no_tls(); }
