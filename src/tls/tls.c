@@ -78,7 +78,9 @@ static int tls_failed(tls *t, const char *op, int ret) {
     int e = SSL_get_error(t->ssl, ret);
     long v = SSL_get_verify_result(t->ssl);
     char why[512];
-    if (v != X509_V_OK && e == SSL_ERROR_SSL) {
+    /* OpenSSL keeps a verification result even when nothing is verified
+     * (CERT_NONE): only a failure that is the verification's is one. */
+    if (v != X509_V_OK && e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
         ERR_clear_error();
         /* Worded as CPython's _ssl.c words these two. */
         if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
