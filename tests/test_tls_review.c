@@ -871,6 +871,50 @@ static int srvshut_body(void *arg, void **res) {
 }
 TEST(tls_rev_server_shutdown_timeout) { return run(srvshut_body); }
 
+/* ---- a context used on the wrong side: refused at once, as CPython's
+ * "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context" ------- */
+
+static int wrong_side_handler(corio_stream *s, void *arg) {
+    (void)arg;
+    int *rc = arg;
+    (void)s;
+    (*rc)++;
+    return 0;
+}
+
+static corio_tls_context *side_cctx;
+static int side_rc = 1;
+static int side_server(corio_stream *s, void *arg) {
+    (void)arg;
+    side_rc = corio_start_tls(s, side_cctx, 1, NULL, NULL); /* a client's context, server side */
+    return 0;
+}
+
+static int side_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_tls_context *sctx = server_ctx(srv_crt, srv_key);
+    side_cctx = client_ctx();
+    corio_server *srv;
+    ASSERT_EQ(corio_start_server(side_server, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    for (int i = 0; i < 200 && side_rc == 1; i++) ASSERT_EQ(corio_sleep(0.005), 0);
+    fprintf(stderr, "a client context on the server side: %d %s\n", side_rc, errmsg());
+    ASSERT_EQ(side_rc, CORIO_EINVAL);
+    ASSERT_EQ(corio_stream_free(c), 0);
+    server_done(srv);
+    int handled = 0;
+    srv = tls_server(wrong_side_handler, &handled, sctx);
+    /* a server's context for a client */
+    int rc = corio_open_tls_connection("127.0.0.1", port_of(srv), sctx, "localhost", NULL, &c);
+    fprintf(stderr, "a server context on the client side: %d %s\n", rc, errmsg());
+    ASSERT_EQ(rc, CORIO_EINVAL);
+    server_done(srv);
+    corio_tls_context_free(sctx), corio_tls_context_free(side_cctx);
+    return 0;
+}
+TEST(tls_rev_wrong_side_context) { return run(side_body); }
+
 /* ---- a context freed while streams use it (a server's with ALPN too) ------------ */
 
 static int ctxfree_body(void *arg, void **res) {
@@ -1002,6 +1046,7 @@ TEST(tls_rev_alpn_names) { return no_tls(); }
 TEST(tls_rev_wrong_order) { return no_tls(); }
 TEST(tls_rev_midhandshake) { return no_tls(); }
 TEST(tls_rev_context_free) { return no_tls(); }
+TEST(tls_rev_wrong_side_context) { return no_tls(); }
 TEST(tls_rev_noverify_errors) { return no_tls(); }
 TEST(tls_rev_server_shutdown_timeout) { return no_tls(); }
 TEST(tls_rev_loop_close_inflight) { return no_tls(); }
