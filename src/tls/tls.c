@@ -456,6 +456,12 @@ static int bad_timeout(double v) { return !(v >= 0); }
 int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                     const char *server_hostname, const corio_tls_options *opts) {
     if (!s || !ctx || s->ops) return CORIO_EINVAL;
+    /* A context serves one side (TLS_client_method or TLS_server_method):
+     * on the other the handshake failed with OpenSSL's unclear reason.
+     * CPython refuses it up front, as here. */
+    if (!server_side != !ctx->server)
+        return corio_raise(CORIO_EINVAL, "start_tls: a %s context cannot make a %s-side stream",
+                           ctx->server ? "server's" : "client's", server_side ? "server" : "client");
     if (opts && (bad_timeout(opts->handshake_timeout) || bad_timeout(opts->shutdown_timeout)))
         return corio_raise(CORIO_EINVAL, "start_tls: a timeout is negative or NaN (handshake %g, shutdown %g)",
                            opts->handshake_timeout, opts->shutdown_timeout);
