@@ -499,6 +499,44 @@ static int noverify_body(void *arg, void **res) {
 }
 TEST(tls_rev_noverify_errors) { return run(noverify_body); }
 
+/* ---- alerts instead of a ServerHello: a close_notify, a fatal alert ------- */
+
+static const unsigned char *alert_bytes;
+
+static int alert_server(corio_stream *s, void *arg) {
+    (void)arg;
+    const void *d;
+    size_t len;
+    if (corio_stream_read_lent(s, 4096, &d, &len) < 0 || !len) return 0; /* the ClientHello */
+    (void)corio_stream_write(s, alert_bytes, 7);
+    while (corio_stream_read_lent(s, 4096, &d, &len) == 0 && len) {}
+    return 0;
+}
+
+static int alerts_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    corio_tls_context *cctx = client_ctx();
+    corio_server *srv;
+    ASSERT_EQ(corio_start_server(alert_server, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    static const unsigned char close_notify[] = {21, 3, 3, 0, 2, 1, 0}, fatal[] = {21, 3, 3, 0, 2, 2, 40};
+    corio_stream *c;
+    corio_tls_options o = {.handshake_timeout = 5};
+    alert_bytes = close_notify;
+    int rc = corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", &o, &c);
+    fprintf(stderr, "close_notify for a ServerHello: %d %s\n", rc, errmsg());
+    ASSERT(rc == -ECONNRESET || rc == CORIO_ETLS);
+    ASSERT(!strstr(errmsg(), "unknown OpenSSL error"));
+    alert_bytes = fatal;
+    rc = corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", &o, &c);
+    fprintf(stderr, "handshake_failure alert: %d %s\n", rc, errmsg());
+    ASSERT_EQ(rc, CORIO_ETLS);
+    ASSERT(strstr(errmsg(), "handshake failure"));
+    server_done(srv);
+    corio_tls_context_free(cctx);
+    return 0;
+}
+TEST(tls_rev_alerts_in_handshake) { return run(alerts_body); }
+
 /* ---- plain HTTP to a TLS server; a TLS client to a plain HTTP server ----------- */
 
 static int handler_ran;
@@ -1046,6 +1084,7 @@ TEST(tls_rev_alpn_names) { return no_tls(); }
 TEST(tls_rev_wrong_order) { return no_tls(); }
 TEST(tls_rev_midhandshake) { return no_tls(); }
 TEST(tls_rev_context_free) { return no_tls(); }
+TEST(tls_rev_alerts_in_handshake) { return no_tls(); }
 TEST(tls_rev_wrong_side_context) { return no_tls(); }
 TEST(tls_rev_noverify_errors) { return no_tls(); }
 TEST(tls_rev_server_shutdown_timeout) { return no_tls(); }
