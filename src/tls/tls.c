@@ -89,6 +89,11 @@ static int tls_failed(tls *t, const char *op, int ret) {
         return corio_raise(CORIO_ECERT, "%s with %s: certificate verify failed: %s", op, t->peer,
                            X509_verify_cert_error_string(v));
     }
+    if (e == SSL_ERROR_ZERO_RETURN) { /* nothing queued: it said "unknown OpenSSL error" */
+        ERR_clear_error();
+        return corio_raise(CORIO_ETLS, "%s with %s: the TLS connection has been closed (the peer's close_notify)",
+                           op, t->peer); /* CPython: SSLZeroReturnError */
+    }
     reasons(why, sizeof why);
     return corio_raise(CORIO_ETLS, "%s with %s: %s", op, t->peer, why);
 }
