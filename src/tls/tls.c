@@ -235,6 +235,10 @@ static int flush_out(corio_stream *s, int queue_only) {
     if (n <= 0) return 0;
     int rc = queue_only ? corio__stream_raw_queue(s, p, (size_t)n) : corio__stream_raw_write(s, p, (size_t)n);
     (void)BIO_reset(t->wbio);
+    /* Records that did not go are lost (no memory to buffer them): the
+     * peer could read nothing after them (a wrong MAC), so the stream is
+     * broken for good, not only this write (a later one said 0 before). */
+    if (rc < 0 && !s->werr) s->werr = rc;
     return rc;
 }
 
