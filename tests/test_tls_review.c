@@ -1068,6 +1068,17 @@ static int ctxfree_body(void *arg, void **res) {
     ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port_of(srv), cctx, "localhost", NULL, &c), 0);
     corio_tls_context_free(cctx); /* the stream keeps what it needs */
     ASSERT_EQ(ping(c, "after free\n"), 0);
+    /* a task in a read: free is refused; close wakes the reader */
+    corio_task *t;
+    ASSERT_EQ(corio_create_task(blocked_reader, c, "reader", &t), 0);
+    ASSERT_EQ(corio_sleep(0.01), 0);
+    ASSERT_EQ(corio_stream_free(c), CORIO_EBUSY);
+    ASSERT_EQ(corio_stream_close(c), 0);
+    int rc = corio_await(t, NULL);
+    fprintf(stderr, "a TLS read when its stream closes: %d\n", rc);
+    ASSERT(rc == CORIO_EFDCLOSED || rc == 0);
+    corio_future_unref(t);
+    ASSERT_EQ(corio_stream_wait_closed(c), 0);
     ASSERT_EQ(corio_stream_free(c), 0);
     server_done(srv);
     corio_tls_context_free(sctx);
