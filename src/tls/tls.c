@@ -238,7 +238,7 @@ static int flush_out(corio_stream *s, int queue_only) {
     /* Records that did not go are lost (no memory to buffer them): the
      * peer could read nothing after them (a wrong MAC), so the stream is
      * broken for good, not only this write (a later one said 0 before). */
-    if (rc < 0 && !s->werr) s->werr = rc;
+    if (rc < 0 && rc != CORIO_EFDCLOSED && !s->werr) s->werr = rc; /* (closed: nothing more to say) */
     return rc;
 }
 
