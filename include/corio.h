@@ -915,8 +915,8 @@ CORIO_API int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const
                                                    size_t n);
 /* The OpenSSL SSL_CTX, for anything else (borrowed, as long as ctx). */
 CORIO_API void *corio_tls_context_ssl_ctx(corio_tls_context *ctx);
-/* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s); negative
- * or NaN: CORIO_EINVAL (start_tls and corio_start_server). */
+/* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s); else
+ * the rule for time (NaN: CORIO_EINVAL, negative: now, +inf: never). */
 typedef struct corio_tls_options {
     double handshake_timeout; /* the handshake, or CORIO_ETIMEDOUT (the stream is closed) */
     double shutdown_timeout;  /* close: sending what is buffered and close_notify; then aborted */

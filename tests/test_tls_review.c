@@ -640,12 +640,22 @@ static int timeouts_body(void *arg, void **res) {
     corio_server *srv = tls_server(echo_handler, NULL, sctx);
     int port = port_of(srv);
     corio_stream *c;
-    double bad[] = {NAN, -1.0, -INFINITY};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        corio_tls_options o = {.handshake_timeout = bad[i]};
-        ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &o, &c), CORIO_EINVAL);
-        corio_tls_options o2 = {.shutdown_timeout = bad[i]};
-        ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &o2, &c), CORIO_EINVAL);
+    corio_tls_options nan1 = {.handshake_timeout = NAN}, nan2 = {.shutdown_timeout = NAN};
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &nan1, &c), CORIO_EINVAL);
+    ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &nan2, &c), CORIO_EINVAL);
+    /* negative: now (api.md's rule), not silently the 60 s default */
+    double past[] = {-1.0, -INFINITY};
+    for (size_t i = 0; i < sizeof past / sizeof *past; i++) {
+        corio_tls_options o = {.handshake_timeout = past[i]};
+        ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &o, &c), CORIO_ETIMEDOUT);
+        ASSERT(c == NULL);
+        corio_tls_options o2 = {.shutdown_timeout = past[i]};
+        ASSERT_EQ(corio_open_tls_connection("127.0.0.1", port, cctx, "localhost", &o2, &c), 0);
+        ASSERT_EQ(ping(c, "t\n"), 0);
+        ASSERT_EQ(corio_stream_close(c), 0);
+        int rc = corio_stream_wait_closed(c);
+        ASSERT(rc == 0 || rc == CORIO_ETIMEDOUT);
+        ASSERT_EQ(corio_stream_free(c), 0);
     }
     double fine[] = {INFINITY, 1e300, DBL_MAX, 1e-300};
     for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
@@ -657,7 +667,7 @@ static int timeouts_body(void *arg, void **res) {
         ASSERT_EQ(corio_stream_free(c), 0);
     }
     /* a server's options too */
-    corio_server_options so = {.tls = sctx, .tls_handshake_timeout = -5};
+    corio_server_options so = {.tls = sctx, .tls_handshake_timeout = NAN};
     corio_server *bad_srv = NULL;
     int rc = corio_start_server(echo_handler, NULL, "127.0.0.1", 0, &so, &bad_srv);
     if (rc == 0) server_done(bad_srv);

@@ -456,11 +456,11 @@ static int set_peer_name(tls *t, const char *name, int check) {
     return SSL_set1_host(t->ssl, name) == 1;
 }
 
-static double or_default(double v, double d) { return v > 0 ? v : d; }
-
-/* 0 (the default) or a positive number of seconds (infinity: none); a
- * negative one or NaN is refused, as asyncio refuses one <= 0. */
-static int bad_timeout(double v) { return !(v >= 0); }
+/* 0: asyncio's default; otherwise api.md's one rule for time: NaN is
+ * refused (CORIO_EINVAL), a negative value means now, +inf never. (A
+ * negative value silently meant the default before.) */
+static double or_default(double v, double d) { return v == 0 ? d : v; }
+static int bad_timeout(double v) { return v != v; }
 
 int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                     const char *server_hostname, const corio_tls_options *opts) {
@@ -472,7 +472,7 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
         return corio_raise(CORIO_EINVAL, "start_tls: a %s context cannot make a %s-side stream",
                            ctx->server ? "server's" : "client's", server_side ? "server" : "client");
     if (opts && (bad_timeout(opts->handshake_timeout) || bad_timeout(opts->shutdown_timeout)))
-        return corio_raise(CORIO_EINVAL, "start_tls: a timeout is negative or NaN (handshake %g, shutdown %g)",
+        return corio_raise(CORIO_EINVAL, "start_tls: a timeout is NaN (handshake %g, shutdown %g)",
                            opts->handshake_timeout, opts->shutdown_timeout);
     if (s->fd < 0 || s->closing) return corio_raise(CORIO_EFDCLOSED, "start_tls: the stream is closed");
     /* asyncio's transport refuses any write after write_eof: so does the
