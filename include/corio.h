@@ -935,7 +935,9 @@ CORIO_API int corio_open_tls_connection(const char *host, int port, corio_tls_co
  * consumed are the peer's first TLS bytes). server_hostname: as above
  * (NULL for a client: the peer's address). On failure the stream is
  * closed (the caller still frees it), as asyncio closes the transport.
- * CORIO_EINVAL (NULL ctx, or TLS already), CORIO_EFDCLOSED (closed). */
+ * CORIO_EINVAL (NULL ctx, TLS already, a context made for the other side,
+ * a server_hostname empty or starting with a dot), CORIO_EFDCLOSED (closed,
+ * or write_eof was called), CORIO_EBUSY (another task is reading it). */
 CORIO_API int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                               const char *server_hostname, const corio_tls_options *opts);
 /* get_extra_info('ssl_object') and friends: NULL for a plain stream.
