@@ -1096,6 +1096,53 @@ static int ctxfree_body(void *arg, void **res) {
 }
 TEST(tls_rev_context_free) { return run(ctxfree_body); }
 
+/* ---- a server's context with ALPN freed while its stream handshakes
+ * (corio_tls_context_free: "streams made with it keep what they need") --- */
+
+static corio_tls_context *alpn_sctx;
+static char alpn_seen[16];
+static int alpn_rc = 1;
+
+static int alpn_server(corio_stream *s, void *arg) {
+    (void)arg;
+    const void *d;
+    size_t len;
+    if (corio_stream_readline(s, &d, &len) < 0) return 0;
+    (void)corio_stream_write(s, "GO\n", 3);
+    alpn_rc = corio_start_tls(s, alpn_sctx, 1, NULL, NULL); /* the context is freed while this waits */
+    if (alpn_rc == 0 && corio_stream_tls_alpn(s)) snprintf(alpn_seen, sizeof alpn_seen, "%s", corio_stream_tls_alpn(s));
+    return alpn_rc == 0 ? echo_handler(s, NULL) : 0;
+}
+
+static int alpnfree_body(void *arg, void **res) {
+    (void)arg, (void)res;
+    alpn_sctx = server_ctx(srv_crt, srv_key);
+    corio_tls_context *cctx = client_ctx();
+    const char *sp[] = {"h2", "http/1.1"}, *cp[] = {"http/1.1", "h2"};
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(alpn_sctx, sp, 2), 0);
+    ASSERT_EQ(corio_tls_context_set_alpn_protocols(cctx, cp, 2), 0);
+    corio_server *srv;
+    ASSERT_EQ(corio_start_server(alpn_server, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+    corio_stream *c;
+    ASSERT_EQ(corio_open_connection("127.0.0.1", port_of(srv), &c), 0);
+    ASSERT_EQ(corio_stream_write(c, "STARTTLS\n", 9), 0);
+    const void *d;
+    size_t len;
+    ASSERT_EQ(corio_stream_readline(c, &d, &len), 0);
+    ASSERT_EQ(corio_sleep(0.02), 0); /* the server is in its handshake, waiting for the ClientHello */
+    corio_tls_context_free(alpn_sctx);
+    ASSERT_EQ(corio_start_tls(c, cctx, 0, "localhost", NULL), 0);
+    ASSERT_STR(corio_stream_tls_alpn(c), "h2"); /* the server's preference */
+    ASSERT_EQ(ping(c, "alpn\n"), 0);
+    ASSERT_EQ(alpn_rc, 0);
+    ASSERT_STR(alpn_seen, "h2");
+    ASSERT_EQ(corio_stream_free(c), 0);
+    server_done(srv);
+    corio_tls_context_free(cctx);
+    return 0;
+}
+TEST(tls_rev_alpn_context_freed) { return run(alpnfree_body); }
+
 /* ---- many connections, then the loop closes with handshakes in flight ---------- */
 
 static corio_server *loopclose_srv;
@@ -1210,6 +1257,7 @@ TEST(tls_rev_alpn_names) { return no_tls(); }
 TEST(tls_rev_wrong_order) { return no_tls(); }
 TEST(tls_rev_midhandshake) { return no_tls(); }
 TEST(tls_rev_context_free) { return no_tls(); }
+TEST(tls_rev_alpn_context_freed) { return no_tls(); }
 TEST(tls_rev_write_nomem) { return no_tls(); }
 TEST(tls_rev_starttls_buffered_hello) { return no_tls(); }
 TEST(tls_rev_alerts_in_handshake) { return no_tls(); }
