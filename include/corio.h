@@ -909,8 +909,7 @@ CORIO_API int corio_tls_context_set_verify(corio_tls_context *ctx, int on);
 /* minimum_version / maximum_version (CORIO_TLS1_2, CORIO_TLS1_3; 0: no bound). */
 CORIO_API int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max);
 /* set_alpn_protocols: a client offers them in this order; a server takes
- * the first of its own the client offers (none in common: no ALPN). A
- * server's context must then live while its streams handshake. */
+ * the first of its own the client offers (none in common: no ALPN). */
 CORIO_API int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos,
                                                    size_t n);
 /* The OpenSSL SSL_CTX, for anything else (borrowed, as long as ctx). */

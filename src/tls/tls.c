@@ -36,9 +36,25 @@ struct corio_tls_context {
     SSL_CTX *ctx;      /* owned (a reference: each SSL holds its own) */
     int server;        /* CORIO_TLS_SERVER */
     int check_hostname; /* client: the host name (or address) is checked */
-    unsigned char *alpn; /* owned: a server's ALPN protocols, wire format, or NULL */
-    unsigned int alpn_len;
 };
+
+/* A server's ALPN protocols (wire format) hang on its SSL_CTX (ex_data,
+ * freed with it), not on the corio context: a stream handshaking after
+ * corio_tls_context_free still finds them (its SSL holds the SSL_CTX). */
+typedef struct alpn_list {
+    unsigned int len;
+    unsigned char wire[];
+} alpn_list;
+static int alpn_index = -1;
+static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
+
+static void alpn_list_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    corio__free(ptr);
+}
+static void alpn_index_init(void) {
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_list_free);
+}
 
 typedef struct tls {
     SSL *ssl;              /* owned */
@@ -133,8 +149,7 @@ int corio_tls_context_new(int side, corio_tls_context **out) {
 
 void corio_tls_context_free(corio_tls_context *ctx) {
     if (!ctx) return;
-    SSL_CTX_free(ctx->ctx);
-    corio__free(ctx->alpn);
+    SSL_CTX_free(ctx->ctx); /* and its ALPN list, once no stream holds it */
     corio__free(ctx);
 }
 
@@ -185,10 +200,10 @@ int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max) {
  * order: the server's preference); none in common: no ALPN at all. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-    (void)ssl;
-    corio_tls_context *ctx = arg;
+    (void)arg;
+    const alpn_list *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, ctx->alpn, ctx->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (!l || SSL_select_next_proto(&sel, outlen, l->wire, l->len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -203,23 +218,30 @@ int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *con
         len += 1 + k;
     }
     if (len > 65535) return CORIO_EINVAL;
-    unsigned char *wire = corio__malloc(len), *p = wire;
-    if (!wire) return CORIO_ENOMEM;
+    alpn_list *l = corio__malloc(sizeof *l + len);
+    if (!l) return CORIO_ENOMEM;
+    l->len = (unsigned int)len;
+    unsigned char *p = l->wire;
     for (size_t i = 0; i < n; i++) {
         size_t k = strlen(protos[i]);
         *p++ = (unsigned char)k;
         memcpy(p, protos[i], k);
         p += k;
     }
-    if (ctx->server) { /* the callback reads ctx: it must live while its streams handshake */
-        corio__free(ctx->alpn);
-        ctx->alpn = wire;
-        ctx->alpn_len = (unsigned int)len;
-        SSL_CTX_set_alpn_select_cb(ctx->ctx, alpn_select, ctx);
+    if (ctx->server) {
+        pthread_once(&alpn_once, alpn_index_init);
+        alpn_list *old = alpn_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx->ctx, alpn_index);
+        if (alpn_index < 0 || !SSL_CTX_set_ex_data(ctx->ctx, alpn_index, l)) {
+            corio__free(l);
+            ERR_clear_error();
+            return CORIO_ENOMEM;
+        }
+        corio__free(old); /* replaced: set_ex_data does not free it */
+        SSL_CTX_set_alpn_select_cb(ctx->ctx, alpn_select, NULL);
         return 0;
     }
-    int rc = SSL_CTX_set_alpn_protos(ctx->ctx, wire, (unsigned int)len); /* 0 is success here */
-    corio__free(wire);
+    int rc = SSL_CTX_set_alpn_protos(ctx->ctx, l->wire, l->len); /* 0 is success here */
+    corio__free(l);
     return rc == 0 ? 0 : CORIO_ENOMEM;
 }
 
