@@ -1009,13 +1009,13 @@ CORIO_API int corio_tls_context_set_verify(corio_tls_context *ctx, int on);
 /* minimum_version / maximum_version (CORIO_TLS1_2, CORIO_TLS1_3; 0: no bound). */
 CORIO_API int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max);
 /* set_alpn_protocols: a client offers them in this order; a server takes
- * the first of its own the client offers (none in common: no ALPN). A
- * server's context must then live while its streams handshake. */
+ * the first of its own the client offers (none in common: no ALPN). */
 CORIO_API int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *const *protos,
                                                    size_t n);
 /* The OpenSSL SSL_CTX, for anything else (borrowed, as long as ctx). */
 CORIO_API void *corio_tls_context_ssl_ctx(corio_tls_context *ctx);
-/* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s). */
+/* Timeouts in seconds; 0: asyncio's (handshake 60 s, shutdown 30 s); else
+ * the rule for time (NaN: CORIO_EINVAL, negative: now, +inf: never). */
 typedef struct corio_tls_options {
     double handshake_timeout; /* the handshake, or CORIO_ETIMEDOUT (the stream is closed) */
     double shutdown_timeout;  /* close: sending what is buffered and close_notify; then aborted */
@@ -1034,7 +1034,9 @@ CORIO_API int corio_open_tls_connection(const char *host, int port, corio_tls_co
  * consumed are the peer's first TLS bytes). server_hostname: as above
  * (NULL for a client: the peer's address). On failure the stream is
  * closed (the caller still frees it), as asyncio closes the transport.
- * CORIO_EINVAL (NULL ctx, or TLS already), CORIO_EFDCLOSED (closed). */
+ * CORIO_EINVAL (NULL ctx, TLS already, a context made for the other side,
+ * a server_hostname empty or starting with a dot), CORIO_EFDCLOSED (closed,
+ * or write_eof was called), CORIO_EBUSY (another task is reading it). */
 CORIO_API int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                               const char *server_hostname, const corio_tls_options *opts);
 /* get_extra_info('ssl_object') and friends: NULL for a plain stream.

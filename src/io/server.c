@@ -246,6 +246,9 @@ static void server_resource_close(corio__resource *r) {
 
 static int server_new(corio_stream_handler handler, void *arg, const corio_server_options *opts,
                       corio_server **out) {
+    if (opts && opts->tls && (opts->tls_handshake_timeout != opts->tls_handshake_timeout ||
+                              opts->tls_shutdown_timeout != opts->tls_shutdown_timeout))
+        return corio_raise(CORIO_EINVAL, "start_server: a TLS timeout is NaN"); /* api.md's rule for time */
     corio_server *srv = corio__calloc(1, sizeof *srv);
     if (!srv) return CORIO_ENOMEM;
     int rc = corio_event_new(&srv->idle);

@@ -36,9 +36,25 @@ struct corio_tls_context {
     SSL_CTX *ctx;      /* owned (a reference: each SSL holds its own) */
     int server;        /* CORIO_TLS_SERVER */
     int check_hostname; /* client: the host name (or address) is checked */
-    unsigned char *alpn; /* owned: a server's ALPN protocols, wire format, or NULL */
-    unsigned int alpn_len;
 };
+
+/* A server's ALPN protocols (wire format) hang on its SSL_CTX (ex_data,
+ * freed with it), not on the corio context: a stream handshaking after
+ * corio_tls_context_free still finds them (its SSL holds the SSL_CTX). */
+typedef struct alpn_list {
+    unsigned int len;
+    unsigned char wire[];
+} alpn_list;
+static int alpn_index = -1;
+static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
+
+static void alpn_list_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    corio__free(ptr);
+}
+static void alpn_index_init(void) {
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_list_free);
+}
 
 typedef struct tls {
     SSL *ssl;              /* owned */
@@ -78,7 +94,9 @@ static int tls_failed(tls *t, const char *op, int ret) {
     int e = SSL_get_error(t->ssl, ret);
     long v = SSL_get_verify_result(t->ssl);
     char why[512];
-    if (v != X509_V_OK && e == SSL_ERROR_SSL) {
+    /* OpenSSL keeps a verification result even when nothing is verified
+     * (CERT_NONE): only a failure that is the verification's is one. */
+    if (v != X509_V_OK && e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
         ERR_clear_error();
         /* Worded as CPython's _ssl.c words these two. */
         if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
@@ -86,6 +104,11 @@ static int tls_failed(tls *t, const char *op, int ret) {
                                op, t->peer, v == X509_V_ERR_HOSTNAME_MISMATCH ? "Hostname" : "IP address", t->name);
         return corio_raise(CORIO_ECERT, "%s with %s: certificate verify failed: %s", op, t->peer,
                            X509_verify_cert_error_string(v));
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) { /* nothing queued: it said "unknown OpenSSL error" */
+        ERR_clear_error();
+        return corio_raise(CORIO_ETLS, "%s with %s: the TLS connection has been closed (the peer's close_notify)",
+                           op, t->peer); /* CPython: SSLZeroReturnError */
     }
     reasons(why, sizeof why);
     return corio_raise(CORIO_ETLS, "%s with %s: %s", op, t->peer, why);
@@ -126,8 +149,7 @@ int corio_tls_context_new(int side, corio_tls_context **out) {
 
 void corio_tls_context_free(corio_tls_context *ctx) {
     if (!ctx) return;
-    SSL_CTX_free(ctx->ctx);
-    corio__free(ctx->alpn);
+    SSL_CTX_free(ctx->ctx); /* and its ALPN list, once no stream holds it */
     corio__free(ctx);
 }
 
@@ -178,10 +200,10 @@ int corio_tls_context_set_versions(corio_tls_context *ctx, int min, int max) {
  * order: the server's preference); none in common: no ALPN at all. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-    (void)ssl;
-    corio_tls_context *ctx = arg;
+    (void)arg;
+    const alpn_list *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, ctx->alpn, ctx->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (!l || SSL_select_next_proto(&sel, outlen, l->wire, l->len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -196,23 +218,30 @@ int corio_tls_context_set_alpn_protocols(corio_tls_context *ctx, const char *con
         len += 1 + k;
     }
     if (len > 65535) return CORIO_EINVAL;
-    unsigned char *wire = corio__malloc(len), *p = wire;
-    if (!wire) return CORIO_ENOMEM;
+    alpn_list *l = corio__malloc(sizeof *l + len);
+    if (!l) return CORIO_ENOMEM;
+    l->len = (unsigned int)len;
+    unsigned char *p = l->wire;
     for (size_t i = 0; i < n; i++) {
         size_t k = strlen(protos[i]);
         *p++ = (unsigned char)k;
         memcpy(p, protos[i], k);
         p += k;
     }
-    if (ctx->server) { /* the callback reads ctx: it must live while its streams handshake */
-        corio__free(ctx->alpn);
-        ctx->alpn = wire;
-        ctx->alpn_len = (unsigned int)len;
-        SSL_CTX_set_alpn_select_cb(ctx->ctx, alpn_select, ctx);
+    if (ctx->server) {
+        pthread_once(&alpn_once, alpn_index_init);
+        alpn_list *old = alpn_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx->ctx, alpn_index);
+        if (alpn_index < 0 || !SSL_CTX_set_ex_data(ctx->ctx, alpn_index, l)) {
+            corio__free(l);
+            ERR_clear_error();
+            return CORIO_ENOMEM;
+        }
+        corio__free(old); /* replaced: set_ex_data does not free it */
+        SSL_CTX_set_alpn_select_cb(ctx->ctx, alpn_select, NULL);
         return 0;
     }
-    int rc = SSL_CTX_set_alpn_protos(ctx->ctx, wire, (unsigned int)len); /* 0 is success here */
-    corio__free(wire);
+    int rc = SSL_CTX_set_alpn_protos(ctx->ctx, l->wire, l->len); /* 0 is success here */
+    corio__free(l);
     return rc == 0 ? 0 : CORIO_ENOMEM;
 }
 
@@ -228,6 +257,10 @@ static int flush_out(corio_stream *s, int queue_only) {
     if (n <= 0) return 0;
     int rc = queue_only ? corio__stream_raw_queue(s, p, (size_t)n) : corio__stream_raw_write(s, p, (size_t)n);
     (void)BIO_reset(t->wbio);
+    /* Records that did not go are lost (no memory to buffer them): the
+     * peer could read nothing after them (a wrong MAC), so the stream is
+     * broken for good, not only this write (a later one said 0 before). */
+    if (rc < 0 && rc != CORIO_EFDCLOSED && !s->werr) s->werr = rc; /* (closed: nothing more to say) */
     return rc;
 }
 
@@ -329,6 +362,18 @@ static int tls_write(corio_stream *s, const void *buf, size_t n) {
         size_t k = n - off < WCHUNK ? n - off : WCHUNK;
         ERR_clear_error();
         int w = SSL_write(t->ssl, (const char *)buf + off, (int)k);
+        /* A TLS 1.2 peer renegotiating (or a write racing start_tls's
+         * handshake from another task): OpenSSL takes no plaintext until the
+         * reader has received the peer's part of the new handshake. Nothing
+         * of this chunk was taken; say so clearly (it was "unknown OpenSSL
+         * error"). asyncio would keep the bytes until then: not done here. */
+        if (w <= 0 && SSL_get_error(t->ssl, w) == SSL_ERROR_WANT_READ) {
+            ERR_clear_error();
+            return corio_raise(CORIO_ETLS, "TLS write with %s: a handshake is in progress (the peer renegotiating, "
+                                           "or start_tls not done): %zu bytes not sent; write again once a "
+                                           "read has moved it on",
+                               t->peer, n - off);
+        }
         if (w <= 0) return tls_failed(t, "TLS write", w);
         off += (size_t)w;
         int rc = flush_out(s, 0);
@@ -433,17 +478,34 @@ static int set_peer_name(tls *t, const char *name, int check) {
     return SSL_set1_host(t->ssl, name) == 1;
 }
 
-static double or_default(double v, double d) { return v > 0 ? v : d; }
+/* 0: asyncio's default; otherwise api.md's one rule for time: NaN is
+ * refused (CORIO_EINVAL), a negative value means now, +inf never. (A
+ * negative value silently meant the default before.) */
+static double or_default(double v, double d) { return v == 0 ? d : v; }
+static int bad_timeout(double v) { return v != v; }
 
 int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
                     const char *server_hostname, const corio_tls_options *opts) {
     if (!s || !ctx || s->ops) return CORIO_EINVAL;
+    /* A context serves one side (TLS_client_method or TLS_server_method):
+     * on the other the handshake failed with OpenSSL's unclear reason.
+     * CPython refuses it up front, as here. */
+    if (!server_side != !ctx->server)
+        return corio_raise(CORIO_EINVAL, "start_tls: a %s context cannot make a %s-side stream",
+                           ctx->server ? "server's" : "client's", server_side ? "server" : "client");
+    if (opts && (bad_timeout(opts->handshake_timeout) || bad_timeout(opts->shutdown_timeout)))
+        return corio_raise(CORIO_EINVAL, "start_tls: a timeout is NaN (handshake %g, shutdown %g)",
+                           opts->handshake_timeout, opts->shutdown_timeout);
     if (s->fd < 0 || s->closing) return corio_raise(CORIO_EFDCLOSED, "start_tls: the stream is closed");
+    /* asyncio's transport refuses any write after write_eof: so does the
+     * handshake here, at once (it went out as a broken pipe on epoll and
+     * a closed descriptor on io_uring, with no message). */
+    if (s->eof_pending) return corio_raise(CORIO_EFDCLOSED, "start_tls: write_eof was called on the stream");
     if (!s->is_sock) return corio_raise(CORIO_EINVAL, "start_tls: not a socket");
     corio_loop *loop;
     int rc = corio__io_loop(&loop);
     if (rc < 0) return rc;
-    if (s->reader) return CORIO_EBUSY;
+    if (s->reader) return corio_raise(CORIO_EBUSY, "start_tls: another task is reading the stream");
     tls *t = corio__calloc(1, sizeof *t);
     if (!t) return CORIO_ENOMEM;
     t->shutdown_timeout = or_default(opts ? opts->shutdown_timeout : 0, SHUTDOWN_TIMEOUT);
@@ -477,6 +539,14 @@ int corio_start_tls(corio_stream *s, corio_tls_context *ctx, int server_side,
             }
         }
         snprintf(t->name, sizeof t->name, "%s", name);
+        /* OpenSSL reads a leading dot as "any subdomain of": ".example.com"
+         * would accept a certificate for evil.example.com. CPython refuses
+         * such a name (and an empty one) before anything is sent. */
+        if (!name[0] || name[0] == '.') {
+            tls_free_state(t);
+            return corio_raise(CORIO_EINVAL, "start_tls: server_hostname '%s' cannot be empty or start with a dot",
+                               name);
+        }
         if (!set_peer_name(t, name, ctx->check_hostname)) {
             tls_free_state(t);
             char why[256];
