@@ -587,7 +587,10 @@ int corio_pq_wait(PGconn *conn, int events) {
     pqs *s = NULL;
     int rc = enter(conn, "wait", &s);
     if (rc < 0) return rc;
-    return leave(s, wait_sock(s, events, 0, "wait"));
+    /* The program may be polling its own PQconnectStart or PQresetStart
+     * with this call: libpq then replaces its socket under the same number
+     * (no event tells us), so compare the sockets themselves. */
+    return leave(s, wait_sock(s, events, 1, "wait"));
 }
 
 /* The pipeline's sync result, after the last statement's. */
