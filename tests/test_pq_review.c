@@ -676,6 +676,46 @@ static int copy_body(void *arg, void **result) {
         PQclear(r);
     }
     ASSERT(usable_or_bad(c));
+    if (PQstatus(c) == CONNECTION_BAD) ASSERT_EQ(corio_pq_reset(c), 0);
+    /* The program's COPY FROM STDIN, its flush cut short at growing times:
+     * the copy is cancelled, the connection idle (or closed) after. */
+    static char chunk[65536];
+    for (size_t i = 0; i < sizeof chunk; i += 16) memcpy(chunk + i, "1\txxxxxxxxxxxxx\n", 16);
+    int cut = 0, closed = 0;
+    for (int i = 0; i < 12; i++) {
+        ASSERT(PQsendQuery(c, "copy t from stdin"));
+        ASSERT_EQ(corio_pq_flush(c), 0);
+        ASSERT_EQ(corio_pq_get_result(c, &r), 1);
+        ASSERT_EQ(PQresultStatus(r), PGRES_COPY_IN);
+        PQclear(r);
+        ASSERT_EQ(corio_timeout_enter(0.03 * i, &cm), 0);
+        rc = 0;
+        for (int k = 0; k < 300 && rc == 0; k++) { /* 19 MB */
+            int w;
+            while (rc == 0 && (w = PQputCopyData(c, chunk, sizeof chunk)) == 0) rc = corio_pq_flush(c);
+            if (rc == 0) ASSERT_EQ(w, 1);
+            if (rc == 0) rc = corio_pq_flush(c);
+        }
+        rc = corio_timeout_exit(cm, rc);
+        if (rc == 0) {
+            ASSERT_EQ(PQputCopyEnd(c, NULL), 1);
+            ASSERT_EQ(corio_pq_flush(c), 0);
+            ASSERT_EQ(corio_pq_get_result(c, &r), 1);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) fprintf(stderr, "copy %d: %s", i, PQresultErrorMessage(r));
+            ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+            PQclear(r);
+            ASSERT_EQ(corio_pq_get_result(c, &r), 0);
+        } else {
+            if (rc != CORIO_ETIMEDOUT) fprintf(stderr, "copy flush %d: %d %s\n", i, rc, errmsg());
+            ASSERT_EQ(rc, CORIO_ETIMEDOUT);
+            cut++;
+        }
+        if (!usable_or_bad(c)) {
+            closed++;
+            ASSERT_EQ(corio_pq_reset(c), 0);
+        }
+    }
+    printf("COPY FROM STDIN flushes cut short: %d of 12, the connection closed %d times\n", cut, closed);
     PQfinish(c);
     ASSERT_EQ(count_fds(), fds);
     return 0;
@@ -736,6 +776,7 @@ TEST(pq_rev_notify_flood) { return pq_test(notify_body); }
 
 static int bad_input_body(void *arg, void **result) {
     (void)arg, (void)result;
+    corio_timeout *cm0;
     int fds = count_fds();
     PGconn *c = connect_ok();
     PGresult *r = NULL;
@@ -796,6 +837,31 @@ static int bad_input_body(void *arg, void **result) {
     }
     ASSERT_EQ(corio_pq_set_cancel_timeout(c, NAN), CORIO_EINVAL);
     ASSERT_EQ(corio_pq_set_cancel_timeout(c, -NAN), CORIO_EINVAL);
+    /* Server-side timeouts: a statement's is an error (the connection
+     * fine); an idle session's ends the session while a task waits on it. */
+    char info[700];
+    snprintf(info, sizeof info, "%s options='-c statement_timeout=50 -c idle_session_timeout=300'", pg.conninfo);
+    PGconn *t = connect_to(info);
+    ASSERT_EQ(corio_pq_exec(t, "select pg_sleep(5)", 0, NULL, &r), CORIO_EPQ);
+    ASSERT(strstr(errmsg(), "57014"));
+    PQclear(r);
+    usable(t);
+    for (int i = 0; i < 10 && PQstatus(t) == CONNECTION_OK; i++) {
+        ASSERT_EQ(corio_timeout_enter(20, &cm0), 0);
+        int w = corio_timeout_exit(cm0, corio_pq_wait(t, CORIO_READABLE));
+        ASSERT_EQ(w, CORIO_READABLE);
+        PQconsumeInput(t); /* the FATAL message, then the end of the stream */
+    }
+    ASSERT_EQ(PQstatus(t), CONNECTION_BAD);
+    ASSERT_EQ(corio_pq_wait(t, CORIO_READABLE), CORIO_EPQ);
+    ASSERT_EQ(corio_pq_exec(t, "select 1", 0, NULL, &r), CORIO_EPQ);
+    PQclear(r);
+    PQfinish(t);
+    /* Over the Unix socket. */
+    snprintf(info, sizeof info, "host=%s port=%d user=postgres dbname=postgres", pg.dir, pg.port);
+    t = connect_to(info);
+    usable(t);
+    PQfinish(t);
     /* A connection the program started and never polled. */
     PGconn *s = PQconnectStart(pg.conninfo);
     ASSERT(s);
