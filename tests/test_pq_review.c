@@ -938,6 +938,16 @@ TEST(pq_rev_other_loops) {
     corio_future_unref(t);
     PQfinish(roaming); /* b still open, not running */
     close_loop(b);
+    /* PQfinish between a loop's close and its free. */
+    on_loop(roam_connect, NULL);
+    corio_loop *d;
+    ASSERT_EQ(corio_loop_new(&d), 0);
+    ASSERT_EQ(corio_loop_create_task(d, roam_use, NULL, "d", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(d, t, NULL), 0);
+    corio_future_unref(t);
+    ASSERT_EQ(corio_loop_close(d), 0);
+    PQfinish(roaming);
+    ASSERT_EQ(corio_loop_free(d), 0);
     for (int i = 0; i < 500 && count_fds() != fds; i++) usleep(10000);
     ASSERT_EQ(count_fds(), fds);
     stop_own(&pg);
