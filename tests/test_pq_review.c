@@ -427,6 +427,7 @@ static int pipeline_bad_body(void *arg, void **result) {
     ASSERT_EQ(j.rc, CORIO_EPQ);
     for (int i = 0; i < 3; i++) PQclear(j.res[i]);
     ASSERT_EQ(PQstatus(c), CONNECTION_BAD);
+    ASSERT_EQ(PQpipelineStatus(c), PQ_PIPELINE_OFF);
     ASSERT_EQ(corio_pq_reset(c), 0);
     usable(c);
     /* Cancelled with a cancel timeout of 0: closed at once; a reset makes
@@ -437,6 +438,12 @@ static int pipeline_bad_body(void *arg, void **result) {
     ASSERT_EQ(corio_timeout_enter(0.05, &cm), 0);
     ASSERT_EQ(corio_timeout_exit(cm, corio_pq_exec_pipeline(c, q, 3, res)), CORIO_ETIMEDOUT);
     ASSERT_EQ(PQstatus(c), CONNECTION_BAD);
+    PGresult *r = NULL;
+    ASSERT_EQ(corio_pq_exec(c, "select 1", 0, NULL, &r), CORIO_EPQ);
+    printf("closed in a pipeline: pipeline status %d, exec says: %s\n", PQpipelineStatus(c), errmsg());
+    /* It left pipeline mode (as corio_pq.h says), and a call says it is closed. */
+    ASSERT_EQ(PQpipelineStatus(c), PQ_PIPELINE_OFF);
+    ASSERT(!strstr(errmsg(), "pipeline mode"));
     ASSERT_EQ(corio_pq_reset(c), 0);
     usable(c);
     /* A pipeline whose second statement libpq refuses (too many
