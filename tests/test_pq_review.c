@@ -354,14 +354,13 @@ TEST(pq_rev_finish_mid_call) { return pq_test(finish_mid_body); }
 
 /* ---- timeout scopes of 0..20 ms around every call, hundreds of times ------------ */
 
-static int cancel_sweep_body(void *arg, void **result) {
-    (void)arg, (void)result;
+static int sweep(const char *info, int rounds) {
     int threads = count_threads();
-    PGconn *c = connect_ok();
+    PGconn *c = connect_to(info);
     int fds = count_fds();
     corio_pq_query q[3] = {{"select 1", 0, NULL}, {"select pg_sleep(0.005)", 0, NULL}, {"select 3", 0, NULL}};
     int timedout = 0, bad = 0, done = 0;
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < rounds; i++) {
         double d = (i % 21) * 0.001;
         corio_timeout *cm;
         ASSERT_EQ(corio_timeout_enter(d, &cm), 0);
@@ -371,7 +370,7 @@ static int cancel_sweep_body(void *arg, void **result) {
         switch (i % 4) {
         case 0: rc = corio_pq_exec(c, "select pg_sleep(0.005)", 0, NULL, &r); break;
         case 1: rc = corio_pq_exec_pipeline(c, q, 3, res); break;
-        case 2: rc = corio_pq_connect(pg.conninfo, &n); break;
+        case 2: rc = corio_pq_connect(info, &n); break;
         default: rc = corio_pq_exec(c, "select g from generate_series(1, 20000) g", 0, NULL, &r); break;
         }
         rc = corio_timeout_exit(cm, rc);
@@ -392,7 +391,7 @@ static int cancel_sweep_body(void *arg, void **result) {
         if (!usable_or_bad(c)) {
             bad++;
             PQfinish(c);
-            c = connect_ok();
+            c = connect_to(info);
         }
         ASSERT_EQ(count_fds(), fds);
     }
@@ -402,6 +401,22 @@ static int cancel_sweep_body(void *arg, void **result) {
     for (int i = 0; i < 500 && count_threads() > threads + TSAN_THREADS; i++) ASSERT_EQ(corio_sleep(0.01), 0);
     ASSERT(count_threads() <= threads + TSAN_THREADS);
     PQfinish(c);
+    return 0;
+}
+
+static char tls_info[600];
+
+static const char *tls_conninfo(void) {
+    if (!pg.ssl) return NULL;
+    snprintf(tls_info, sizeof tls_info, "host=127.0.0.1 port=%d user=corio_ssl dbname=postgres sslmode=require", pg.port);
+    return tls_info;
+}
+
+static int cancel_sweep_body(void *arg, void **result) {
+    (void)arg, (void)result;
+    sweep(pg.conninfo, 300);
+    if (tls_conninfo()) sweep(tls_conninfo(), 150); /* the same over TLS */
+    else printf("no TLS on the server: the TLS half skipped\n");
     return 0;
 }
 
@@ -574,9 +589,8 @@ TEST(pq_rev_cancel_server_hung) {
 
 /* ---- 100 MB in one result, and cancelled midway ---------------------------------- */
 
-static int huge_body(void *arg, void **result) {
-    (void)arg, (void)result;
-    PGconn *c = connect_ok();
+static int huge(const char *info) {
+    PGconn *c = connect_to(info);
     int fds = count_fds();
     PGresult *r = NULL;
     ASSERT_EQ(corio_pq_exec(c, "select repeat('x', 1048576) from generate_series(1, 100)", 0, NULL, &r), 0);
@@ -593,11 +607,23 @@ static int huge_body(void *arg, void **result) {
         r = NULL;
         if (!usable_or_bad(c)) {
             PQfinish(c);
-            c = connect_ok();
+            c = connect_to(info);
         }
         ASSERT_EQ(count_fds(), fds);
     }
     PQfinish(c);
+    return 0;
+}
+
+static int huge_body(void *arg, void **result) {
+    (void)arg, (void)result;
+    huge(pg.conninfo);
+    if (tls_conninfo()) {
+        PGconn *t = connect_to(tls_conninfo());
+        ASSERT(PQsslInUse(t));
+        PQfinish(t);
+        huge(tls_conninfo());
+    }
     return 0;
 }
 
