@@ -17,6 +17,7 @@
     X(pq_rev_notify_flood)                                                                         \
     X(pq_rev_bad_input)                                                                            \
     X(pq_rev_other_loops)                                                                          \
+    X(pq_rev_copy_stack)                                                                           \
     X(pq_rev_loop_closed_inflight)
 
 #ifndef CORIO_HAVE_PQ
@@ -983,6 +984,70 @@ TEST(pq_rev_other_loops) {
     ASSERT_EQ(corio_loop_close(d), 0);
     PQfinish(roaming);
     ASSERT_EQ(corio_loop_free(d), 0);
+    for (int i = 0; i < 500 && count_fds() != fds; i++) usleep(10000);
+    ASSERT_EQ(count_fds(), fds);
+    stop_own(&pg);
+    return 0;
+}
+
+/* ---- tasks on one shared stack (CORIO_STACK_COPY) ------------------------------------- */
+
+/* Each worker: its own connection (TLS for odd ones when the server has
+ * it), queries, pipelines and cancels; nothing it lends out may point into
+ * its stack while it is suspended. */
+static int copy_worker(void *arg, void **result) {
+    (void)result;
+    intptr_t id = (intptr_t)arg;
+    const char *info = id % 2 && tls_conninfo() ? tls_info : pg.conninfo;
+    PGconn *c = connect_to(info);
+    corio_pq_query q[2] = {{"select $1::int * 2", 1, NULL}, {"select pg_sleep(0.002)", 0, NULL}};
+    for (int i = 0; i < 30; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", i);
+        const char *p[1] = {n};
+        q[0].params = p;
+        PGresult *res[2] = {NULL, NULL}, *r = NULL;
+        corio_timeout *cm;
+        ASSERT_EQ(corio_timeout_enter(((int)id + i) % 5 * 0.001, &cm), 0);
+        int rc = i % 2 ? corio_pq_exec_pipeline(c, q, 2, res) : corio_pq_exec(c, "select $1::int * 2 from pg_sleep(0.002)", 1, p, &r);
+        rc = corio_timeout_exit(cm, rc);
+        ASSERT(rc == 0 || rc == CORIO_ETIMEDOUT);
+        PGresult *v = i % 2 ? res[0] : r;
+        if (rc == 0) ASSERT_EQ(atoi(PQgetvalue(v, 0, 0)), 2 * i);
+        PQclear(r);
+        PQclear(res[0]);
+        PQclear(res[1]);
+        if (!usable_or_bad(c)) {
+            PQfinish(c);
+            c = connect_to(info);
+        }
+    }
+    PQfinish(c);
+    return 0;
+}
+
+static int copy_stack_body(void *arg, void **result) {
+    (void)arg, (void)result;
+    corio_task *t[8];
+    for (intptr_t i = 0; i < 8; i++) ASSERT_EQ(corio_create_task(copy_worker, (void *)i, "worker", &t[i]), 0);
+    for (int i = 0; i < 8; i++) {
+        ASSERT_EQ(corio_await(t[i], NULL), 0);
+        corio_future_unref(t[i]);
+    }
+    return 0;
+}
+
+TEST(pq_rev_copy_stack) {
+    if (!pg_up()) return TEST_SKIP;
+    int fds = count_fds();
+    corio_loop *loop = NULL;
+    ASSERT_EQ(corio_loop_new(&loop), 0);
+    ASSERT_EQ(corio_loop_set_stack_mode(loop, CORIO_STACK_COPY), 0);
+    corio_task *t;
+    ASSERT_EQ(corio_loop_create_task(loop, copy_stack_body, NULL, "main", 0, &t), 0);
+    ASSERT_EQ(corio_loop_run_until_complete(loop, t, NULL), 0);
+    corio_future_unref(t);
+    close_loop(loop);
     for (int i = 0; i < 500 && count_fds() != fds; i++) usleep(10000);
     ASSERT_EQ(count_fds(), fds);
     stop_own(&pg);
