@@ -18,7 +18,8 @@
     X(pq_rev_bad_input)                                                                            \
     X(pq_rev_other_loops)                                                                          \
     X(pq_rev_copy_stack)                                                                           \
-    X(pq_rev_loop_closed_inflight)
+    X(pq_rev_loop_closed_inflight)                                                                 \
+    X(pq_rev_run_shutdown)
 
 #ifndef CORIO_HAVE_PQ
 
@@ -38,6 +39,7 @@ PQ_REV_TESTS(PQ_REV_SKIP)
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the server (as test_pq.c) ------------------------------------------------ */
@@ -1124,6 +1126,56 @@ TEST(pq_rev_loop_closed_inflight) {
         PQfinish(stranded); /* everything of corio_pq's goes with it */
     }
     for (int i = 0; i < 500 && count_fds() != fds; i++) usleep(10000);
+    ASSERT_EQ(count_fds(), fds);
+    stop_own(&pg);
+    return 0;
+}
+
+/* ---- corio_run ending with tasks inside calls -------------------------------------------------- */
+
+/* asyncio.run cancels what is left when main returns: tasks inside a
+ * query send the cancel request and leave their connections idle. */
+static PGconn *left[4];
+
+static int left_task(void *arg, void **result) {
+    (void)result;
+    PGresult *r = NULL;
+    int rc = corio_pq_exec(arg, "select pg_sleep(30)", 0, NULL, &r);
+    PQclear(r);
+    return rc;
+}
+
+static int run_main(void *arg, void **result) {
+    (void)arg, (void)result;
+    for (int i = 0; i < 4; i++) {
+        left[i] = connect_ok();
+        ASSERT_EQ(corio_create_task(left_task, left[i], "left", NULL), 0);
+    }
+    ASSERT_EQ(corio_sleep(0.1), 0);
+    return 0;
+}
+
+TEST(pq_rev_run_shutdown) {
+    if (!pg_up()) return TEST_SKIP;
+    int fds = count_fds();
+    double t0 = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+    ASSERT_EQ(corio_run(run_main, NULL, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    printf("corio_run's clean-up took %.3f s\n", ts.tv_sec + ts.tv_nsec / 1e9 - t0);
+    /* Idle on the server: a blocking query of libpq's own answers at once. */
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(PQstatus(left[i]), CONNECTION_OK);
+        ASSERT_EQ(PQtransactionStatus(left[i]), PQTRANS_IDLE);
+        PQsetnonblocking(left[i], 0);
+        PGresult *r = PQexec(left[i], "select 5");
+        ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+        ASSERT_STR(PQgetvalue(r, 0, 0), "5");
+        PQclear(r);
+        PQfinish(left[i]);
+    }
     ASSERT_EQ(count_fds(), fds);
     stop_own(&pg);
     return 0;
