@@ -587,7 +587,10 @@ int corio_pq_wait(PGconn *conn, int events) {
     pqs *s = NULL;
     int rc = enter(conn, "wait", &s);
     if (rc < 0) return rc;
-    return leave(s, wait_sock(s, events, 0, "wait"));
+    /* The program may be polling its own PQconnectStart or PQresetStart
+     * with this call: libpq then replaces its socket under the same number
+     * (no event tells us), so compare the sockets themselves. */
+    return leave(s, wait_sock(s, events, 1, "wait"));
 }
 
 /* The pipeline's sync result, after the last statement's. */
@@ -610,6 +613,21 @@ static int run_pipeline(pqs *s, const corio_pq_query *q, size_t n, PGresult **re
     return rc < 0 ? rc : expect_sync(s);
 }
 
+/* A connection closed in the middle of a pipeline (a cancel that could not
+ * make it idle, the server gone) still holds the pipeline's queue, and
+ * libpq refuses to leave pipeline mode while it does: collect it (with no
+ * socket left, PQgetResult never waits), so the connection leaves pipeline
+ * mode as promised and later calls say it is closed. Bounded. */
+static void collect_closed(PGconn *conn, size_t n) {
+    for (size_t i = 0; i < 2 * n + 4 && PQstatus(conn) == CONNECTION_BAD && PQsocket(conn) < 0 &&
+                       PQpipelineStatus(conn) != PQ_PIPELINE_OFF;
+         i++) {
+        PGresult *r = PQgetResult(conn);
+        PQclear(r);
+        if (!r && PQexitPipelineMode(conn)) break;
+    }
+}
+
 int corio_pq_exec_pipeline(PGconn *conn, const corio_pq_query *queries, size_t n,
                            PGresult **results) {
     if (!conn || (n && (!queries || !results))) return CORIO_EINVAL;
@@ -628,6 +646,7 @@ int corio_pq_exec_pipeline(PGconn *conn, const corio_pq_query *queries, size_t n
         rc = failed(s, "pipeline");
     else if ((rc = run_pipeline(s, queries, n, results)) < 0)
         rc = settle(s, rc, "pipeline");
+    if (s->conn && entered) collect_closed(conn, n);
     if (s->conn && entered && PQpipelineStatus(conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn) &&
         rc >= 0)
         rc = failed(s, "pipeline");
