@@ -77,8 +77,8 @@ typedef struct corio_http_response {
  * Codes as corio_curl_perform; CORIO_ENOMEM when the body outgrows memory. */
 CORIO_API int corio_http_get(corio_curl *c, const char *url, corio_http_response *out);
 /* POST len bytes of body (copied: it need not outlive the call's start),
- * with a Content-Type header when content_type is not NULL. As
- * corio_http_get. */
+ * with a Content-Type header when content_type is not NULL (CORIO_EINVAL
+ * if it holds a CR or LF, as aiohttp's ValueError). As corio_http_get. */
 CORIO_API int corio_http_post(corio_curl *c, const char *url, const void *body, size_t len,
                               const char *content_type, corio_http_response *out);
 /* Free what *r owns and zero it. NULL-safe. */

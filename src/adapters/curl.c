@@ -415,6 +415,8 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
          * "Expect: 100-continue" wait (aiohttp sends none). */
         if (content_type && snprintf(ct, sizeof ct, "Content-Type: %s", content_type) >= (int)sizeof ct)
             rc = corio_raise(CORIO_EINVAL, "%s: content type too long", url);
+        else if (content_type && strpbrk(content_type, "\r\n")) /* it would add headers */
+            rc = corio_raise(CORIO_EINVAL, "%s: a CR or LF in the content type", url);
         else if (!(more = curl_slist_append(NULL, "Expect:")) ||
                  (hdrs = more, content_type && !(more = curl_slist_append(hdrs, ct))) ||
                  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs) ||
