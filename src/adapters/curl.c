@@ -314,10 +314,16 @@ int corio_curl_perform(corio_curl *c, CURL *easy) {
         return rc;
     }
     x->easy = easy;
-    CURLcode cc = easy_prepare(c, easy, x);
-    CURLMcode mc = cc ? CURLM_OK : curl_multi_add_handle(c->multi, easy);
+    /* Into the multi first: an easy handle in a transfer elsewhere (another
+     * corio_curl's) is refused before any of its options is touched. Its
+     * transfer starts only when the loop next drives curl. */
+    CURLMcode mc = curl_multi_add_handle(c->multi, easy);
+    CURLcode cc = mc ? CURLE_OK : easy_prepare(c, easy, x);
     if (cc || mc) {
-        easy_release(easy);
+        if (!mc) {
+            curl_multi_remove_handle(c->multi, easy);
+            easy_release(easy);
+        }
         corio_future_unref(x->done);
         free(x);
         if (cc) return curl_failed(easy, cc, NULL);
