@@ -42,8 +42,9 @@ typedef struct corio_curl corio_curl; /* one multi handle, bound to one loop */
  * (corio_curl_free). 0, CORIO_ENOTINTASK, CORIO_ENOMEM, CORIO_ECURL. */
 CORIO_API int corio_curl_new(corio_curl **out);
 /* Close the cached connections (through corio_close_fd) and free. Call it
- * on the loop's thread, before the loop is closed. 0; CORIO_EBUSY (nothing
- * freed) while transfers run. NULL-safe. */
+ * on the loop's thread, before the loop is freed. 0; CORIO_EBUSY (nothing
+ * freed) while transfers run. Once the loop is closed, transfers whose
+ * tasks it destroyed pending are taken out and freed here. NULL-safe. */
 CORIO_API int corio_curl_free(corio_curl *c);
 /* The multi handle, borrowed while c lives: for curl_multi_setopt
  * (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAX_TOTAL_CONNECTIONS,
