@@ -644,6 +644,159 @@ TEST(curl_rev_loop_close_in_flight) {
     return 0;
 }
 
+/* ---- HTTP/2 over TLS: single streams cancelled on a shared connection ----- */
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+typedef struct ngx {
+    char dir[64];
+    pid_t pid;
+    int port; /* HTTP/2 over TLS */
+} ngx;
+
+static int ngx_start(ngx *n) {
+    const char *bin = access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : NULL;
+    if (!bin) return -1;
+    snprintf(n->dir, sizeof n->dir, "/tmp/corio-ngxrev-XXXXXX");
+    ASSERT(mkdtemp(n->dir) != NULL);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ASSERT_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    n->port = ntohs(a.sin_port);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -days 2 -keyout %s/key.pem -out %s/cert.pem "
+             ">/dev/null 2>&1 && head -c 4000000 /dev/zero > %s/big",
+             n->dir, n->dir, n->dir);
+    if (system(cmd) != 0) return -1;
+    char path[160];
+    snprintf(path, sizeof path, "%s/nginx.conf", n->dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fprintf(f,
+            "worker_processes 1; daemon off; pid %s/nginx.pid; error_log %s/error.log;\n"
+            "events { worker_connections 256; }\n"
+            "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
+            " fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
+            " server { listen 127.0.0.1:%d ssl http2; root %s; ssl_certificate %s/cert.pem;\n"
+            "  ssl_certificate_key %s/key.pem; location = /conn { return 200 '$connection'; }\n"
+            "  location = /big { limit_rate 2m; } } }\n",
+            n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->dir, n->dir, n->dir);
+    fclose(f);
+    n->pid = fork();
+    ASSERT(n->pid >= 0);
+    if (n->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        execl(bin, bin, "-p", n->dir, "-c", path, "-e", "stderr", (char *)NULL);
+        _exit(127);
+    }
+    return 0;
+}
+
+static void ngx_stop(ngx *n) {
+    kill(n->pid, SIGQUIT);
+    int st;
+    waitpid(n->pid, &st, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+typedef struct h2 {
+    corio_curl *c;
+    char url[128], ca[128];
+    size_t got;
+    long version;
+    int rc;
+} h2;
+
+static size_t count(char *p, size_t size, size_t n, void *arg) {
+    (void)p;
+    ((h2 *)arg)->got += size * n;
+    return size * n;
+}
+
+static int h2_get(void *arg, void **res) {
+    (void)res;
+    h2 *j = arg;
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_CAINFO, j->ca);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+    j->rc = corio_curl_perform(j->c, e);
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &j->version);
+    curl_easy_cleanup(e);
+    return j->rc;
+}
+
+static int rev_h2_cancel(void *arg, void **res) {
+    (void)res;
+    ngx *n = arg;
+    int fds = fd_count();
+    corio_curl *c;
+    ASSERT_EQ(corio_curl_new(&c), 0);
+    h2 one = {.c = c};
+    snprintf(one.ca, sizeof one.ca, "%s/cert.pem", n->dir);
+    snprintf(one.url, sizeof one.url, "https://127.0.0.1:%d/conn", n->port);
+    for (int i = 0; i < 400; i++) { /* until nginx listens */
+        if (h2_get(&one, NULL) == 0) break;
+        ASSERT_EQ(corio_sleep(0.01), 0);
+    }
+    ASSERT_EQ(one.rc, 0);
+    ASSERT_EQ(one.version, CURL_HTTP_VERSION_2_0);
+    /* 10 slow streams on one connection; every other one cancelled in
+     * the middle of its body; the rest complete in full */
+    enum { M = 10 };
+    h2 j[M];
+    corio_task *t[M];
+    for (int i = 0; i < M; i++) {
+        j[i] = one;
+        j[i].got = 0;
+        snprintf(j[i].url, sizeof j[i].url, "https://127.0.0.1:%d/big", n->port);
+        ASSERT_EQ(corio_create_task(h2_get, &j[i], "h2", &t[i]), 0);
+    }
+    for (int k = 0; k < 1000 && j[M - 1].got < 100000; k++) ASSERT_EQ(corio_sleep(0.005), 0);
+    for (int i = 0; i < M; i += 2) ASSERT_EQ(corio_task_cancel(t[i], NULL), 1);
+    for (int i = 0; i < M; i++) {
+        int rc = corio_await(t[i], NULL);
+        corio_future_unref(t[i]);
+        if (i % 2 == 0) {
+            ASSERT_EQ(rc, CORIO_ECANCELED);
+            ASSERT(j[i].got < 4000000);
+        } else {
+            if (rc) fprintf(stderr, "stream %d: %s\n", i, msg());
+            ASSERT_EQ(rc, 0);
+            ASSERT_EQ(j[i].got, 4000000);
+        }
+    }
+    ASSERT_EQ(corio_curl_transfers(c), 0);
+    one.got = 0;
+    ASSERT_EQ(h2_get(&one, NULL), 0); /* the multi still works */
+    ASSERT_EQ(corio_curl_free(c), 0);
+    ASSERT_EQ(fd_count(), fds);
+    return 0;
+}
+
+TEST(curl_rev_h2_cancel) {
+    ngx n;
+    if (ngx_start(&n) < 0) {
+        printf("no nginx or openssl(1) (Debian packages nginx, openssl)\n");
+        return 77;
+    }
+    on_loop(rev_h2_cancel, &n);
+    ngx_stop(&n);
+    return 0;
+}
+
 #else /* no libcurl: each probe skips */
 
 static int no_curl(void) {
@@ -664,5 +817,6 @@ TEST(curl_rev_outside_task) { return no_curl(); }
 TEST(curl_rev_easy_two_multis) { return no_curl(); }
 TEST(curl_rev_user_options) { return no_curl(); }
 TEST(curl_rev_loop_close_in_flight) { return no_curl(); }
+TEST(curl_rev_h2_cancel) { return no_curl(); }
 
 #endif
