@@ -498,6 +498,42 @@ static int outside_task(void) {
 }
 TEST(curl_rev_outside_task) { return outside_task(); }
 
+/* A big POST cancelled at every moment of its upload. */
+static int rev_post_cancel(void *arg, void **res) {
+    (void)arg, (void)res;
+    rsrv h;
+    srv_start(&h);
+    int fds = fd_count();
+    corio_curl *c;
+    ASSERT_EQ(corio_curl_new(&c), 0);
+    size_t n = (size_t)8 << 20;
+    char *body = malloc(n);
+    ASSERT(body != NULL);
+    memset(body, 'p', n);
+    char u[160];
+    url(u, sizeof u, &h, "/hello");
+    int fired = 0;
+    for (int i = 0; i < 40; i++) {
+        corio_timeout *to;
+        corio_http_response r;
+        ASSERT_EQ(corio_timeout_enter(0.001 * i, &to), 0);
+        int rc = corio_timeout_exit(to, corio_http_post(c, u, body, n, "application/octet-stream", &r));
+        ASSERT(rc == 0 || rc == CORIO_ETIMEDOUT);
+        if (rc == 0) ASSERT_STR(r.body, "hello");
+        else fired++;
+        corio_http_response_free(&r);
+        ASSERT_EQ(corio_curl_transfers(c), 0);
+    }
+    ASSERT(fired > 0);
+    free(body);
+    get_hello(c, &h);
+    ASSERT_EQ(corio_curl_free(c), 0);
+    fds_back(fds);
+    srv_stop(&h);
+    return 0;
+}
+PROBE(curl_rev_post_cancel, rev_post_cancel)
+
 /* ---- wrong orders ------------------------------------------------------------ */
 
 static int perform_task(void *arg, void **res) {
@@ -818,5 +854,6 @@ TEST(curl_rev_easy_two_multis) { return no_curl(); }
 TEST(curl_rev_user_options) { return no_curl(); }
 TEST(curl_rev_loop_close_in_flight) { return no_curl(); }
 TEST(curl_rev_h2_cancel) { return no_curl(); }
+TEST(curl_rev_post_cancel) { return no_curl(); }
 
 #endif
