@@ -42,8 +42,9 @@ typedef struct corio_curl corio_curl; /* one multi handle, bound to one loop */
  * (corio_curl_free). 0, CORIO_ENOTINTASK, CORIO_ENOMEM, CORIO_ECURL. */
 CORIO_API int corio_curl_new(corio_curl **out);
 /* Close the cached connections (through corio_close_fd) and free. Call it
- * on the loop's thread, before the loop is closed. 0; CORIO_EBUSY (nothing
- * freed) while transfers run. NULL-safe. */
+ * on the loop's thread, before the loop is freed. 0; CORIO_EBUSY (nothing
+ * freed) while transfers run. Once the loop is closed, transfers whose
+ * tasks it destroyed pending are taken out and freed here. NULL-safe. */
 CORIO_API int corio_curl_free(corio_curl *c);
 /* The multi handle, borrowed while c lives: for curl_multi_setopt
  * (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAX_TOTAL_CONNECTIONS,
@@ -77,8 +78,8 @@ typedef struct corio_http_response {
  * Codes as corio_curl_perform; CORIO_ENOMEM when the body outgrows memory. */
 CORIO_API int corio_http_get(corio_curl *c, const char *url, corio_http_response *out);
 /* POST len bytes of body (copied: it need not outlive the call's start),
- * with a Content-Type header when content_type is not NULL. As
- * corio_http_get. */
+ * with a Content-Type header when content_type is not NULL (CORIO_EINVAL
+ * if it holds a CR or LF, as aiohttp's ValueError). As corio_http_get. */
 CORIO_API int corio_http_post(corio_curl *c, const char *url, const void *body, size_t len,
                               const char *content_type, corio_http_response *out);
 /* Free what *r owns and zero it. NULL-safe. */

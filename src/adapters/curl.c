@@ -23,6 +23,8 @@ typedef struct xfer {
     corio_future *done;            /* owned: completed when curl is done with easy */
     CURLcode result;               /* curl's outcome, once finished */
     int finished;                  /* out of the multi (curl finished it) */
+    void (*drop)(void *);          /* frees what the transfer owns (corio_http_*), or NULL */
+    void *drop_arg;                /* owned through drop */
     char errbuf[CURL_ERROR_SIZE];  /* curl's detailed message (CURLOPT_ERRORBUFFER) */
 } xfer;
 
@@ -239,10 +241,29 @@ int corio_curl_new(corio_curl **out) {
     return 0;
 }
 
+static void easy_release(CURL *easy);
+
+/* The loop closed under transfers in flight: their tasks were destroyed
+ * where they waited and will never take them out. */
+static void drop_orphans(corio_curl *c) {
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (xfer *x = c->table[i], *next; x; x = next) {
+            next = x->hnext;
+            curl_multi_remove_handle(c->multi, x->easy);
+            easy_release(x->easy);
+            if (x->drop) x->drop(x->drop_arg);
+            corio_future_unref(x->done);
+            free(x);
+        }
+    c->n = 0;
+}
+
 int corio_curl_free(corio_curl *c) {
     if (!c) return 0;
-    if (c->n) return corio_raise(CORIO_EBUSY, "corio_curl_free: %zu transfers still run", c->n);
-    c->freeing = 1;
+    if (c->n && !corio_loop_is_closed(c->loop))
+        return corio_raise(CORIO_EBUSY, "corio_curl_free: %zu transfers still run", c->n);
+    c->freeing = 1; /* curl's callbacks from here on change nothing of the loop's */
+    drop_orphans(c);
     curl_multi_cleanup(c->multi); /* closes the cached connections: close_socket */
     while (c->socks.next != &c->socks) sock_forget(c, c->socks.next);
     if (c->timer) {
@@ -298,7 +319,9 @@ static void easy_release(CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, NULL);
 }
 
-int corio_curl_perform(corio_curl *c, CURL *easy) {
+/* drop(drop_arg): what only the transfer's task would free, for
+ * corio_curl_free if the loop closes while it waits. */
+static int perform(corio_curl *c, CURL *easy, void (*drop)(void *), void *drop_arg) {
     if (!c || !easy) return CORIO_EINVAL;
     corio_loop *loop = corio_get_running_loop();
     if (!loop || !corio_current_task()) return CORIO_ENOTINTASK;
@@ -314,10 +337,18 @@ int corio_curl_perform(corio_curl *c, CURL *easy) {
         return rc;
     }
     x->easy = easy;
-    CURLcode cc = easy_prepare(c, easy, x);
-    CURLMcode mc = cc ? CURLM_OK : curl_multi_add_handle(c->multi, easy);
+    x->drop = drop;
+    x->drop_arg = drop_arg;
+    /* Into the multi first: an easy handle in a transfer elsewhere (another
+     * corio_curl's) is refused before any of its options is touched. Its
+     * transfer starts only when the loop next drives curl. */
+    CURLMcode mc = curl_multi_add_handle(c->multi, easy);
+    CURLcode cc = mc ? CURLE_OK : easy_prepare(c, easy, x);
     if (cc || mc) {
-        easy_release(easy);
+        if (!mc) {
+            curl_multi_remove_handle(c->multi, easy);
+            easy_release(easy);
+        }
         corio_future_unref(x->done);
         free(x);
         if (cc) return curl_failed(easy, cc, NULL);
@@ -337,6 +368,10 @@ int corio_curl_perform(corio_curl *c, CURL *easy) {
     corio_future_unref(x->done);
     free(x);
     return rc;
+}
+
+int corio_curl_perform(corio_curl *c, CURL *easy) {
+    return perform(c, easy, NULL, NULL);
 }
 
 /* ---- convenience: a whole response in memory --------------------------------- */
@@ -384,8 +419,19 @@ static int own(buf *b, char **p, size_t *len) {
 /* What curl's callbacks write to: on the heap, since they run on the loop
  * while the task is suspended (a copy-mode task's stack is not there). */
 typedef struct bufs {
-    buf b, h; /* body, headers */
+    buf b, h;                  /* body, headers */
+    CURL *easy;                /* owned */
+    struct curl_slist *hdrs;   /* owned: the request's extra headers */
 } bufs;
+
+static void bufs_free(void *arg) {
+    bufs *bb = arg;
+    free(bb->b.p);
+    free(bb->h.p);
+    curl_slist_free_all(bb->hdrs);
+    curl_easy_cleanup(bb->easy);
+    free(bb);
+}
 
 static int http(corio_curl *c, const char *url, const void *body, size_t len, int post,
                 const char *content_type, corio_http_response *out) {
@@ -398,7 +444,8 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
         return corio_raise(CORIO_ENOMEM, "%s: curl_easy_init: out of memory", url);
     }
     buf *const b = &bb->b, *const h = &bb->h;
-    struct curl_slist *hdrs = NULL, *more;
+    struct curl_slist *more;
+    bb->easy = easy;
     char ct[256];
     int rc = 0;
     /* aiohttp's defaults: redirects followed (10 at most), no signals. */
@@ -415,14 +462,16 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
          * "Expect: 100-continue" wait (aiohttp sends none). */
         if (content_type && snprintf(ct, sizeof ct, "Content-Type: %s", content_type) >= (int)sizeof ct)
             rc = corio_raise(CORIO_EINVAL, "%s: content type too long", url);
+        else if (content_type && strpbrk(content_type, "\r\n")) /* it would add headers */
+            rc = corio_raise(CORIO_EINVAL, "%s: a CR or LF in the content type", url);
         else if (!(more = curl_slist_append(NULL, "Expect:")) ||
-                 (hdrs = more, content_type && !(more = curl_slist_append(hdrs, ct))) ||
-                 curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs) ||
+                 (bb->hdrs = more, content_type && !(more = curl_slist_append(bb->hdrs, ct))) ||
+                 curl_easy_setopt(easy, CURLOPT_HTTPHEADER, bb->hdrs) ||
                  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ||
                  curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, len ? body : ""))
             rc = corio_raise(CORIO_ENOMEM, "%s: POST setup: out of memory", url);
     }
-    if (!rc) rc = corio_curl_perform(c, easy);
+    if (!rc) rc = perform(c, easy, bufs_free, bb);
     if (rc == CORIO_ECURL && (b->nomem || h->nomem))
         rc = corio_raise(CORIO_ENOMEM, "%s: response body: out of memory", url);
     if (!rc) {
@@ -431,11 +480,7 @@ static int http(corio_curl *c, const char *url, const void *body, size_t len, in
             (rc = own(h, &out->headers, &out->headers_len)) < 0)
             corio_http_response_free(out);
     }
-    free(b->p);
-    free(h->p);
-    free(bb);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(easy);
+    bufs_free(bb);
     return rc;
 }
 

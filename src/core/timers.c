@@ -264,7 +264,14 @@ static void open_next(corio__timers *T) {
 /* The earliest live timer; dead ones met at the front are reaped. */
 corio__timer *corio__timers_peek(corio__timers *T) {
     for (;;) {
-        if (T->soon.n == 0 && T->in_run == 0 && T->in_buckets) open_next(T);
+        /* An out-of-order bucket of cancelled timers only leaves nothing in
+         * soon: open the next until something is there. (Each opening
+         * empties a bucket; none left to open: none counted.) */
+        while (T->soon.n == 0 && T->in_run == 0 && T->in_buckets) {
+            size_t before = T->in_buckets;
+            open_next(T);
+            if (T->in_buckets == before) break;
+        }
         corio__heap_node *m = NULL, *s1 = corio__heap_min(&T->soon), *f = corio__heap_min(&T->far);
         if (T->in_run) m = &corio__container_of(T->run.next, corio__timer, ev.link)->node;
         if (s1 && (!m || corio__heap_less(s1, m))) m = s1;
