@@ -1,4 +1,4 @@
-/* The local HTTP/1.1 server the fetch examples (ex25..ex30) start for
+/* The local HTTP/1.1 server the fetch examples (ex26..ex31) start for
  * themselves, on corio's streams; http_server.py is the same server for the
  * Python originals. Routes:
  *   /delay/<ms>/<name>  wait ms milliseconds, then 200 "data from <name>"
